@@ -1,0 +1,73 @@
+"""What crosses the gateway <-> agent kernel boundary on the Jupyter channels.
+
+The gateway sends a run as an ``execute_request`` whose ``code`` is the user's input and whose
+message ``metadata["openfoal"]`` is a :class:`RunSpec`. The kernel answers on iopub with
+``openfoal_event`` messages whose content is a :class:`KernelEvent`: protocol events (which the
+gateway numbers, persists and fans out) and transcript entries (which it stores only).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .transcript import ChatMessage
+from .types import Policy, RuntimeMode
+
+#: iopub message type of kernel events.
+KERNEL_EVENT_MSG_TYPE: Final = "openfoal_event"
+#: Key of the run spec inside the execute_request metadata.
+RUN_METADATA_KEY: Final = "openfoal"
+
+
+class ModelSettings(BaseModel):
+    """Model configuration resolved by the gateway (or read from the environment)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    fallback: list[str] = Field(default_factory=list)
+    openaiApiKey: str | None = None
+    openaiBaseUrl: str | None = None
+    anthropicApiKey: str | None = None
+    anthropicBaseUrl: str | None = None
+    timeoutSec: float = 60.0
+    maxRetries: int = 2
+    backoffCapSec: float = 8.0
+    maxOutputTokens: int | None = None
+    tokenBudget: int | None = None
+
+
+class RunSpec(BaseModel):
+    """Everything a kernel needs to run one turn; the kernel keeps no durable state."""
+
+    model_config = ConfigDict(extra="allow")
+
+    runId: str
+    sessionId: str
+    traceId: str
+    runtimeMode: RuntimeMode = "local"
+    policy: Policy = Field(default_factory=Policy)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    transcript: list[ChatMessage] = Field(default_factory=list)
+    workspace: str | None = None
+    resume: bool = False
+
+
+class KernelEvent(BaseModel):
+    """One message from kernel to gateway.
+
+    ``kind="event"``: a protocol event (``event`` + ``payload``); the gateway adds ``seq``.
+    ``kind="message"``: a transcript entry (``message``) to store, not to announce.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["event", "message"]
+    runId: str
+    sessionId: str
+    traceId: str
+    event: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+    message: ChatMessage | None = None

@@ -1,0 +1,231 @@
+"""Parameter models of the gateway methods (PROTOCOL.md, "Methods").
+
+Each model validates ``params``; ``extra="allow"`` keeps unknown extension fields tolerated.
+Side-effect methods inherit from :class:`SideEffectParams` and so require ``idempotencyKey``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .types import RuntimeMode
+
+_ID = Field(min_length=1, max_length=200)
+
+
+class Params(BaseModel):
+    """Base of every params model."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class SideEffectParams(Params):
+    """Params of a method with a side effect: an idempotency key is mandatory."""
+
+    idempotencyKey: str = Field(min_length=1, max_length=200)
+
+
+class ClientInfo(BaseModel):
+    """Who is connecting."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1, max_length=200)
+    version: str = Field(default="", max_length=100)
+
+
+class AuthParams(BaseModel):
+    """Optional credentials inside ``connect``."""
+
+    model_config = ConfigDict(extra="allow")
+    token: str | None = None
+
+
+class ProtocolRange(BaseModel):
+    """Protocol versions the client speaks (major numbers or semver strings)."""
+
+    model_config = ConfigDict(extra="allow")
+    min: str | int = "1"
+    max: str | int = "1"
+
+
+class ConnectParams(Params):
+    """``connect``: the first frame of every connection."""
+
+    client: ClientInfo
+    auth: AuthParams | None = None
+    workspaceId: str | None = Field(default=None, max_length=200)
+    protocol: ProtocolRange | None = None
+
+
+class ModelChoice(BaseModel):
+    """A per-run model override: ``"provider:model"`` or an object with ``id``."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(min_length=1, max_length=200)
+
+
+class AgentRunParams(SideEffectParams):
+    """``agent.run``: one turn of a session (a new session when neither id nor key is given)."""
+
+    sessionId: str | None = Field(default=None, max_length=200)
+    sessionKey: str | None = Field(default=None, max_length=1000)
+    input: str = Field(max_length=1_000_000)
+    runtimeMode: RuntimeMode | None = None
+    model: str | ModelChoice | None = None
+
+    def model_id(self) -> str | None:
+        """The requested model as ``provider:model``, if any."""
+        if isinstance(self.model, ModelChoice):
+            return self.model.id
+        return self.model
+
+
+class AgentAbortParams(SideEffectParams):
+    """``agent.abort``."""
+
+    runId: str = _ID
+
+
+class RuntimeSetModeParams(SideEffectParams):
+    """``runtime.setMode``."""
+
+    sessionId: str = _ID
+    runtimeMode: RuntimeMode
+
+
+class SessionsListParams(Params):
+    """``sessions.list``."""
+
+    workspaceId: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = None
+    query: str | None = Field(default=None, max_length=500)
+
+
+class SessionsGetParams(Params):
+    """``sessions.get``."""
+
+    sessionId: str = _ID
+    includeMessages: bool = False
+    afterSeq: int | None = Field(default=None, ge=0)
+    limit: int = Field(default=1000, ge=1, le=10_000)
+
+
+class PolicyGetParams(Params):
+    """``policy.get``."""
+
+    scopeKey: str = "default"
+
+
+class PolicyUpdateParams(SideEffectParams):
+    """``policy.update``."""
+
+    scopeKey: str = "default"
+    patch: dict[str, Any]
+    expectedVersion: int | None = None
+
+
+class GateListParams(Params):
+    """``policy-gate.list``."""
+
+    status: Literal["pending", "approved", "rejected", "expired"] | None = None
+    sessionId: str | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class GateResolveParams(SideEffectParams):
+    """``policy-gate.resolve``."""
+
+    gateId: str = _ID
+    decision: Literal["approve", "reject"]
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class AuditQueryParams(Params):
+    """``audit.query``."""
+
+    from_: datetime | None = Field(default=None, alias="from")
+    to: datetime | None = None
+    actor: str | None = None
+    action: str | None = None
+    sessionId: str | None = None
+    runId: str | None = None
+    traceId: str | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+    cursor: str | None = None
+
+
+class AuditReplayParams(Params):
+    """``audit.replay``."""
+
+    runId: str = _ID
+
+
+class MetricsSummaryParams(Params):
+    """``metrics.summary``."""
+
+    from_: datetime | None = Field(default=None, alias="from")
+    to: datetime | None = None
+
+
+class MemoryGetParams(Params):
+    """``memory.get``."""
+
+    path: str = Field(min_length=1, max_length=100)
+
+
+class MemoryAppendDailyParams(SideEffectParams):
+    """``memory.appendDaily``."""
+
+    text: str = Field(min_length=1, max_length=100_000)
+    alsoLongTerm: bool = False
+
+
+class MemoryArchiveParams(SideEffectParams):
+    """``memory.archive``."""
+
+    date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    clearDaily: bool = False
+
+
+class SyncStatusParams(Params):
+    """``sync.status``."""
+
+
+class SyncResolveParams(SideEffectParams):
+    """``sync.resolve``."""
+
+    sessionId: str = _ID
+    resolution: Literal["keep_local", "keep_cloud", "fork"]
+
+
+#: method name -> params model; the single list both the gateway and the schema export use.
+METHOD_PARAMS: dict[str, type[Params]] = {
+    "connect": ConnectParams,
+    "agent.run": AgentRunParams,
+    "agent.abort": AgentAbortParams,
+    "runtime.setMode": RuntimeSetModeParams,
+    "sessions.list": SessionsListParams,
+    "sessions.get": SessionsGetParams,
+    "policy.get": PolicyGetParams,
+    "policy.update": PolicyUpdateParams,
+    "policy-gate.list": GateListParams,
+    "policy-gate.resolve": GateResolveParams,
+    "audit.query": AuditQueryParams,
+    "audit.replay": AuditReplayParams,
+    "metrics.summary": MetricsSummaryParams,
+    "memory.get": MemoryGetParams,
+    "memory.appendDaily": MemoryAppendDailyParams,
+    "memory.archive": MemoryArchiveParams,
+    "sync.status": SyncStatusParams,
+    "sync.resolve": SyncResolveParams,
+}
+
+
+def is_side_effect(method: str) -> bool:
+    """True when the method needs ``params.idempotencyKey``."""
+    model = METHOD_PARAMS.get(method)
+    return model is not None and issubclass(model, SideEffectParams)

@@ -52,6 +52,13 @@ class RunSpec(BaseModel):
     model: ModelSettings = Field(default_factory=ModelSettings)
     transcript: list[ChatMessage] = Field(default_factory=list)
     workspace: str | None = None
+    #: Connection info of the session's code kernel (started by the gateway), for python.exec.
+    codeKernel: dict[str, Any] | None = None
+    #: The session's sandbox handle (cloud mode), as the sandbox manager serialised it.
+    sandbox: dict[str, Any] | None = None
+    #: Prompt context from memory files, resolved by the gateway for the main session.
+    memory: str = ""
+    #: True when the input was already stored and is the last transcript entry (continue).
     resume: bool = False
 
 

@@ -1,0 +1,219 @@
+"""The agent loop: stream the model, run its tool calls under the policy, repeat, finish once.
+
+Plain asyncio, no Jupyter: the kernel wraps it, tests drive it directly. Everything the loop
+says goes through an :class:`EventSink`; it keeps no durable state of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from ..policy import decide
+from ..protocol import events as ev
+from ..protocol.errors import ErrorCode
+from ..protocol.kernel_wire import RunSpec
+from ..protocol.transcript import ChatMessage, ToolCall
+from ..providers.base import (
+    Finish,
+    ModelError,
+    ModelProvider,
+    TextDelta,
+    ToolCallReady,
+    ToolSpec,
+    Usage,
+)
+from ..tools.base import Tool, ToolContext, ToolResult
+from .context import build_context
+
+#: Bound on the tool output carried by events (the model sees the tool's own capped output).
+EVENT_OUTPUT_CAP = 16_384
+#: Model round trips per run before the loop stops.
+MAX_STEPS = 24
+
+GateOutcome = Literal["approved", "rejected", "expired"]
+GateHandler = Callable[[ToolCall, str], Awaitable[GateOutcome]]
+
+
+class EventSink(Protocol):
+    """Where the loop reports: protocol events and transcript entries."""
+
+    def event(self, name: str, payload: dict[str, Any]) -> None:
+        """Emit a protocol event of this run."""
+
+    def message(self, message: ChatMessage) -> None:
+        """Record a transcript entry of this run."""
+
+
+@dataclass(kw_only=True)
+class RunOutcome:
+    """How the run ended (also reported as the terminal event)."""
+
+    status: Literal["completed", "failed", "aborted"]
+    usage: dict[str, int] = field(default_factory=lambda: {"inputTokens": 0, "outputTokens": 0})
+    error: dict[str, Any] | None = None
+
+
+def _bounded(text: str, cap: int = EVENT_OUTPUT_CAP) -> str:
+    if len(text) <= cap:
+        return text
+    return text[:cap] + f"\n[... {len(text) - cap} more characters not shown]"
+
+
+class AgentLoop:
+    """Runs one turn of a session."""
+
+    def __init__(
+        self,
+        *,
+        spec: RunSpec,
+        provider_factory: Callable[[], ModelProvider],
+        tools: dict[str, Tool[Any]],
+        tool_ctx: ToolContext | None,
+        sink: EventSink,
+        gate: GateHandler | None = None,
+        memory: str = "",
+        max_steps: int = MAX_STEPS,
+    ) -> None:
+        self.spec = spec
+        self.provider_factory = provider_factory
+        self.tools = tools
+        self.tool_ctx = tool_ctx
+        self.sink = sink
+        self.gate = gate
+        self.memory = memory
+        self.max_steps = max_steps
+        self.usage = {"inputTokens": 0, "outputTokens": 0}
+
+    def _error(self, code: ErrorCode, message: str, retryable: bool = False) -> dict[str, Any]:
+        return {"code": code.value, "message": message, "retryable": retryable,
+                "traceId": self.spec.traceId}
+
+    def _finish(self, outcome: RunOutcome) -> RunOutcome:
+        if outcome.status == "completed":
+            self.sink.event(ev.AGENT_COMPLETED, {"status": "completed", "usage": outcome.usage})
+        else:
+            payload: dict[str, Any] = {"error": outcome.error}
+            if outcome.status == "aborted":
+                payload["aborted"] = True
+            self.sink.event(ev.AGENT_FAILED, payload)
+        return outcome
+
+    async def run(self, user_input: str | None) -> RunOutcome:
+        """Run the turn; always emits exactly one terminal event, even when cancelled."""
+        transcript = list(self.spec.transcript)
+        if user_input is not None:
+            transcript.append(ChatMessage(role="user", content=user_input))
+        messages = build_context(transcript, memory=self.memory)
+        try:
+            provider = self.provider_factory()
+        except ModelError as exc:
+            return self._finish(RunOutcome(status="failed", usage=self.usage,
+                                           error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc))))
+        specs = [ToolSpec(name=t.name, description=t.description, parameters=t.parameters())
+                 for t in self.tools.values()]
+        try:
+            for _ in range(self.max_steps):
+                assistant = await self._model_step(provider, messages, specs)
+                messages.append(assistant)
+                self.sink.message(assistant)
+                if not assistant.tool_calls:
+                    return self._finish(RunOutcome(status="completed", usage=self.usage))
+                for call in assistant.tool_calls:
+                    result = await self._tool_step(call)
+                    tool_msg = ChatMessage(role="tool", tool_call_id=call.id, name=call.name,
+                                           content=result.output)
+                    messages.append(tool_msg)
+                    self.sink.message(tool_msg)
+            return self._finish(RunOutcome(status="failed", usage=self.usage, error=self._error(
+                ErrorCode.INTERNAL_ERROR, f"stopped after {self.max_steps} model steps")))
+        except ModelError as exc:
+            return self._finish(RunOutcome(status="failed", usage=self.usage,
+                                           error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc), True)))
+        except asyncio.CancelledError:
+            self._finish(RunOutcome(status="aborted", usage=self.usage, error=self._error(
+                ErrorCode.RUNTIME_LOST, "the run was aborted")))
+            raise
+        finally:
+            await provider.aclose()
+
+    async def _model_step(
+        self, provider: ModelProvider, messages: Sequence[ChatMessage], specs: Sequence[ToolSpec]
+    ) -> ChatMessage:
+        text: list[str] = []
+        calls: list[ToolCall] = []
+        async for item in provider.stream(messages, specs):
+            if isinstance(item, TextDelta):
+                if item.text:
+                    text.append(item.text)
+                    self.sink.event(ev.AGENT_DELTA, {"delta": item.text})
+            elif isinstance(item, ToolCallReady):
+                calls.append(item.call)
+            elif isinstance(item, Usage):
+                self.usage["inputTokens"] += item.input_tokens
+                self.usage["outputTokens"] += item.output_tokens
+            elif isinstance(item, Finish):
+                pass
+        return ChatMessage(role="assistant", content="".join(text), tool_calls=calls)
+
+    async def _tool_step(self, call: ToolCall) -> ToolResult:
+        mode = self.spec.runtimeMode
+        self.sink.event(ev.AGENT_TOOL_CALL, {"toolCallId": call.id, "toolName": call.name,
+                                              "args": call.arguments, "runtimeMode": mode})
+        started = time.perf_counter()
+        result = await self._execute(call)
+        if not result.duration_ms:
+            result.duration_ms = (time.perf_counter() - started) * 1000
+        payload: dict[str, Any] = {
+            "toolCallId": call.id, "toolName": call.name, "status": result.status,
+            "output": _bounded(result.output), "durationMs": round(result.duration_ms, 3),
+        }
+        if result.error:
+            payload["error"] = result.error
+        if result.displays:
+            payload["displays"] = result.displays
+        self.sink.event(ev.AGENT_TOOL_RESULT, payload)
+        return result
+
+    async def _execute(self, call: ToolCall) -> ToolResult:
+        tool = self.tools.get(call.name)
+        if tool is None or self.tool_ctx is None:
+            return ToolResult.failed(ErrorCode.TOOL_EXEC_FAILED.value,
+                                     f"unknown tool {call.name!r}")
+        try:
+            args = tool.Args.model_validate(call.arguments)
+            risk = tool.risk(args, self.tool_ctx)
+        except Exception:  # invalid arguments: let invoke() report them
+            risk = None
+        decision = decide(self.spec.policy, call.name, risk)
+        if decision.rule == "deny":
+            msg = f"{ErrorCode.POLICY_DENIED.value}: {decision.reason}"
+            return ToolResult(status="denied", output=msg,
+                              error={"code": ErrorCode.POLICY_DENIED.value, "message": decision.reason})
+        if decision.rule == "gate":
+            outcome: GateOutcome = await self.gate(call, decision.reason) if self.gate else "rejected"
+            if outcome == "rejected":
+                msg = f"{ErrorCode.GATE_REJECTED.value}: a person rejected this call"
+                return ToolResult(status="rejected", output=msg,
+                                  error={"code": ErrorCode.GATE_REJECTED.value, "message": msg})
+            if outcome == "expired":
+                msg = f"{ErrorCode.GATE_EXPIRED.value}: nobody approved this call in time"
+                return ToolResult(status="rejected", output=msg,
+                                  error={"code": ErrorCode.GATE_EXPIRED.value, "message": msg})
+        try:
+            return await tool.invoke(call.arguments, self.tool_ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a tool bug must not kill the run: report it to the model
+            msg = f"{type(exc).__name__}: {exc}"
+            return ToolResult.failed(ErrorCode.TOOL_EXEC_FAILED.value, msg)
+
+
+def args_preview(arguments: dict[str, Any], cap: int = 200) -> str:
+    """A short one-line rendering of tool arguments (for notebook output)."""
+    text = json.dumps(arguments, ensure_ascii=False)
+    return text if len(text) <= cap else text[: cap - 1] + "…"

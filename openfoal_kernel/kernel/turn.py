@@ -1,0 +1,45 @@
+"""Builds one run's agent loop from a :class:`RunSpec`: model, tools, executor."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..agent.loop import AgentLoop, EventSink, GateHandler
+from ..protocol.kernel_wire import ModelSettings, RunSpec
+from ..providers.base import ModelProvider
+from ..tools.base import Tool, ToolContext
+
+
+def make_provider(settings: ModelSettings) -> ModelProvider:
+    """Build the provider chain for these settings (raises ModelError when unconfigured)."""
+    from ..providers.config import build_provider
+
+    return build_provider(settings)
+
+
+def make_tools() -> dict[str, Tool[Any]]:
+    """Return the tools offered to the model."""
+    try:  # TEMPORARY until the tools registry lands
+        from ..tools.registry import default_tools
+    except ModuleNotFoundError:
+        return {}
+    return default_tools()
+
+
+def build_loop(
+    spec: RunSpec,
+    sink: EventSink,
+    *,
+    executor: Any,
+    gate: GateHandler | None = None,
+    memory: str = "",
+) -> AgentLoop:
+    """Assemble the loop of one run."""
+    workspace = Path(spec.workspace or os.getcwd())
+    ctx = ToolContext(session_id=spec.sessionId, run_id=spec.runId, trace_id=spec.traceId,
+                      workspace=workspace, executor=executor, policy=spec.policy,
+                      runtime_mode=spec.runtimeMode)
+    return AgentLoop(spec=spec, provider_factory=lambda: make_provider(spec.model),
+                     tools=make_tools(), tool_ctx=ctx, sink=sink, gate=gate, memory=memory)

@@ -1,0 +1,209 @@
+"""The OpenFoal server extension: the gateway, its services and the store, in one ExtensionApp.
+
+Every tunable is a traitlet (``c.OpenFoalApp.<name>``); model settings default to the usual
+environment variables (OPENFOAL_MODEL, OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY,
+ANTHROPIC_BASE_URL) so that either way of configuring works.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Enum, Float, Int, List, Unicode, default
+
+from openfoal_kernel.protocol import ErrorCode, ModelSettings, OpenFoalError, Policy
+
+from .gateway.handlers import GatewayAPIHandler, GatewayWebSocketHandler, OpenAPIHandler
+from .gateway.identity import default_server_owner
+from .gateway.methods import Gateway
+from .kernels.orchestrator import KERNEL_ACTIONS_SCHEMA, KernelOrchestrator
+from .services.container import GatewayConfig, Services
+from .services.hub import EventHub
+from .services.idempotency import IdempotencyService
+from .services.runs import RunService
+from .services.sessions import SessionService
+from .store import DuckDBStore, StoreWorker
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+class OpenFoalApp(ExtensionApp):
+    """OpenFoal gateway: WebSocket protocol, console REST API, sessions, runs, store."""
+
+    name = "openfoal_server_ext"
+    load_other_extensions = True
+
+    # -- models ---------------------------------------------------------------------------
+    model = Unicode(None, allow_none=True, config=True,
+                    help="Model as provider:model (openai:gpt-4.1-mini, anthropic:claude-sonnet-4-5, "
+                         "demo). Default: $OPENFOAL_MODEL, else none (runs explain how to set one).")
+    fallback_models = List(Unicode(), config=True,
+                           help="Models tried in order when the main one fails. Default: "
+                                "$OPENFOAL_FALLBACK_MODELS (comma separated), else [].")
+    allowed_models = List(Unicode(), config=True,
+                          help="Models a client may pick per run; [] (default) allows only the "
+                               "configured model and its fallbacks.")
+    openai_api_key = Unicode(None, allow_none=True, config=True, help="Default: $OPENAI_API_KEY.")
+    openai_base_url = Unicode(None, allow_none=True, config=True,
+                              help="Any OpenAI-compatible server (vLLM, Ollama, llama.cpp). "
+                                   "Default: $OPENAI_BASE_URL, else https://api.openai.com/v1.")
+    anthropic_api_key = Unicode(None, allow_none=True, config=True, help="Default: $ANTHROPIC_API_KEY.")
+    anthropic_base_url = Unicode(None, allow_none=True, config=True,
+                                 help="Default: $ANTHROPIC_BASE_URL, else https://api.anthropic.com.")
+    model_timeout = Float(60.0, config=True, help="Seconds before a model request times out (default 60).")
+    model_max_retries = Int(2, config=True, help="Retries per model on timeouts/429/5xx (default 2).")
+    model_backoff_cap = Float(8.0, config=True, help="Cap of the jittered backoff, seconds (default 8).")
+
+    # -- runtime --------------------------------------------------------------------------
+    kernel_pool_size = Int(1, config=True, help="Pre-started agent kernels (default 1).")
+    kernel_idle_timeout = Float(600.0, config=True,
+                                help="Seconds before an idle session's agent kernel is shut down (default 600).")
+    workspace_dir = Unicode("", config=True,
+                            help="Workspace of the agent's tools. Default: the server's root_dir.")
+
+    # -- store and protocol ---------------------------------------------------------------
+    db_path = Unicode("", config=True,
+                      help="DuckDB file. Default: <root_dir>/.openfoal/openfoal.duckdb.")
+    role = Enum(["local", "cloud"], "local", config=True, help="local (default) or cloud instance.")
+    workspace_id = Unicode("default", config=True, help="Workspace id reported to clients (default 'default').")
+    server_owner = Unicode(config=True,
+                           help="Owner of sessions on a single-user server. Default: $JUPYTERHUB_USER, else the OS user.")
+    max_frame_bytes = Int(8 * 1024 * 1024, config=True, help="Largest frame after connect (default 8 MiB).")
+    send_queue_frames = Int(50_000, config=True,
+                            help="Frames buffered per client before a slow client is disconnected (default 50000).")
+    idempotency_ttl_hours = Float(24.0, config=True, help="Idempotency records kept this long (default 24 h).")
+    commit_window_ms = Float(50.0, config=True,
+                             help="Deltas are committed within this many ms (default 50).")
+    start_pool = Bool(True, config=True, help="Pre-start the kernel pool at server start (default True).")
+
+    @default("model")
+    def _model_default(self) -> str | None:
+        return _env("OPENFOAL_MODEL")
+
+    @default("fallback_models")
+    def _fallback_default(self) -> list[str]:
+        return [m.strip() for m in (_env("OPENFOAL_FALLBACK_MODELS") or "").split(",") if m.strip()]
+
+    @default("openai_api_key")
+    def _oak(self) -> str | None:
+        return _env("OPENAI_API_KEY")
+
+    @default("openai_base_url")
+    def _oab(self) -> str | None:
+        return _env("OPENAI_BASE_URL")
+
+    @default("anthropic_api_key")
+    def _aak(self) -> str | None:
+        return _env("ANTHROPIC_API_KEY")
+
+    @default("anthropic_base_url")
+    def _aab(self) -> str | None:
+        return _env("ANTHROPIC_BASE_URL")
+
+    @default("server_owner")
+    def _owner_default(self) -> str:
+        return default_server_owner()
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def model_settings(self, requested: str | None = None) -> ModelSettings:
+        """Resolve the model settings of a run (a per-run choice must be allowed)."""
+        chain = [m for m in [self.model, *self.fallback_models] if m]
+        model = self.model
+        if requested and requested != self.model:
+            if requested not in set(self.allowed_models) | set(chain):
+                raise OpenFoalError(ErrorCode.INVALID_REQUEST,
+                                    f"model {requested!r} is not allowed on this server")
+            model = requested
+        fallback = [m for m in chain if m != model]
+        return ModelSettings(model=model, fallback=fallback, openaiApiKey=self.openai_api_key,
+                             openaiBaseUrl=self.openai_base_url, anthropicApiKey=self.anthropic_api_key,
+                             anthropicBaseUrl=self.anthropic_base_url, timeoutSec=self.model_timeout,
+                             maxRetries=self.model_max_retries, backoffCapSec=self.model_backoff_cap)
+
+    def _root_dir(self) -> Path:
+        return Path(self.serverapp.root_dir).expanduser().resolve()
+
+    def initialize_settings(self) -> None:
+        """Open the store and build the services."""
+        root = self._root_dir()
+        db_path = Path(self.db_path) if self.db_path else root / ".openfoal" / "openfoal.duckdb"
+        store = DuckDBStore(db_path)
+        if store.recovered_from is not None:
+            self.log.error("OpenFoal: the store did not open; the broken file was moved to %s and "
+                           "a fresh store started", store.recovered_from)
+        worker = StoreWorker(store, window_s=self.commit_window_ms / 1000)
+        hub = EventHub(worker)
+        config = GatewayConfig(workspace_id=self.workspace_id, role=self.role,
+                               max_frame_bytes=self.max_frame_bytes,
+                               send_queue_frames=self.send_queue_frames,
+                               server_owner=self.server_owner)
+        sessions = SessionService(worker, hub, workspace_id=self.workspace_id)
+        policy = Policy()
+        workspace = self.workspace_dir or str(root)
+        runs_ref: dict[str, RunService] = {}
+
+        async def on_event(bridge: Any, event: Any) -> None:
+            await runs_ref["runs"].on_kernel_event(bridge, event)
+
+        async def on_lost(bridge: Any, reason: str) -> None:
+            await runs_ref["runs"].on_kernel_lost(bridge, reason)
+
+        kernels = KernelOrchestrator(self.serverapp.kernel_manager, on_event=on_event,
+                                     on_lost=on_lost, pool_size=self.kernel_pool_size,
+                                     idle_timeout_s=self.kernel_idle_timeout)
+        runs = RunService(worker=worker, hub=hub, sessions=sessions, kernels=kernels,
+                          model_settings=self.model_settings, policy=lambda: policy,
+                          workspace=workspace, default_owner=self.server_owner)
+        runs_ref["runs"] = runs
+        kernels.set_busy_check(runs.busy)
+        self.services = Services(
+            config=config, worker=worker, hub=hub, sessions=sessions, runs=runs,
+            idempotency=IdempotencyService(worker, ttl=timedelta(hours=self.idempotency_ttl_hours)),
+            kernels=kernels, policy=lambda: policy,
+        )
+        self.settings.update({"openfoal_services": self.services,
+                              "openfoal_gateway": Gateway(self.services)})
+
+    def initialize_handlers(self) -> None:
+        """Register the WebSocket, REST and OpenAPI routes."""
+        self.handlers.extend([
+            (r"/openfoal/ws", GatewayWebSocketHandler),
+            (r"/openfoal/api/openapi\.json", OpenAPIHandler),
+            (r"/openfoal/api/(?P<method>[A-Za-z][\w.\-]*)", GatewayAPIHandler),
+        ])
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Load state, recover from a crash, attach to kernels, fill the pool."""
+        s = self.services
+        await s.hub.start()
+        await s.sessions.start()
+        recovered = await s.runs.recover()
+        if recovered:
+            self.log.warning("OpenFoal: %d run(s) were interrupted by a server stop", recovered)
+
+        async def listener(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+            await s.kernels.on_kernel_action(data)
+
+        serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=listener)
+        if self.start_pool:
+            await s.kernels.start()
+        if not self.model:
+            self.log.warning("OpenFoal: no model configured. Set OPENFOAL_MODEL (e.g. "
+                             "openai:gpt-4.1-mini with OPENAI_API_KEY, or demo for the scripted demo).")
+
+    async def stop_extension(self) -> None:
+        """Stop kernels' bridges and close the store."""
+        s = self.services
+        await s.kernels.stop()
+        try:
+            await s.worker.commit()
+        finally:
+            s.worker.close()

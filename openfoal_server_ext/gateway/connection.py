@@ -1,0 +1,192 @@
+"""One client connection's protocol logic, independent of tornado (tested without sockets).
+
+Frame rules of PROTOCOL.md: the first frame must be ``connect`` (anything else: an error,
+then close); frames before it are capped at 64 KiB, later ones at the configured maximum;
+every request gets exactly one ``res``; outgoing frames go through a bounded queue and a
+consumer that falls too far behind is disconnected rather than buffered without limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from openfoal_kernel.protocol import ErrorCode, OpenFoalError, res_error, res_ok
+from openfoal_kernel.protocol.frames import ReqFrame
+from openfoal_kernel.protocol.methods import ConnectParams
+
+from ..services.container import Services
+from ..services.context import RequestContext
+from .methods import Gateway, parse_params
+from .tracing import trace_id_from
+
+log = logging.getLogger(__name__)
+
+SendFn = Callable[[str], Awaitable[None] | None]
+CloseFn = Callable[[int, str], None]
+
+#: WebSocket close codes used by the gateway.
+CLOSE_POLICY = 1008  # protocol violation (no connect first)
+CLOSE_TOO_BIG = 1009
+CLOSE_SLOW = 1013  # try again later: the client did not keep up
+
+
+class GatewayConnection:
+    """Protocol state of one client (one WebSocket)."""
+
+    def __init__(self, *, services: Services, gateway: Gateway, user: str, send: SendFn,
+                 close: CloseFn) -> None:
+        self.s = services
+        self.gateway = gateway
+        self.user = user
+        self._send = send
+        self._close = close
+        self.connected = False
+        self.closed = False
+        self.workspace_id = services.config.workspace_id
+        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=services.config.send_queue_frames)
+        self._sender = asyncio.ensure_future(self._send_loop())
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sessions: set[str] = set()
+
+    # -- outgoing -------------------------------------------------------------------------
+
+    def push(self, frame: dict[str, Any]) -> None:
+        """Queue a frame; a full queue means a slow consumer, who is disconnected."""
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(json.dumps(frame, separators=(",", ":"), default=str))
+        except asyncio.QueueFull:
+            log.warning("closing slow OpenFoal client of %s: send queue full", self.user)
+            self.close(CLOSE_SLOW, "send buffer full: client too slow")
+
+    async def _send_loop(self) -> None:
+        while True:
+            text = await self._queue.get()
+            try:
+                result = self._send(text)
+                # write the backlog without waiting frame by frame, then wait for the flush
+                while not self._queue.empty():
+                    result = self._send(self._queue.get_nowait())
+                if result is not None:
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.close(1011, "send failed")
+                return
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the connection (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(Exception):
+            self._close(code, reason)
+        self.on_closed()
+
+    def on_closed(self) -> None:
+        """Release subscriptions and tasks when the socket is gone."""
+        self.closed = True
+        self.s.hub.unsubscribe(self.push)
+        self._sender.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- incoming -------------------------------------------------------------------------
+
+    def on_message(self, text: str | bytes) -> None:
+        """Handle one incoming frame (requests run concurrently)."""
+        limit = self.s.config.max_frame_bytes if self.connected else self.s.config.pre_connect_max_bytes
+        if len(text) > limit:
+            self.push(res_error("", self._err(ErrorCode.INVALID_REQUEST, f"frame larger than {limit} bytes")))
+            self.close(CLOSE_TOO_BIG, "frame too large")
+            return
+        try:
+            raw = json.loads(text)
+            frame = ReqFrame.model_validate(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            self._reject(None, "frame is not valid JSON")
+            return
+        except ValidationError as exc:
+            req_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+            where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+            self._reject(req_id, f"not a request frame ({where})")
+            return
+        if not self.connected:
+            self._connect(frame, raw)
+            return
+        task = asyncio.ensure_future(self._handle(frame, raw))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _err(self, code: ErrorCode, message: str, trace_id: str = "") -> dict[str, Any]:
+        return OpenFoalError(code, message).to_body(trace_id or trace_id_from(None))
+
+    def _reject(self, req_id: str | None, message: str) -> None:
+        self.push(res_error(req_id or "", self._err(ErrorCode.INVALID_REQUEST, message)))
+        if not self.connected:
+            self.close(CLOSE_POLICY, "the first frame must be connect")
+
+    def _connect(self, frame: ReqFrame, raw: dict[str, Any]) -> None:
+        trace_id = trace_id_from(raw.get("traceparent"))
+        if frame.method != "connect":
+            self.push(res_error(frame.id, self._err(ErrorCode.INVALID_REQUEST,
+                                                    "the first frame must be connect", trace_id)))
+            self.close(CLOSE_POLICY, "the first frame must be connect")
+            return
+        try:
+            params = parse_params("connect", frame.params)
+            assert isinstance(params, ConnectParams)
+            _check_protocol(params)
+        except OpenFoalError as exc:
+            self.push(res_error(frame.id, exc.to_body(trace_id)))
+            self.close(CLOSE_POLICY, "connect refused")
+            return
+        self.connected = True
+        self.workspace_id = params.workspaceId or self.workspace_id
+        self.s.hub.subscribe_owner(self.user, self.push)
+        self.push(res_ok(frame.id, self.gateway.connect_payload(self.user, self.workspace_id)))
+
+    def subscribe(self, session_id: str) -> None:
+        """Deliver this session's events to the client."""
+        if session_id not in self._sessions:
+            self._sessions.add(session_id)
+            self.s.hub.subscribe_session(session_id, self.push)
+
+    async def _handle(self, frame: ReqFrame, raw: dict[str, Any]) -> None:
+        trace_id = trace_id_from(raw.get("traceparent") or frame.params.get("traceparent"))
+        ctx = RequestContext(user=self.user, trace_id=trace_id, workspace_id=self.workspace_id,
+                             on_subscribe=self.subscribe)
+        try:
+            payload = await self.gateway.call(ctx, frame.method, frame.params)
+        except OpenFoalError as exc:
+            self.push(res_error(frame.id, exc.to_body(trace_id)))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("OpenFoal method %s failed", frame.method)
+            self.push(res_error(frame.id, self._err(ErrorCode.INTERNAL_ERROR,
+                                                    "internal error; see the server log", trace_id)))
+        else:
+            self.push(res_ok(frame.id, payload))
+
+
+def _check_protocol(params: ConnectParams) -> None:
+    if params.protocol is None:
+        return
+    try:
+        lo = int(str(params.protocol.min).split(".")[0])
+        hi = int(str(params.protocol.max).split(".")[0])
+    except ValueError as exc:
+        raise OpenFoalError(ErrorCode.INVALID_REQUEST, "protocol.min/max must be versions") from exc
+    if not lo <= 1 <= hi:
+        raise OpenFoalError(ErrorCode.INVALID_REQUEST,
+                            f"this server speaks protocol 1.x; the client asked for {lo}..{hi}")

@@ -1,0 +1,135 @@
+"""The method table: params validation, idempotency, and the call into services.
+
+Shared by the WebSocket and REST transports, so both speak exactly the same operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from openfoal_kernel.protocol import PROTOCOL_VERSION, ErrorCode, OpenFoalError
+from openfoal_kernel.protocol import methods as m
+
+from ..services.container import Services
+from ..services.context import RequestContext
+
+Handler = Callable[[RequestContext, Any], Awaitable[dict[str, Any]]]
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:5]:
+        loc = ".".join(str(x) for x in err["loc"]) or "params"
+        parts.append(f"{loc}: {err['msg']}")
+    return "invalid params: " + "; ".join(parts)
+
+
+def parse_params(method: str, params: Any) -> BaseModel:
+    """Validate ``params`` for ``method``; INVALID_REQUEST with field details otherwise."""
+    model = m.METHOD_PARAMS[method]
+    if not isinstance(params, dict):
+        raise OpenFoalError(ErrorCode.INVALID_REQUEST, "params must be a JSON object")
+    if issubclass(model, m.SideEffectParams) and not params.get("idempotencyKey"):
+        raise OpenFoalError(ErrorCode.INVALID_REQUEST,
+                            f"{method} has a side effect: params.idempotencyKey is required")
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        raise OpenFoalError(ErrorCode.INVALID_REQUEST, _validation_message(exc),
+                            details={"errors": exc.errors(include_url=False, include_input=False)}) from exc
+
+
+class Gateway:
+    """Dispatches protocol methods to services."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.handlers: dict[str, Handler] = {
+            "agent.run": self._agent_run,
+            "agent.abort": self._agent_abort,
+            "runtime.setMode": self._set_mode,
+            "sessions.list": self._sessions_list,
+            "sessions.get": self._sessions_get,
+            "policy.get": self._policy_get,
+        }
+
+    def connect_payload(self, user: str, workspace_id: str | None) -> dict[str, Any]:
+        """The payload answering ``connect``."""
+        from openfoal_kernel.protocol import utcnow
+
+        return {
+            "protocolVersion": PROTOCOL_VERSION,
+            "serverTime": utcnow().isoformat(),
+            "user": {"name": user},
+            "workspaceId": workspace_id or self.s.config.workspace_id,
+            "role": self.s.config.role,
+            "features": sorted(self.handlers),
+        }
+
+    async def call(self, ctx: RequestContext, method: str, raw_params: Any) -> dict[str, Any]:
+        """Run one method; raises :class:`OpenFoalError` for protocol errors."""
+        if method not in m.METHOD_PARAMS or method == "connect":
+            raise OpenFoalError(ErrorCode.METHOD_NOT_FOUND, f"unknown method {method!r}")
+        handler = self.handlers.get(method)
+        if handler is None:
+            raise OpenFoalError(ErrorCode.METHOD_NOT_FOUND,
+                                f"{method} is part of the protocol but not available on this server yet")
+        params = parse_params(method, raw_params)
+        if isinstance(params, m.SideEffectParams):
+            outcome = await self.s.idempotency.run(
+                method=method, key=params.idempotencyKey, actor=ctx.user,
+                session_id=getattr(params, "sessionId", None), params=raw_params,
+                action=lambda: handler(ctx, params),
+            )
+            if not outcome["ok"]:
+                err = outcome["error"]
+                raise OpenFoalError(err["code"], err["message"], retryable=err.get("retryable"))
+            if method == "agent.run":
+                ctx.subscribe(outcome["payload"]["sessionId"])
+            return dict(outcome["payload"])
+        return await handler(ctx, params)
+
+    # -- handlers -------------------------------------------------------------------------
+
+    async def _agent_run(self, ctx: RequestContext, p: m.AgentRunParams) -> dict[str, Any]:
+        return await self.s.runs.start_run(ctx, p)
+
+    async def _agent_abort(self, ctx: RequestContext, p: m.AgentAbortParams) -> dict[str, Any]:
+        return await self.s.runs.abort(ctx, p.runId)
+
+    async def _set_mode(self, ctx: RequestContext, p: m.RuntimeSetModeParams) -> dict[str, Any]:
+        return await self.s.runs.set_mode(ctx, p.sessionId, p.runtimeMode)
+
+    async def _sessions_list(self, ctx: RequestContext, p: m.SessionsListParams) -> dict[str, Any]:
+        items, cursor = await self.s.sessions.list(ctx.user, limit=p.limit, cursor=p.cursor,
+                                                   query=p.query)
+        return {"items": [s.wire() for s in items], "nextCursor": cursor}
+
+    async def _sessions_get(self, ctx: RequestContext, p: m.SessionsGetParams) -> dict[str, Any]:
+        session = self.s.sessions.get_owned(ctx.user, p.sessionId)
+        ctx.subscribe(session.id)
+        await self.s.worker.commit()
+        payload: dict[str, Any] = {"session": session.wire()}
+        if p.includeMessages:
+            rows = await self.s.worker.call(self.s.worker.store.get_messages, session.id)
+            payload["messages"] = [
+                {"idx": r.idx, "runId": r.run_id, "at": r.at.isoformat(),
+                 **r.message.model_dump(mode="json", exclude_none=True)}
+                for r in rows
+            ]
+        if p.afterSeq is not None:
+            events = await self.s.worker.call(self.s.worker.store.get_events, session.id,
+                                              after_seq=p.afterSeq, limit=p.limit)
+            payload["events"] = [
+                {"type": "event", "event": e.event, "payload": e.payload, "seq": e.seq,
+                 "stateVersion": e.state_version}
+                for e in events
+            ]
+            payload["lastSeq"] = self.s.hub.last_seq(session.id)
+        return payload
+
+    async def _policy_get(self, ctx: RequestContext, p: m.PolicyGetParams) -> dict[str, Any]:
+        return {"policy": self.s.policy().wire()}

@@ -1,0 +1,66 @@
+"""The OpenAPI document of the REST surface, generated from the protocol's params models."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from openfoal_kernel import __version__
+from openfoal_kernel.protocol import PROTOCOL_VERSION
+from openfoal_kernel.protocol.methods import METHOD_PARAMS, is_side_effect
+
+
+@lru_cache(maxsize=4)
+def _paths() -> tuple[dict[str, Any], dict[str, Any]]:
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {
+        "Error": {
+            "type": "object",
+            "required": ["code", "message", "retryable", "traceId"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                           "retryable": {"type": "boolean"}, "traceId": {"type": "string"}},
+        }
+    }
+    for method, model in METHOD_PARAMS.items():
+        if method == "connect":
+            continue
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            schemas[name] = sub
+        schemas[model.__name__] = schema
+        paths[f"/openfoal/api/{method}"] = {
+            "post": {
+                "operationId": method,
+                "summary": (model.__doc__ or method).strip().splitlines()[0],
+                "description": "Has a side effect: idempotencyKey required."
+                if is_side_effect(method) else "Read-only.",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}},
+                "responses": {
+                    "200": {"description": "ok", "content": {"application/json": {"schema": {
+                        "type": "object", "properties": {"ok": {"const": True},
+                                                         "payload": {"type": "object"}}}}}},
+                    "default": {"description": "error", "content": {"application/json": {"schema": {
+                        "type": "object", "properties": {
+                            "ok": {"const": False},
+                            "error": {"$ref": "#/components/schemas/Error"}}}}}},
+                },
+            }
+        }
+    return paths, schemas
+
+
+def openapi_document(base_url: str = "/") -> dict[str, Any]:
+    """Return the OpenAPI 3.1 document (paths relative to the server's base URL)."""
+    paths, schemas = _paths()
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "OpenFoal gateway", "version": __version__,
+                 "description": f"Console REST surface of OpenFoal protocol {PROTOCOL_VERSION}."},
+        "servers": [{"url": base_url.rstrip("/") or "/"}],
+        "paths": paths,
+        "components": {"schemas": schemas,
+                       "securitySchemes": {"token": {"type": "apiKey", "in": "header",
+                                                     "name": "Authorization"}}},
+        "security": [{"token": []}],
+    }

@@ -1,0 +1,113 @@
+"""A gateway-side client of one agent kernel: sends runs, reads its iopub stream."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.session import Session as JupyterSession
+
+from openfoal_kernel.protocol.kernel_wire import KERNEL_EVENT_MSG_TYPE, RUN_METADATA_KEY, KernelEvent, RunSpec
+
+log = logging.getLogger(__name__)
+
+EventCallback = Callable[["KernelBridge", KernelEvent], Awaitable[None]]
+
+
+class KernelBridge:
+    """Talks to one OpenFoal kernel over its Jupyter channels.
+
+    It has its own Jupyter ``Session`` object (same key as the kernel's): iopub is
+    broadcast, and two subscribers sharing one Session would reject each other's
+    messages as replays.
+    """
+
+    def __init__(self, kernel_id: str, km: Any, *, on_event: EventCallback, owned: bool) -> None:
+        self.kernel_id = kernel_id
+        self.km = km
+        self.owned = owned  # started by the gateway (an agent kernel) vs. a notebook's kernel
+        self.session_id: str | None = None
+        self.last_used = time.monotonic()
+        self.on_event = on_event
+        info = km.get_connection_info(session=False)
+        session = JupyterSession(key=km.session.key, signature_scheme=km.session.signature_scheme,
+                                 username="openfoal-gateway")
+        self.client = AsyncKernelClient(session=session)
+        self.client.load_connection_info(info)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    async def start(self, *, wait_ready: bool) -> None:
+        """Open the channels and start reading iopub (and shell replies)."""
+        self.client.start_channels(stdin=False, hb=False)
+        if wait_ready:
+            await self.client.wait_for_ready(timeout=60)
+        self._tasks = [asyncio.create_task(self._read_iopub()),
+                       asyncio.create_task(self._read_shell())]
+
+    async def execute(self, spec: RunSpec, code: str) -> asyncio.Future[dict[str, Any]]:
+        """Send a run as an execute_request; return the future of its execute_reply."""
+        self.last_used = time.monotonic()
+        content = {"code": code, "silent": False, "store_history": False,
+                   "user_expressions": {}, "allow_stdin": False, "stop_on_error": False}
+        msg = self.client.session.msg("execute_request", content,
+                                      metadata={RUN_METADATA_KEY: spec.model_dump(mode="json")})
+        reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.replies[msg["header"]["msg_id"]] = reply
+        self.client.shell_channel.send(msg)
+        return reply
+
+    async def _read_iopub(self) -> None:
+        while True:
+            try:
+                msg = await self.client.get_iopub_msg()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading iopub of kernel %s", self.kernel_id)
+                await asyncio.sleep(0.1)
+                continue
+            if msg["msg_type"] != KERNEL_EVENT_MSG_TYPE:
+                continue
+            try:
+                event = KernelEvent.model_validate(msg["content"])
+            except Exception:
+                log.warning("kernel %s sent a malformed event: %r", self.kernel_id, msg["content"])
+                continue
+            try:
+                await self.on_event(self, event)
+            except Exception:
+                log.exception("handling an event of kernel %s", self.kernel_id)
+
+    async def _read_shell(self) -> None:
+        while True:
+            try:
+                msg = await self.client.get_shell_msg()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading shell replies of kernel %s", self.kernel_id)
+                await asyncio.sleep(0.1)
+                continue
+            fut = self.replies.pop(msg["parent_header"].get("msg_id", ""), None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+
+    async def interrupt(self) -> None:
+        """Interrupt by message (kernel spec ``interrupt_mode: message``)."""
+        await self.km.interrupt_kernel()
+
+    async def close(self) -> None:
+        """Stop reading and close the channels."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self.client.stop_channels()

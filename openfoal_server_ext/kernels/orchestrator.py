@@ -1,0 +1,197 @@
+"""Session -> agent kernel: start on demand through Jupyter's kernel manager, pool, reap.
+
+Agent kernels are ordinary Jupyter kernels (kernel spec ``openfoal``), so they show in
+JupyterLab's running-kernels list. A few are pre-started so a new session answers at once;
+one that stays idle past ``idle_timeout_s`` is shut down (the session lives on in the store).
+Kernels of the same spec that a notebook started are observed too: their cells are turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .bridge import EventCallback, KernelBridge
+
+log = logging.getLogger(__name__)
+
+KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
+KERNEL_NAME = "openfoal"
+
+LostCallback = Callable[[KernelBridge, str], Awaitable[None]]
+
+
+class KernelOrchestrator:
+    """Owns the gateway's bridges to OpenFoal kernels."""
+
+    def __init__(
+        self,
+        kernel_manager: Any,
+        *,
+        on_event: EventCallback,
+        on_lost: LostCallback,
+        pool_size: int = 1,
+        idle_timeout_s: float = 600.0,
+        kernel_name: str = KERNEL_NAME,
+        kernel_cwd: str | None = None,
+    ) -> None:
+        self.mkm = kernel_manager
+        self.on_event = on_event
+        self.on_lost = on_lost
+        self.pool_size = pool_size
+        self.idle_timeout_s = idle_timeout_s
+        self.kernel_name = kernel_name
+        self.kernel_cwd = kernel_cwd
+        self.bridges: dict[str, KernelBridge] = {}
+        self.by_session: dict[str, KernelBridge] = {}
+        self._pool: list[KernelBridge] = []
+        self._starting: set[str] = set()
+        self._fill_task: asyncio.Task[None] | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        self._busy: Callable[[str], bool] = lambda session_id: False
+
+    def set_busy_check(self, busy: Callable[[str], bool]) -> None:
+        """Tell the reaper how to know a session is mid-run (never reap those)."""
+        self._busy = busy
+
+    async def start(self) -> None:
+        """Attach to running OpenFoal kernels, fill the pool, start the idle reaper."""
+        for kernel_id in list(self.mkm.list_kernel_ids()):
+            km = self.mkm.get_kernel(kernel_id)
+            if getattr(km, "kernel_name", "") == self.kernel_name and kernel_id not in self.bridges:
+                await self._attach(kernel_id, owned=False)
+        self._fill_task = asyncio.create_task(self._fill_pool())
+        self._reaper = asyncio.create_task(self._reap_loop())
+
+    async def on_kernel_action(self, data: dict[str, Any]) -> None:
+        """React to Jupyter's kernel_actions events (kernels started by notebooks)."""
+        kernel_id = data.get("kernel_id")
+        if not kernel_id or data.get("status") != "success":
+            return
+        action = data.get("action")
+        if action == "start" and data.get("kernel_name") == self.kernel_name:
+            if kernel_id not in self.bridges and kernel_id not in self._starting:
+                await self._attach(kernel_id, owned=False)
+        elif action == "shutdown" and kernel_id in self.bridges:
+            await self._detach(kernel_id)
+
+    async def _attach(self, kernel_id: str, *, owned: bool) -> KernelBridge:
+        km = self.mkm.get_kernel(kernel_id)
+        bridge = KernelBridge(kernel_id, km, on_event=self.on_event, owned=owned)
+        await bridge.start(wait_ready=owned)
+        self.bridges[kernel_id] = bridge
+
+        async def restarted() -> None:
+            await self.on_lost(bridge, "the agent kernel died and was restarted")
+
+        async def dead() -> None:
+            await self.on_lost(bridge, "the agent kernel died")
+            await self._detach(kernel_id)
+
+        km.add_restart_callback(lambda: asyncio.ensure_future(restarted()), "restart")
+        km.add_restart_callback(lambda: asyncio.ensure_future(dead()), "dead")
+        return bridge
+
+    async def _detach(self, kernel_id: str) -> None:
+        bridge = self.bridges.pop(kernel_id, None)
+        if bridge is None:
+            return
+        if bridge.session_id and self.by_session.get(bridge.session_id) is bridge:
+            del self.by_session[bridge.session_id]
+        if bridge in self._pool:
+            self._pool.remove(bridge)
+        await bridge.close()
+
+    async def _start_kernel(self) -> KernelBridge:
+        # choose the id first, so the kernel_actions "start" event of our own kernel is not
+        # mistaken for a notebook's kernel
+        kernel_id = str(uuid.uuid4())
+        self._starting.add(kernel_id)
+        kwargs: dict[str, Any] = {"kernel_name": self.kernel_name, "kernel_id": kernel_id}
+        if self.kernel_cwd:
+            kwargs["path"] = self.kernel_cwd
+        try:
+            await self.mkm.start_kernel(**kwargs)
+            return await self._attach(kernel_id, owned=True)
+        finally:
+            self._starting.discard(kernel_id)
+
+    async def _fill_pool(self) -> None:
+        while len(self._pool) < self.pool_size:
+            try:
+                self._pool.append(await self._start_kernel())
+            except Exception:
+                log.exception("could not pre-start an agent kernel")
+                return
+
+    def _refill(self) -> None:
+        if self._fill_task is None or self._fill_task.done():
+            self._fill_task = asyncio.create_task(self._fill_pool())
+
+    async def acquire(self, session_id: str) -> KernelBridge:
+        """Return the session's kernel, taking a pooled one or starting one if needed."""
+        bridge = self.by_session.get(session_id)
+        if bridge is not None and bridge.kernel_id in self.bridges:
+            return bridge
+        if self._pool:
+            bridge = self._pool.pop(0)
+            self._refill()
+        else:
+            bridge = await self._start_kernel()
+            self._refill()
+        bridge.session_id = session_id
+        self.by_session[session_id] = bridge
+        return bridge
+
+    async def interrupt(self, bridge: KernelBridge) -> None:
+        """Interrupt a kernel by message."""
+        await self.mkm.interrupt_kernel(bridge.kernel_id)
+
+    async def release_session(self, session_id: str) -> None:
+        """Shut down the session's kernel now."""
+        bridge = self.by_session.pop(session_id, None)
+        if bridge is not None:
+            await self._shutdown(bridge)
+
+    async def _shutdown(self, bridge: KernelBridge) -> None:
+        kernel_id = bridge.kernel_id
+        await self._detach(kernel_id)
+        if kernel_id in self.mkm:
+            with contextlib.suppress(Exception):
+                await self.mkm.shutdown_kernel(kernel_id)
+
+    async def reap_idle(self) -> int:
+        """Shut down session kernels idle for longer than the timeout; return how many."""
+        now = time.monotonic()
+        victims = [b for sid, b in self.by_session.items()
+                   if b.owned and not self._busy(sid) and now - b.last_used > self.idle_timeout_s]
+        for bridge in victims:
+            log.info("shutting down idle agent kernel %s", bridge.kernel_id)
+            if bridge.session_id:
+                self.by_session.pop(bridge.session_id, None)
+            await self._shutdown(bridge)
+        return len(victims)
+
+    async def _reap_loop(self) -> None:
+        period = max(1.0, min(30.0, self.idle_timeout_s / 4))
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.reap_idle()
+            except Exception:
+                log.exception("reaping idle kernels")
+
+    async def stop(self) -> None:
+        """Stop background work and close bridges (kernels are shut down by the server)."""
+        for task in (self._fill_task, self._reaper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        for kernel_id in list(self.bridges):
+            await self._detach(kernel_id)

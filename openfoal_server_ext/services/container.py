@@ -1,0 +1,41 @@
+"""The services of one server, wired together (built by the extension app at start-up)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from openfoal_kernel.protocol import Policy
+
+from ..kernels.orchestrator import KernelOrchestrator
+from ..store import StoreWorker
+from .hub import EventHub
+from .idempotency import IdempotencyService
+from .runs import RunService
+from .sessions import SessionService
+
+
+@dataclass(kw_only=True)
+class GatewayConfig:
+    """Settings the gateway needs at request time."""
+
+    workspace_id: str = "default"
+    role: str = "local"
+    max_frame_bytes: int = 8 * 1024 * 1024
+    pre_connect_max_bytes: int = 64 * 1024
+    send_queue_frames: int = 50_000
+    server_owner: str = "user"
+
+
+@dataclass(kw_only=True)
+class Services:
+    """Everything handlers call."""
+
+    config: GatewayConfig
+    worker: StoreWorker
+    hub: EventHub
+    sessions: SessionService
+    runs: RunService
+    idempotency: IdempotencyService
+    kernels: KernelOrchestrator
+    policy: Callable[[], Policy]

@@ -1,0 +1,375 @@
+"""Runs: accept a turn, hand it to the session's agent kernel, ingest what comes back.
+
+One run per session at a time (SESSION_BUSY otherwise). The kernel's events are numbered
+and persisted by the hub; its transcript entries are stored for the next turn. A run ends
+with exactly one ``agent.completed`` or ``agent.failed``, including when its kernel dies
+(RUNTIME_LOST) or the server restarts mid-run (marked interrupted at start-up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from openfoal_kernel.protocol import (
+    ChatMessage,
+    ErrorCode,
+    KernelEvent,
+    ModelSettings,
+    OpenFoalError,
+    Policy,
+    RunSpec,
+    utcnow,
+)
+from openfoal_kernel.protocol import events as ev
+from openfoal_kernel.protocol.methods import AgentRunParams
+
+from ..kernels.bridge import KernelBridge
+from ..kernels.orchestrator import KernelOrchestrator
+from ..store import MessageRow, RunRow, StoreWorker
+from .context import RequestContext
+from .hub import EventHub
+from .sessions import SessionService, new_id
+
+log = logging.getLogger(__name__)
+
+#: How long ``agent.abort`` waits for the kernel to wind the run down before forcing it.
+ABORT_GRACE_S = 0.8
+#: How long after the kernel's execute_reply the run's terminal event may still arrive.
+REPLY_GRACE_S = 2.0
+
+
+@dataclass(kw_only=True)
+class ActiveRun:
+    """A run in flight."""
+
+    run: RunRow
+    bridge: KernelBridge | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    external: bool = False  # a notebook cell, not started through the gateway
+    dispatch: asyncio.Task[None] | None = None
+
+
+class RunService:
+    """Starts, tracks, aborts and ends runs."""
+
+    def __init__(
+        self,
+        *,
+        worker: StoreWorker,
+        hub: EventHub,
+        sessions: SessionService,
+        kernels: KernelOrchestrator,
+        model_settings: Callable[[str | None], ModelSettings],
+        policy: Callable[[], Policy],
+        workspace: str,
+        default_owner: str,
+    ) -> None:
+        self.worker = worker
+        self.hub = hub
+        self.sessions = sessions
+        self.kernels = kernels
+        self.model_settings = model_settings
+        self.policy = policy
+        self.workspace = workspace
+        self.default_owner = default_owner
+        self.by_session: dict[str, ActiveRun] = {}
+        self.by_id: dict[str, ActiveRun] = {}
+        self._transcripts: dict[str, list[ChatMessage]] = {}
+
+    def busy(self, session_id: str) -> bool:
+        """True while the session has a run in flight."""
+        return session_id in self.by_session
+
+    # -- start-up -------------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """Mark runs left unfinished by a crash as interrupted; free their sessions."""
+        runs = await self.worker.call(self.worker.store.unfinished_runs)
+        for run in runs:
+            run.status = "interrupted"
+            run.ended_at = utcnow()
+            run.error = {"code": ErrorCode.RUNTIME_LOST.value, "retryable": True,
+                         "message": "the server stopped while this run was in progress"}
+            self.worker.stage_run(run)
+            self.hub.publish(run.session_id, ev.AGENT_FAILED,
+                             {"error": {**run.error, "traceId": run.trace_id}, "interrupted": True},
+                             run_id=run.id, trace_id=run.trace_id)
+            if self.sessions.peek(run.session_id) is not None:
+                self.sessions.update(run.session_id, status="idle")
+        for session in list(self.sessions._cache.values()):
+            if session.status != "idle" and session.id not in self.by_session:
+                self.sessions.update(session.id, status="idle")
+        await self.worker.commit()
+        return len(runs)
+
+    # -- transcript -----------------------------------------------------------------------
+
+    async def transcript(self, session_id: str) -> list[ChatMessage]:
+        """The session's transcript (cached after the first read)."""
+        cached = self._transcripts.get(session_id)
+        if cached is None:
+            await self.worker.commit()
+            rows = await self.worker.call(self.worker.store.get_messages, session_id)
+            cached = self._transcripts.setdefault(session_id, [r.message for r in rows])
+        return cached
+
+    async def _append_message(self, session_id: str, run_id: str | None, msg: ChatMessage) -> None:
+        transcript = await self.transcript(session_id)
+        row = MessageRow(session_id=session_id, idx=len(transcript), message=msg, at=utcnow(),
+                         run_id=run_id)
+        transcript.append(msg)
+        self.worker.stage_message(row)
+        self.worker.schedule_commit()
+
+    # -- agent.run ------------------------------------------------------------------------
+
+    async def start_run(self, ctx: RequestContext, p: AgentRunParams) -> dict[str, Any]:
+        """Accept a turn and hand it to the kernel; return the ``accepted`` payload."""
+        text = p.input.strip()
+        if text == "/new":
+            session = await self.sessions.create(ctx.user, runtime_mode=p.runtimeMode or "local")
+            ctx.subscribe(session.id)
+            return await self._instant(ctx, session.id, p.input, "Started a new session.")
+        session, _ = await self.sessions.resolve(ctx.user, p.sessionId, p.sessionKey)
+        ctx.subscribe(session.id)
+        if session.id in self.by_session:
+            raise OpenFoalError(ErrorCode.SESSION_BUSY,
+                                "this session already has a run in progress; wait or abort it")
+        if text == "/reset":
+            await self._append_message(session.id, None, ChatMessage(role="system", kind="reset",
+                                                                      content="context reset"))
+            self._transcripts[session.id] = []
+            return await self._instant(ctx, session.id, p.input,
+                                       "Context cleared; the transcript is kept for audit.")
+        return await self._launch(ctx, session.id, p)
+
+    async def _instant(self, ctx: RequestContext, session_id: str, text: str, summary: str) -> dict[str, Any]:
+        """A command answered by the gateway itself: accepted + completed, no kernel."""
+        run = self._new_run(ctx, session_id, text, model=None)
+        self.worker.stage_run(run)
+        self.hub.publish(session_id, ev.AGENT_ACCEPTED, {"runtimeMode": self.sessions.get_owned(ctx.user, session_id).runtimeMode, "model": ""},
+                         run_id=run.id, trace_id=run.trace_id)
+        run.status, run.ended_at = "completed", utcnow()
+        self.worker.stage_run(run)
+        await self.hub.publish(session_id, ev.AGENT_COMPLETED,
+                               {"status": "completed", "usage": {"inputTokens": 0, "outputTokens": 0},
+                                "summary": summary}, run_id=run.id, trace_id=run.trace_id)
+        return {"runId": run.id, "sessionId": session_id, "status": "accepted"}
+
+    def _new_run(self, ctx: RequestContext, session_id: str, text: str, model: str | None) -> RunRow:
+        session = self.sessions.get_owned(ctx.user, session_id)
+        return RunRow(id=new_id("run"), session_id=session_id, owner=ctx.user,
+                      trace_id=ctx.trace_id, status="accepted", created_at=utcnow(),
+                      input=text, model=model, runtime_mode=session.runtimeMode)
+
+    async def _launch(self, ctx: RequestContext, session_id: str, p: AgentRunParams) -> dict[str, Any]:
+        settings = self.model_settings(p.model_id())
+        session = self.sessions.get_owned(ctx.user, session_id)
+        changes: dict[str, Any] = {"status": "running"}
+        if p.runtimeMode and p.runtimeMode != session.runtimeMode:
+            changes["runtimeMode"] = p.runtimeMode
+        if not session.title:
+            changes["title"] = _title(p.input)
+        changes["preview"] = _title(p.input, 120)
+        run = self._new_run(ctx, session_id, p.input, settings.model)
+        active = ActiveRun(run=run)
+        self.by_session[session_id] = active
+        self.by_id[run.id] = active
+        try:
+            self.worker.stage_run(run)
+            prior = list(await self.transcript(session_id))
+            await self._append_message(session_id, run.id, ChatMessage(role="user", content=p.input))
+            session = self.sessions.update(session_id, **changes)
+            accepted = self.hub.publish(session_id, ev.AGENT_ACCEPTED,
+                                        {"runtimeMode": session.runtimeMode,
+                                         "model": settings.model or ""},
+                                        run_id=run.id, trace_id=run.trace_id)
+            spec = RunSpec(runId=run.id, sessionId=session_id, traceId=run.trace_id,
+                           runtimeMode=session.runtimeMode, policy=self.policy(), model=settings,
+                           transcript=prior, workspace=self.workspace)
+            active.dispatch = asyncio.create_task(self._dispatch(active, spec, p.input))
+            await accepted
+        except BaseException:
+            self.by_session.pop(session_id, None)
+            self.by_id.pop(run.id, None)
+            raise
+        return {"runId": run.id, "sessionId": session_id, "status": "accepted"}
+
+    async def _dispatch(self, active: ActiveRun, spec: RunSpec, text: str) -> None:
+        try:
+            bridge = await self.kernels.acquire(spec.sessionId)
+            active.bridge = bridge
+            active.run.status = "running"
+            self.worker.stage_run(active.run)
+            reply = await bridge.execute(spec, text)
+        except Exception as exc:
+            log.exception("could not start run %s", spec.runId)
+            await self._fail(active, ErrorCode.RUNTIME_LOST, f"could not start the agent kernel: {exc}")
+            return
+        await reply
+        if active.ended.is_set():
+            return
+        # iopub and shell are separate sockets: give the terminal event a moment to arrive
+        try:
+            await asyncio.wait_for(active.ended.wait(), REPLY_GRACE_S)
+        except asyncio.TimeoutError:
+            await self._fail(active, ErrorCode.INTERNAL_ERROR,
+                             "the agent kernel finished the turn without reporting its end")
+
+    # -- events from kernels --------------------------------------------------------------
+
+    async def on_kernel_event(self, bridge: KernelBridge, ke: KernelEvent) -> None:
+        """Ingest one kernel event: store transcript entries, publish protocol events."""
+        active = self.by_id.get(ke.runId)
+        if active is None:
+            if bridge.owned:
+                return  # a late event of a run already ended (e.g. forced abort)
+            active = await self._external_run(bridge, ke)
+            if active is None:
+                return
+        run = active.run
+        if ke.kind == "message" and ke.message is not None:
+            await self._append_message(run.session_id, run.id, ke.message)
+            return
+        if ke.event is None:
+            return
+        if ke.event in ev.TERMINAL_EVENTS:
+            await self._end(active, ke.event, ke.payload)
+            return
+        self.hub.publish(run.session_id, ke.event, ke.payload, run_id=run.id, trace_id=run.trace_id)
+
+    async def _external_run(self, bridge: KernelBridge, ke: KernelEvent) -> ActiveRun | None:
+        """A notebook cell turned into a run of the notebook's session."""
+        if ke.event != ev.AGENT_ACCEPTED:
+            return None
+        session = self.sessions.peek(ke.sessionId)
+        path = ke.payload.get("notebookPath") or ""
+        if session is None:
+            from openfoal_kernel.protocol.session_keys import build_session_key
+
+            key = build_session_key(self.sessions.workspace_id, "main", "dm", "notebook", ke.sessionId)
+            await self.sessions.create(self.default_owner, session_key=key, session_id=ke.sessionId,
+                                       title=path or "Notebook conversation")
+        run = RunRow(id=ke.runId, session_id=ke.sessionId, owner=self.default_owner,
+                     trace_id=ke.traceId, status="running", created_at=utcnow(),
+                     model=ke.payload.get("model"))
+        active = ActiveRun(run=run, bridge=bridge, external=True)
+        self.by_id[run.id] = active
+        self.by_session[run.session_id] = active
+        self.worker.stage_run(run)
+        self.sessions.update(run.session_id, status="running")
+        return active
+
+    async def _end(self, active: ActiveRun, event: str, payload: dict[str, Any]) -> None:
+        run = active.run
+        if active.ended.is_set():
+            return
+        active.ended.set()
+        run.ended_at = utcnow()
+        if event == ev.AGENT_COMPLETED:
+            run.status = "completed"
+            run.usage = payload.get("usage") or {}
+        else:
+            run.status = "aborted" if payload.get("aborted") else "failed"
+            run.error = payload.get("error")
+        self.worker.stage_run(run)
+        self.by_session.pop(run.session_id, None)
+        self.by_id.pop(run.id, None)
+        if active.bridge is not None:
+            active.bridge.last_used = time.monotonic()
+        done = self.hub.publish(run.session_id, event, payload, run_id=run.id, trace_id=run.trace_id)
+        self.sessions.update(run.session_id, status="idle")
+        pending = self.sessions.peek(run.session_id)
+        if pending is not None and pending.pendingRuntimeMode is not None:
+            await self._apply_mode(run.session_id, pending.pendingRuntimeMode)
+        await done
+
+    async def _fail(self, active: ActiveRun, code: ErrorCode, message: str, **extra: Any) -> None:
+        error = {"code": code.value, "message": message,
+                 "retryable": OpenFoalError(code, message).retryable,
+                 "traceId": active.run.trace_id}
+        await self._end(active, ev.AGENT_FAILED, {"error": error, **extra})
+
+    async def on_kernel_lost(self, bridge: KernelBridge, reason: str) -> None:
+        """Fail every run that was executing in a kernel that died."""
+        for active in [a for a in self.by_id.values() if a.bridge is bridge]:
+            await self._fail(active, ErrorCode.RUNTIME_LOST, reason)
+
+    # -- runtime.setMode ------------------------------------------------------------------
+
+    async def set_mode(self, ctx: RequestContext, session_id: str, mode: str) -> dict[str, Any]:
+        """Switch the session's runtime mode now, or at its next turn when a run is going."""
+        session = self.sessions.get_owned(ctx.user, session_id)
+        ctx.subscribe(session_id)
+        if session_id in self.by_session:
+            if mode == session.runtimeMode:
+                self.sessions.update(session_id, pendingRuntimeMode=None)
+            else:
+                self.sessions.update(session_id, pendingRuntimeMode=mode)
+            await self.worker.commit()
+            return {"sessionId": session_id, "runtimeMode": mode, "status": "queued-change",
+                    "effectiveOn": "next_turn"}
+        await self._apply_mode(session_id, mode)
+        return {"sessionId": session_id, "runtimeMode": mode, "status": "applied",
+                "effectiveOn": "now"}
+
+    async def _apply_mode(self, session_id: str, mode: str) -> None:
+        session = self.sessions.peek(session_id)
+        if session is None:
+            return
+        changed = session.runtimeMode != mode
+        self.sessions.update(session_id, runtimeMode=mode, pendingRuntimeMode=None)
+        if changed:
+            await self.hub.publish(session_id, ev.RUNTIME_MODE_CHANGED,
+                                   {"runtimeMode": mode, "effectiveAt": utcnow().isoformat()})
+        else:
+            await self.worker.commit()
+
+    # -- agent.abort ----------------------------------------------------------------------
+
+    async def abort(self, ctx: RequestContext, run_id: str) -> dict[str, Any]:
+        """Interrupt a run; answer once it has ended (forced after a short grace)."""
+        active = self.by_id.get(run_id)
+        if active is None:
+            stored = await self._stored_run(run_id)
+            if stored.owner != ctx.user:
+                raise OpenFoalError(ErrorCode.FORBIDDEN, "this run belongs to another user")
+            return {"runId": run_id, "status": stored.status}
+        if active.run.owner != ctx.user:
+            raise OpenFoalError(ErrorCode.FORBIDDEN, "this run belongs to another user")
+        ctx.subscribe(active.run.session_id)
+        if active.bridge is not None:
+            with contextlib.suppress(Exception):
+                await self.kernels.interrupt(active.bridge)
+        try:
+            await asyncio.wait_for(active.ended.wait(), ABORT_GRACE_S)
+        except asyncio.TimeoutError:
+            if active.dispatch is not None:
+                active.dispatch.cancel()
+            await self._fail(active, ErrorCode.RUNTIME_LOST, f"the run was aborted by {ctx.user}",
+                             aborted=True)
+        return {"runId": run_id, "status": "aborted" if active.run.status == "aborted" else active.run.status}
+
+    async def _stored_run(self, run_id: str) -> RunRow:
+        await self.worker.commit()
+        stored = await self.worker.call(self.worker.store.get_run, run_id)
+        if stored is None:
+            raise OpenFoalError(ErrorCode.NOT_FOUND, f"no run {run_id!r}")
+        return stored
+
+
+def _title(text: str, limit: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def new_trace_id() -> str:
+    """A W3C trace id (32 hex digits)."""
+    return uuid.uuid4().hex

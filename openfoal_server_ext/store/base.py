@@ -1,0 +1,185 @@
+"""The store interface: what the control plane persists, independent of the database.
+
+DuckDB (``duckdb_store.py``) is the local default; a cloud instance plugs Postgres in behind
+the same interface. Methods are synchronous and called from one writer thread
+(:class:`~openfoal_server_ext.store.worker.StoreWorker`), so implementations need no locking.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from openfoal_kernel.protocol import AuditEntry, ChatMessage, Session
+
+
+@dataclass(kw_only=True)
+class EventRow:
+    """A numbered session event as stored."""
+
+    session_id: str
+    seq: int
+    event: str
+    payload: dict[str, Any]
+    state_version: int
+    at: datetime
+    run_id: str | None = None
+    trace_id: str | None = None
+
+
+@dataclass(kw_only=True)
+class MessageRow:
+    """A transcript entry as stored (``idx`` orders a session's messages)."""
+
+    session_id: str
+    idx: int
+    message: ChatMessage
+    at: datetime
+    run_id: str | None = None
+
+
+@dataclass(kw_only=True)
+class RunRow:
+    """One run (turn) of a session."""
+
+    id: str
+    session_id: str
+    owner: str
+    trace_id: str
+    status: str  # accepted | running | completed | failed | aborted | interrupted
+    created_at: datetime
+    input: str = ""
+    model: str | None = None
+    runtime_mode: str = "local"
+    ended_at: datetime | None = None
+    error: dict[str, Any] | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class IdempotencyRow:
+    """The remembered answer of a side-effect request."""
+
+    method: str
+    key: str
+    actor: str
+    session_id: str
+    params_hash: str
+    response: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(kw_only=True)
+class WriteBatch:
+    """Rows written together in one transaction (the unit of durability)."""
+
+    sessions: dict[str, Session] = field(default_factory=dict)  # last version per id wins
+    runs: dict[str, RunRow] = field(default_factory=dict)
+    events: list[EventRow] = field(default_factory=list)
+    messages: list[MessageRow] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.sessions or self.runs or self.events or self.messages or self.audit)
+
+
+class Store(ABC):
+    """Persistence of sessions, runs, events, transcript, idempotency records and audit."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush and close."""
+
+    @abstractmethod
+    def write_batch(self, batch: WriteBatch) -> None:
+        """Write everything in ``batch`` in one transaction."""
+
+    # sessions
+    @abstractmethod
+    def upsert_session(self, session: Session) -> None:
+        """Insert or replace a session."""
+
+    @abstractmethod
+    def get_session(self, session_id: str) -> Session | None:
+        """Return a session by id."""
+
+    @abstractmethod
+    def get_session_by_key(self, owner: str, session_key: str) -> Session | None:
+        """Return the owner's session with this canonical key."""
+
+    @abstractmethod
+    def list_sessions(
+        self, *, owner: str, limit: int, before: tuple[datetime, str] | None, query: str | None
+    ) -> list[Session]:
+        """Return the owner's sessions, newest update first, after the cursor position."""
+
+    @abstractmethod
+    def all_sessions(self) -> list[Session]:
+        """Return every session (start-up bookkeeping)."""
+
+    # runs
+    @abstractmethod
+    def upsert_run(self, run: RunRow) -> None:
+        """Insert or replace a run."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRow | None:
+        """Return a run by id."""
+
+    @abstractmethod
+    def unfinished_runs(self) -> list[RunRow]:
+        """Runs that were accepted or running (used at start-up after a crash)."""
+
+    # events
+    @abstractmethod
+    def append_events(self, rows: Sequence[EventRow]) -> None:
+        """Append events in one batch (one transaction)."""
+
+    @abstractmethod
+    def get_events(self, session_id: str, *, after_seq: int, limit: int) -> list[EventRow]:
+        """Return a session's events with ``seq > after_seq`` in order."""
+
+    @abstractmethod
+    def run_events(self, run_id: str) -> list[EventRow]:
+        """Return every event of one run in order."""
+
+    @abstractmethod
+    def last_seqs(self) -> dict[str, int]:
+        """Return the highest stored ``seq`` of each session."""
+
+    @abstractmethod
+    def max_state_version(self) -> int:
+        """Return the highest stored ``stateVersion``."""
+
+    # transcript
+    @abstractmethod
+    def append_messages(self, rows: Sequence[MessageRow]) -> None:
+        """Append transcript entries in one batch."""
+
+    @abstractmethod
+    def get_messages(self, session_id: str) -> list[MessageRow]:
+        """Return a session's transcript in order."""
+
+    # idempotency
+    @abstractmethod
+    def get_idempotency(
+        self, method: str, key: str, actor: str, session_id: str
+    ) -> IdempotencyRow | None:
+        """Return an unexpired idempotency record."""
+
+    @abstractmethod
+    def put_idempotency(self, row: IdempotencyRow) -> None:
+        """Store an idempotency record."""
+
+    @abstractmethod
+    def purge_idempotency(self, now: datetime) -> int:
+        """Delete expired records; return how many."""
+
+    # audit
+    @abstractmethod
+    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        """Append audit entries in one batch."""

@@ -1,0 +1,32 @@
+"""The store schema (DuckDB dialect; the Postgres store keeps the same tables)."""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+DDL: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS sessions (
+        id VARCHAR PRIMARY KEY, owner VARCHAR NOT NULL, session_key VARCHAR NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL, data JSON NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        id VARCHAR PRIMARY KEY, session_id VARCHAR NOT NULL, owner VARCHAR NOT NULL,
+        trace_id VARCHAR NOT NULL, status VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+        ended_at TIMESTAMPTZ, data JSON NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS events (
+        session_id VARCHAR NOT NULL, seq BIGINT NOT NULL, event VARCHAR NOT NULL,
+        run_id VARCHAR, trace_id VARCHAR, state_version BIGINT NOT NULL,
+        ts TIMESTAMPTZ NOT NULL, payload JSON NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS messages (
+        session_id VARCHAR NOT NULL, idx BIGINT NOT NULL, run_id VARCHAR,
+        ts TIMESTAMPTZ NOT NULL, data JSON NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS idempotency (
+        method VARCHAR NOT NULL, key VARCHAR NOT NULL, actor VARCHAR NOT NULL,
+        session_id VARCHAR NOT NULL, params_hash VARCHAR NOT NULL, response JSON NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (method, key, actor, session_id))""",
+    """CREATE TABLE IF NOT EXISTS audit (
+        id VARCHAR NOT NULL, ts TIMESTAMPTZ NOT NULL, actor VARCHAR NOT NULL,
+        action VARCHAR NOT NULL, resource VARCHAR NOT NULL, session_id VARCHAR,
+        run_id VARCHAR, trace_id VARCHAR NOT NULL, detail JSON NOT NULL)""",
+)

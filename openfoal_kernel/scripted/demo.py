@@ -30,7 +30,8 @@ DEMO_PYTHON_CODE = (
 )
 
 CONFIGURE_TEXT = (
-    "To chat with a real model, set OPENFOAL_MODEL and restart the kernel: "
+    "To chat with a real model, set OPENFOAL_MODEL in the environment that starts JupyterLab, "
+    "then restart it: "
     "`OPENFOAL_MODEL=openai:gpt-4.1-mini` with `OPENAI_API_KEY` (add `OPENAI_BASE_URL` for any "
     "OpenAI-compatible server such as Ollama, vLLM or llama.cpp), or "
     "`OPENFOAL_MODEL=anthropic:claude-sonnet-4-5` with `ANTHROPIC_API_KEY` (and optionally "
@@ -101,8 +102,13 @@ def _outcome(content: str) -> str:
         return "nobody answered the approval in time, so it never ran"
     if "POLICY_DENIED" in content:
         return "the policy denied it, so it never ran"
-    first = content.strip().splitlines()[0][:160] if content.strip() else "(no output)"
-    return f"it ran and answered: `{first}`"
+    lines = content.strip().splitlines()
+    if not lines:
+        return "it ran, with no output"
+    more = (
+        f" and {len(lines) - 1} more line{'s' if len(lines) > 2 else ''}" if len(lines) > 1 else ""
+    )
+    return f"it ran and answered `{lines[0][:160]}`{more}"
 
 
 def _current_turn(messages: list[ChatMessage]) -> tuple[str, list[ChatMessage], list[ChatMessage]]:
@@ -128,8 +134,9 @@ def _summary(tour: list[_Stop], results: dict[str, str]) -> Reply:
     text = (
         "That was the whole tour. What happened:\n"
         + "\n".join(lines)
-        + "\nEvery call went through the policy and into the audit trail, and the gated one "
-        "waited for a human decision. " + CONFIGURE_TEXT
+        + "\nEvery call went through the policy and into the audit trail; high-risk calls such "
+        "as the shell command wait for a human decision unless the policy says otherwise. "
+        + CONFIGURE_TEXT
     )
     return Reply.of(_say(text), finish_reason="stop")
 

@@ -1,0 +1,11 @@
+/**
+ * The OpenFoal icon, shown on the sidebar tab, the launcher card and the palette.
+ */
+import { LabIcon } from '@jupyterlab/ui-components';
+
+const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">
+  <path class="jp-icon3" fill="#616161" d="M4 4h16a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2h-7l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z"/>
+</svg>`;
+
+/** The chat bubble icon of OpenFoal. */
+export const openfoalIcon = new LabIcon({ name: 'openfoal:chat', svgstr: svg });

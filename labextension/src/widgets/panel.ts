@@ -1,0 +1,141 @@
+/**
+ * The OpenFoal chat panel: header, session browser, conversation and message box.
+ */
+import { Notification } from '@jupyterlab/apputils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { TranslationBundle } from '@jupyterlab/translation';
+import { Message } from '@lumino/messaging';
+import { BoxLayout, Widget } from '@lumino/widgets';
+
+import { NotebookBinding } from '../binding';
+import { ChatModel } from '../model';
+import { RuntimeMode } from '../protocol';
+import { ChatHeader } from './header';
+import { ChatInput } from './input';
+import { MessageList } from './messages';
+import { SessionList } from './sessions';
+
+/** The chat panel shown in the right sidebar. */
+export class ChatPanel extends Widget {
+  constructor(options: ChatPanel.IOptions) {
+    super();
+    const { model, binding, trans } = options;
+    this._model = model;
+    this._binding = binding;
+    this._trans = trans;
+    this.addClass('jp-OpenFoal-panel');
+    this.node.setAttribute('role', 'region');
+    this.node.setAttribute('aria-label', trans.__('OpenFoal chat'));
+
+    this._header = new ChatHeader(model, binding, trans, {
+      toggleSessions: () => this.toggleSessions(),
+      newSession: () => this.newSession(),
+      setMode: (mode: RuntimeMode) => void model.setRuntimeMode(mode),
+      toggleBinding: () => this.toggleBinding()
+    });
+    this._sessions = new SessionList(
+      model,
+      trans,
+      id => void this.openSession(id)
+    );
+    this._sessions.hide();
+    this.messages = new MessageList(model, {
+      rendermime: options.rendermime,
+      trans,
+      expandTools: options.expandTools ?? false
+    });
+    this._input = new ChatInput(model, trans);
+
+    const layout = new BoxLayout({ direction: 'top-to-bottom', spacing: 0 });
+    BoxLayout.setStretch(this._header, 0);
+    BoxLayout.setStretch(this._sessions, 0);
+    BoxLayout.setStretch(this.messages, 1);
+    BoxLayout.setStretch(this._input, 0);
+    layout.addWidget(this._header);
+    layout.addWidget(this._sessions);
+    layout.addWidget(this.messages);
+    layout.addWidget(this._input);
+    this.layout = layout;
+    this.node.addEventListener('keydown', event => {
+      if (event.key === 'Escape' && model.activeRun) {
+        event.preventDefault();
+        void model.stop();
+      }
+    });
+  }
+
+  /** The conversation list (its settings follow the settings registry). */
+  readonly messages: MessageList;
+
+  /** Show or hide the session browser, refreshing it when shown. */
+  toggleSessions(): void {
+    const open = this._sessions.isHidden;
+    this._sessions.setHidden(!open);
+    this._header.sessionsOpen = open;
+    if (open) {
+      void this._model.refreshSessions().catch(reason => {
+        console.warn('OpenFoal: could not list sessions', reason);
+      });
+    }
+  }
+
+  /** Start over in a new session. */
+  newSession(): void {
+    this._model.newSession();
+    this._input.focus();
+  }
+
+  /** Open a stored session. */
+  async openSession(sessionId: string): Promise<void> {
+    this._sessions.hide();
+    this._header.sessionsOpen = false;
+    await this._model.openSession(sessionId);
+    this._input.focus();
+  }
+
+  /** Bind to the current notebook, or unbind. */
+  toggleBinding(): void {
+    if (this._binding.path) {
+      this._binding.unbind();
+    } else if (!this._binding.bindCurrent()) {
+      Notification.info(
+        this._trans.__('Open a notebook first, then bind the chat to it.'),
+        { autoClose: 4000 }
+      );
+    }
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    if (!this._started) {
+      this._started = true;
+      void this._model.start().catch(reason => {
+        console.warn('OpenFoal: could not reach the gateway', reason);
+      });
+    }
+  }
+
+  protected onActivateRequest(msg: Message): void {
+    this._input.focus();
+  }
+
+  private _model: ChatModel;
+  private _binding: NotebookBinding;
+  private _trans: TranslationBundle;
+  private _header: ChatHeader;
+  private _sessions: SessionList;
+  private _input: ChatInput;
+  private _started = false;
+}
+
+/** Options of the chat panel. */
+export namespace ChatPanel {
+  /** What a panel needs. */
+  export interface IOptions {
+    model: ChatModel;
+    binding: NotebookBinding;
+    rendermime: IRenderMimeRegistry;
+    trans: TranslationBundle;
+    expandTools?: boolean;
+  }
+}

@@ -54,14 +54,16 @@ class IdempotencyService:
             if inflight[0] != fingerprint:
                 raise _conflict(method)
             return await asyncio.shield(inflight[1])
-        stored = await self.worker.call(self.worker.store.get_idempotency, *rec_key)
-        if stored is not None:
-            if stored.params_hash != fingerprint:
-                raise _conflict(method)
-            return stored.response
+        # register before the first await, so concurrent duplicates find this execution
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._inflight[rec_key] = (fingerprint, future)
         try:
+            stored = await self.worker.call(self.worker.store.get_idempotency, *rec_key)
+            if stored is not None:
+                if stored.params_hash != fingerprint:
+                    raise _conflict(method)
+                future.set_result(stored.response)
+                return stored.response
             try:
                 outcome: Outcome = {"ok": True, "payload": await action()}
             except OpenFoalError as exc:
@@ -76,8 +78,11 @@ class IdempotencyService:
             future.set_result(outcome)
             return outcome
         except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise it themselves
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: waiters re-raise it themselves
             raise
         finally:
             self._inflight.pop(rec_key, None)

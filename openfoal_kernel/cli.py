@@ -1,0 +1,88 @@
+"""``openfoal``: a command-line client of a running OpenFoal server.
+
+``openfoal chat "question"`` streams one turn to the terminal. The server is found from
+``--url``/``--token``, ``OPENFOAL_URL``/``JUPYTER_TOKEN``, or the running Jupyter servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from typing import Any
+
+from .client import GatewayClient, GatewayError
+
+
+def _discover() -> tuple[str, str | None]:
+    try:
+        from jupyter_server.serverapp import list_running_servers
+    except ImportError:  # pragma: no cover - jupyter_server is a dependency
+        return "", None
+    for info in list_running_servers():
+        return str(info["url"]), info.get("token") or None
+    return "", None
+
+
+def ws_url(http_url: str) -> str:
+    """``http://host:port/base/`` -> ``ws://host:port/base/openfoal/ws``."""
+    base = http_url.rstrip("/") + "/"
+    if base.startswith("https://"):
+        base = "wss://" + base[len("https://"):]
+    elif base.startswith("http://"):
+        base = "ws://" + base[len("http://"):]
+    return base + "openfoal/ws"
+
+
+async def chat(url: str, token: str | None, text: str, session: str | None) -> int:
+    """Run one turn, streaming the answer; return a process exit code."""
+    async with GatewayClient(ws_url(url), token=token) as client:
+        params: dict[str, Any] = {"sessionId": session} if session else {}
+        try:
+            accepted = await client.request("agent.run", {"input": text, **params})
+        except GatewayError as exc:
+            print(f"error {exc.code.value}: {exc.message}", file=sys.stderr)
+            return 2
+        async for frame in client.run_events(accepted["runId"], timeout=3600):
+            payload = frame["payload"]
+            if frame["event"] == "agent.delta":
+                sys.stdout.write(payload["delta"])
+                sys.stdout.flush()
+            elif frame["event"] == "agent.tool_call":
+                print(f"\n[tool {payload['toolName']}] {payload['args']}", file=sys.stderr)
+            elif frame["event"] == "agent.tool_result":
+                print(f"[{payload['status']} in {payload['durationMs']:.0f} ms]", file=sys.stderr)
+            elif frame["event"] == "agent.failed":
+                err = payload["error"]
+                print(f"\nerror {err['code']}: {err['message']} (trace {err.get('traceId')})",
+                      file=sys.stderr)
+                return 1
+        print(f"\n(session {accepted['sessionId']})", file=sys.stderr)
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``openfoal`` command."""
+    parser = argparse.ArgumentParser(prog="openfoal", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_chat = sub.add_parser("chat", help="send one message and stream the answer")
+    p_chat.add_argument("text")
+    p_chat.add_argument("--session", help="continue this session id")
+    for p in (p_chat,):
+        p.add_argument("--url", default=os.environ.get("OPENFOAL_URL"),
+                       help="server URL (default: $OPENFOAL_URL or the running Jupyter server)")
+        p.add_argument("--token", default=os.environ.get("JUPYTER_TOKEN"))
+    args = parser.parse_args(argv)
+    url, token = args.url, args.token
+    if not url:
+        url, found = _discover()
+        token = token or found
+    if not url:
+        print("no running Jupyter server found; pass --url", file=sys.stderr)
+        return 2
+    return asyncio.run(chat(url, token, args.text, args.session))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Test configuration: OpenFoal's fixtures."""
+
+from __future__ import annotations
+
+pytest_plugins = ["openfoal_server_ext.pytest_plugin"]

@@ -212,6 +212,14 @@ export function applyRunEvent(
     }
     case 'agent.failed': {
       endStreaming(entries, runId, updated);
+      if (p.aborted) {
+        // A stop the user asked for is no error; the stop answer may have noted it already.
+        const id = stoppedId(runId);
+        if (!entries.some(e => e.id === id)) {
+          push({ kind: 'notice', id, text: 'stopped' });
+        }
+        break;
+      }
       const error = p.error ?? {};
       push({
         kind: 'error',
@@ -227,6 +235,11 @@ export function applyRunEvent(
       break;
   }
   return { added, updated };
+}
+
+/** The id of the "stopped" notice of a run, shared by the abort answer and the event. */
+export function stoppedId(runId: string | undefined): string {
+  return `stopped_${runId}`;
 }
 
 function findTool(entries: ChatEntry[], toolCallId: string): number {

@@ -4,7 +4,12 @@
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { ChatEntry, applyRunEvent, entriesFromMessages } from './entries';
+import {
+  ChatEntry,
+  applyRunEvent,
+  entriesFromMessages,
+  stoppedId
+} from './entries';
 import {
   GatewayError,
   IEventFrame,
@@ -183,11 +188,10 @@ export class ChatModel implements IDisposable {
       const res = await this._client.request('agent.abort', {
         runId: run.runId
       });
-      this._push({
-        kind: 'notice',
-        id: `n${++this._counter}`,
-        text: res?.status === 'aborted' ? 'stopped' : String(res?.status ?? '')
-      });
+      const id = stoppedId(run.runId);
+      if (res?.status === 'aborted' && !this._entries.some(e => e.id === id)) {
+        this._push({ kind: 'notice', id, text: 'stopped' });
+      }
       this._finishRun(run.runId);
     } catch (reason) {
       run.stopping = false;
@@ -212,9 +216,10 @@ export class ChatModel implements IDisposable {
       this._client.untrack(this._session.id);
     }
     this._activeRun = null;
+    // `afterSeq` makes the gateway report `lastSeq`, the point the transcript stands at.
     const payload = await this._client.request<ISessionsGetPayload>(
       'sessions.get',
-      { sessionId, includeMessages: true }
+      { sessionId, includeMessages: true, afterSeq: 0, limit: 1 }
     );
     this._session = payload.session;
     this._reset(entriesFromMessages(payload.messages ?? []));

@@ -149,6 +149,20 @@ describe('ChatModel', () => {
       kind: 'notice',
       text: 'stopped'
     });
+    // The run's own end, marked aborted, adds no second notice and no error.
+    const count = model.entries.length;
+    stub.push(
+      'agent.failed',
+      {
+        sessionId: 's1',
+        runId: 'r1',
+        aborted: true,
+        error: { code: 'RUNTIME_LOST', message: 'aborted' }
+      },
+      1
+    );
+    await new Promise(resolve => setTimeout(resolve, 100));
+    expect(model.entries.length).toBe(count);
   });
 
   it('shows a mode change as queued until runtime.mode_changed', async () => {

@@ -5,7 +5,7 @@ Used by the tests, the benchmarks and the demo model (``OPENFOAL_MODEL=demo``).
 
 from __future__ import annotations
 
-from .demo import DEMO_BASH_COMMAND, DEMO_LABEL, demo_responder
+from .demo import DEMO_BASH_COMMAND, DEMO_LABEL, demo_responder, make_demo_responder
 from .script import (
     BurstStep,
     DelayStep,
@@ -44,4 +44,5 @@ __all__ = [
     "api_tool_name",
     "demo_responder",
     "echo_responder",
+    "make_demo_responder",
 ]

@@ -152,9 +152,11 @@ class AnthropicEncoder(WireEncoder):
         if collected.text:
             content.append({"type": "text", "text": collected.text})
         for call_id, name, args in collected.tool_calls:
-            content.append(
-                {"type": "tool_use", "id": call_id, "name": name, "input": json.loads(args)}
-            )
+            try:
+                tool_input = json.loads(args)
+            except json.JSONDecodeError:
+                tool_input = args  # scripted broken arguments: sent as they are
+            content.append({"type": "tool_use", "id": call_id, "name": name, "input": tool_input})
         return {
             "id": self.id,
             "type": "message",

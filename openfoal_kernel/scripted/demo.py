@@ -13,6 +13,7 @@ from typing import Any
 
 from ..protocol.transcript import ChatMessage
 from .script import Reply, ScriptedRequest, Step, TextStep, ToolCallStep, api_tool_name
+from .state import Responder
 
 #: Every text the demo model writes starts with this, so nobody mistakes it for a real model.
 DEMO_LABEL = "[demo model] "
@@ -40,7 +41,7 @@ CONFIGURE_TEXT = (
 )
 
 #: Pause after each streamed chunk, so the answer visibly streams in the chat.
-CHUNK_DELAY_S = 0.005
+CHUNK_DELAY_S = 0.01
 CHUNK_SIZE = 24
 
 
@@ -80,7 +81,7 @@ _TOUR: tuple[_Stop, ...] = (
 
 
 def _say(text: str) -> TextStep:
-    return TextStep(text=DEMO_LABEL + text, chunk_size=CHUNK_SIZE, chunk_delay_s=CHUNK_DELAY_S)
+    return TextStep(text=DEMO_LABEL + text, chunk_size=CHUNK_SIZE)
 
 
 def _arguments(stop: _Stop, schema: dict[str, Any]) -> dict[str, Any]:
@@ -141,8 +142,8 @@ def _summary(tour: list[_Stop], results: dict[str, str]) -> Reply:
     return Reply.of(_say(text), finish_reason="stop")
 
 
-def demo_responder(request: ScriptedRequest) -> Reply:
-    """The demo model's next answer to ``request`` (deterministic in the conversation)."""
+def _respond(request: ScriptedRequest) -> Reply:
+    """The next answer, its text not yet paced."""
     messages = request.transcript()
     offered = request.tool_schemas()
     question, turn, earlier = _current_turn(messages)
@@ -186,3 +187,24 @@ def demo_responder(request: ScriptedRequest) -> Reply:
         ToolCallStep(name=stop.tool, arguments=_arguments(stop, offered[api_tool_name(stop.tool)]))
     )
     return Reply(steps=steps)
+
+
+def make_demo_responder(chunk_delay_s: float = CHUNK_DELAY_S) -> Responder:
+    """A demo responder whose text streams with ``chunk_delay_s`` between chunks."""
+
+    def respond(request: ScriptedRequest) -> Reply:
+        reply = _respond(request)
+        for step in reply.steps:
+            if isinstance(step, TextStep):
+                step.chunk_delay_s = chunk_delay_s
+        return reply
+
+    return respond
+
+
+_paced = make_demo_responder()
+
+
+def demo_responder(request: ScriptedRequest) -> Reply:
+    """The demo model's next answer to ``request`` (deterministic in the conversation)."""
+    return _paced(request)

@@ -88,7 +88,7 @@ class ReplyPlayer:
     async def _tool_call(self, step: ToolCallStep) -> None:
         call_id = step.id or random_id(self.encoder.tool_id_prefix)
         name = api_tool_name(step.name)
-        arguments = json.dumps(step.arguments)
+        arguments = json.dumps(step.arguments) if step.raw_arguments is None else step.raw_arguments
         self._output_chars += len(name) + len(arguments)
         if not self.stream:
             self._collected.tool_calls.append((call_id, name, arguments))

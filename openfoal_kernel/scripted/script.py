@@ -31,12 +31,16 @@ class TextStep(_Step):
 
 
 class ToolCallStep(_Step):
-    """Call the tool ``name`` (wire name, ``bash.exec``); its argument JSON streams in chunks."""
+    """Call the tool ``name`` (wire name, ``bash.exec``); its argument JSON streams in chunks.
+
+    ``raw_arguments`` is sent verbatim instead of the JSON of ``arguments`` (broken JSON tests).
+    """
 
     type: Literal["tool_call"] = "tool_call"
     id: str | None = None
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
+    raw_arguments: str | None = None
     chunk_size: int = Field(default=8, ge=1)
     chunk_delay_s: float = Field(default=0.0, ge=0.0)
 

@@ -21,6 +21,7 @@ from openfoal_kernel.scripted import (
     DEMO_LABEL,
     ScriptedModelServer,
     demo_responder,
+    make_demo_responder,
 )
 
 
@@ -88,7 +89,14 @@ async def _run_turn(
 
 @pytest.fixture
 def demo_server() -> Iterator[ScriptedModelServer]:
-    """A demo model server, as ``OPENFOAL_MODEL=demo`` starts it."""
+    """A demo model server whose answers stream without pauses (fast tests)."""
+    with ScriptedModelServer(make_demo_responder(0.0), api_key="demo-key") as server:
+        yield server
+
+
+@pytest.fixture
+def paced_demo_server() -> Iterator[ScriptedModelServer]:
+    """The demo model server exactly as ``OPENFOAL_MODEL=demo`` starts it."""
     with ScriptedModelServer(demo_responder, api_key="demo-key") as server:
         yield server
 
@@ -125,6 +133,19 @@ async def test_full_walk_through(provider: ModelProvider):
     assert "mean 3.875" in after_python and "approv" in after_python
     assert "hello from the OpenFoal demo" in summary
     assert "OPENFOAL_MODEL" in summary
+
+
+@pytest.mark.asyncio
+async def test_the_paced_demo_streams_its_text_in_many_small_deltas(paced_demo_server):
+    provider = OpenAIProvider("demo", "demo-key", paced_demo_server.openai_base_url, 10)
+    deltas = [
+        event.text
+        async for event in provider.stream([ChatMessage(role="user", content="hi")], TOOLS)
+        if isinstance(event, TextDelta)
+    ]
+    await provider.aclose()
+    assert deltas[0] == DEMO_LABEL + "Hello! You said"[: 24 - len(DEMO_LABEL)]
+    assert len(deltas) > 10 and all(len(delta) <= 24 for delta in deltas)
 
 
 @pytest.mark.asyncio

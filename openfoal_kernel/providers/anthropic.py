@@ -121,13 +121,14 @@ class AnthropicProvider(ModelProvider):
         self.default_max_tokens = default_max_tokens
         self._clients = ClientHolder(http_client, trust_env=trust_env)
 
-    def _request(
+    def request_body(
         self,
         messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec],
-        names: ToolNames,
-        max_output_tokens: int | None,
+        tools: Sequence[ToolSpec] = (),
+        max_output_tokens: int | None = None,
     ) -> dict[str, Any]:
+        """The streaming messages-API request body for this conversation."""
+        names = ToolNames(tools)
         system, wire_messages = anthropic_messages(messages, names)
         body: dict[str, Any] = {
             "model": self.model,
@@ -162,7 +163,7 @@ class AnthropicProvider(ModelProvider):
             f"{self.base_url}/v1/messages",
             provider=self.model_id,
             headers=headers,
-            body=self._request(messages, tools, names, max_output_tokens),
+            body=self.request_body(messages, tools, max_output_tokens),
             timeout_s=self.timeout_s,
         )
         async for event in events:

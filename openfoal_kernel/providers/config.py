@@ -85,6 +85,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> ModelSettings:
     """
 
     def get(name: str) -> str | None:
+        """The variable's stripped value, or None when unset or blank."""
         value = env.get(name, "").strip()
         return value or None
 

@@ -107,6 +107,7 @@ class FallbackChain(ModelProvider):
         attempts = 0
 
         async def attempt() -> _Opened:
+            """One try: open the stream and wait for its first event."""
             nonlocal attempts
             attempts += 1
             iterator = aiter(provider.stream(messages, tools, max_output_tokens=max_output_tokens))

@@ -106,13 +106,14 @@ class OpenAIProvider(ModelProvider):
             "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
         )
 
-    def _request(
+    def request_body(
         self,
         messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec],
-        names: ToolNames,
-        max_output_tokens: int | None,
+        tools: Sequence[ToolSpec] = (),
+        max_output_tokens: int | None = None,
     ) -> dict[str, Any]:
+        """The streaming chat-completions request body for this conversation."""
+        names = ToolNames(tools)
         body: dict[str, Any] = {
             "model": self.model,
             "messages": openai_messages(messages, names),
@@ -145,7 +146,7 @@ class OpenAIProvider(ModelProvider):
             f"{self.base_url}/chat/completions",
             provider=self.model_id,
             headers=headers,
-            body=self._request(messages, tools, names, max_output_tokens),
+            body=self.request_body(messages, tools, max_output_tokens),
             timeout_s=self.timeout_s,
         )
         async for event in events:

@@ -193,6 +193,7 @@ def make_demo_responder(chunk_delay_s: float = CHUNK_DELAY_S) -> Responder:
     """A demo responder whose text streams with ``chunk_delay_s`` between chunks."""
 
     def respond(request: ScriptedRequest) -> Reply:
+        """The demo's answer, paced."""
         reply = _respond(request)
         for step in reply.steps:
             if isinstance(step, TextStep):

@@ -27,14 +27,17 @@ class _JsonHandler(RequestHandler):
     """Base: JSON errors in the OpenAI shape for anything the routes do not handle."""
 
     def initialize(self, state: ServerState) -> None:
+        """Keep the server's shared state."""
         self.state = state
 
     def write_json(self, status: int, body: dict[str, Any] | str) -> None:
+        """Finish with a JSON body (a string is sent as it is)."""
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(body if isinstance(body, str) else dumps(body))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors tornado raises itself (404, 405) in the chat-completions error shape."""
         message = f"Invalid URL ({self.request.method} {self.request.path})"
         if status_code != 404:
             message = self._reason
@@ -55,6 +58,7 @@ class NotFoundHandler(_JsonHandler):
     """Every unknown path: the API's 404 body."""
 
     def prepare(self) -> None:
+        """Answer 404 whatever the method."""
         self.send_error(404)
 
 
@@ -62,6 +66,7 @@ class ModelHandler(_JsonHandler):
     """``POST /v1/chat/completions`` or ``POST /v1/messages``: plays the next reply."""
 
     def initialize(self, state: ServerState, api: Api) -> None:  # type: ignore[override]
+        """Keep the state and which API this endpoint speaks."""
         super().initialize(state)
         self.api = api
         self._started = False
@@ -94,7 +99,6 @@ class ModelHandler(_JsonHandler):
         """Close the socket under the response; nothing more is written."""
         assert self.request.connection is not None
         self.request.connection.close()  # type: ignore[attr-defined]
-        self._finished = True  # tornado must not try to finish a response on a closed socket
 
     async def wait_closed(self, timeout: float | None) -> bool:
         """Wait for the client to leave, or ``timeout``."""
@@ -105,6 +109,7 @@ class ModelHandler(_JsonHandler):
         return True
 
     def on_connection_close(self) -> None:
+        """The client went away: wake a hanging reply."""
         self._closed.set()
 
     # -- the endpoint -----------------------------------------------------------------------

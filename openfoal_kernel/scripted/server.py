@@ -51,6 +51,8 @@ class ScriptedModelServer:
         """Bind the port and start serving; returns ``self``."""
         if self._thread is not None:
             raise RuntimeError("scripted model server already started")
+        self._ready.clear()
+        self._failure = None
         # Bound here, not in the thread, so a busy port fails in the caller.
         sockets = bind_sockets(self.port, address=self.host, family=socket.AF_UNSPEC)
         self.port = sockets[0].getsockname()[1]
@@ -149,7 +151,7 @@ class ScriptedModelServer:
 
     @property
     def requests(self) -> list[ScriptedRequest]:
-        """The requests received on the model endpoints, oldest first."""
+        """The requests received on the model endpoints, oldest first (refused ones too)."""
         return self._state.requests()
 
     @property

@@ -243,3 +243,11 @@ async def test_a_caller_that_stops_early_closes_the_stream(server):
     server.enqueue(Reply.of(TextStep(text="next")))
     events = await _collect(provider)
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["next"]
+
+
+def test_the_public_api_gets_max_completion_tokens_compatible_servers_max_tokens():
+    public = OpenAIProvider("gpt-4.1-mini", "sk", "https://api.openai.com/v1/", 5)
+    local = OpenAIProvider("llama3", None, "http://127.0.0.1:11434/v1", 5)
+    assert public.request_body(HELLO, max_output_tokens=10)["max_completion_tokens"] == 10
+    assert local.request_body(HELLO, max_output_tokens=10)["max_tokens"] == 10
+    assert "max_tokens" not in local.request_body(HELLO)

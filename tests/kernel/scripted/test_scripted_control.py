@@ -176,3 +176,21 @@ def test_parallel_clients_each_get_their_own_reply(server):
     for thread in threads:
         thread.join(10)
     assert sorted(results) == list(range(8))
+
+
+def test_a_server_can_be_stopped_and_started_again():
+    server = ScriptedModelServer(port=0)
+    server.start()
+    port = server.port
+    with pytest.raises(RuntimeError, match="already started"):
+        server.start()
+    server.stop()
+    with pytest.raises(httpx.ConnectError):
+        _complete(server.base_url)
+    server.start()
+    try:
+        assert server.port == port
+        assert _text(_complete(server.base_url, "again")) == "echo: again"
+    finally:
+        server.stop()
+    server.stop()  # stopping twice is harmless

@@ -36,6 +36,8 @@ CLOSE_POLICY = 1008  # protocol violation (no connect first)
 CLOSE_TOO_BIG = 1009
 CLOSE_SLOW = 1013  # try again later: the client did not keep up
 
+_CLOSE = "\x00close"  # queue sentinel: close once everything before it is sent
+
 
 class GatewayConnection:
     """Protocol state of one client (one WebSocket)."""
@@ -51,6 +53,7 @@ class GatewayConnection:
         self.closed = False
         self.workspace_id = services.config.workspace_id
         self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=services.config.send_queue_frames)
+        self._closing: tuple[int, str] | None = None
         self._sender = asyncio.ensure_future(self._send_loop())
         self._tasks: set[asyncio.Task[None]] = set()
         self._sessions: set[str] = set()
@@ -59,35 +62,55 @@ class GatewayConnection:
 
     def push(self, frame: dict[str, Any]) -> None:
         """Queue a frame; a full queue means a slow consumer, who is disconnected."""
-        if self.closed:
+        if self.closed or self._closing is not None:
             return
         try:
             self._queue.put_nowait(json.dumps(frame, separators=(",", ":"), default=str))
         except asyncio.QueueFull:
             log.warning("closing slow OpenFoal client of %s: send queue full", self.user)
-            self.close(CLOSE_SLOW, "send buffer full: client too slow")
+            self.close(CLOSE_SLOW, "send buffer full: client too slow", drain=False)
 
     async def _send_loop(self) -> None:
         while True:
             text = await self._queue.get()
             try:
+                if text is _CLOSE:
+                    self._do_close()
+                    return
                 result = self._send(text)
                 # write the backlog without waiting frame by frame, then wait for the flush
                 while not self._queue.empty():
-                    result = self._send(self._queue.get_nowait())
+                    text = self._queue.get_nowait()
+                    if text is _CLOSE:
+                        if result is not None:
+                            await result
+                        self._do_close()
+                        return
+                    result = self._send(text)
                 if result is not None:
                     await result
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self.close(1011, "send failed")
+                self._closing = (1011, "send failed")
+                self._do_close()
                 return
 
-    def close(self, code: int, reason: str) -> None:
-        """Close the connection (idempotent)."""
+    def close(self, code: int, reason: str, *, drain: bool = True) -> None:
+        """Close the connection; by default after the frames already queued are sent."""
+        if self.closed or self._closing is not None:
+            return
+        self._closing = (code, reason)
+        if drain:
+            self._queue._queue.append(_CLOSE)  # type: ignore[attr-defined] # past the size bound
+            self._queue._wakeup_next(self._queue._getters)  # type: ignore[attr-defined]
+        else:
+            self._do_close()
+
+    def _do_close(self) -> None:
         if self.closed:
             return
-        self.closed = True
+        code, reason = self._closing or (1000, "")
         with contextlib.suppress(Exception):
             self._close(code, reason)
         self.on_closed()
@@ -96,7 +119,8 @@ class GatewayConnection:
         """Release subscriptions and tasks when the socket is gone."""
         self.closed = True
         self.s.hub.unsubscribe(self.push)
-        self._sender.cancel()
+        if self._sender is not asyncio.current_task():
+            self._sender.cancel()
         for task in list(self._tasks):
             task.cancel()
 

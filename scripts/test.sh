@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: install, start the services the tests need
+# (Docker engine, sandbox images, Chromium), then Python tests, browser tests and
+# TypeScript checks. Any missing service makes its tests fail, never skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+for script in install-docker.sh build-sandbox-images.sh install-chromium.sh; do
+  if [ -f "scripts/$script" ]; then
+    echo "test: scripts/$script"
+    bash "scripts/$script"
+  fi
+done
+
+status=0
+.venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+if [ -d labextension/node_modules ] || [ -f labextension/package.json ]; then
+  (cd labextension && ../.venv/bin/jlpm install --immutable >/dev/null && ../.venv/bin/jlpm lint:check && ../.venv/bin/jlpm test) || status=$?
+fi
+exit $status

@@ -18,11 +18,8 @@ from .state import Responder
 #: Every text the demo model writes starts with this, so nobody mistakes it for a real model.
 DEMO_LABEL = "[demo model] "
 
-#: Harmless, but it writes and deletes a file from the shell: the default policy gates it.
-DEMO_BASH_COMMAND = (
-    "echo 'hello from the OpenFoal demo' > openfoal-demo.txt && cat openfoal-demo.txt "
-    "&& rm openfoal-demo.txt"
-)
+#: Read-only and harmless; the default policy still gates it, as any shell on the host.
+DEMO_BASH_COMMAND = "echo 'hello from the OpenFoal demo' && uname -sr && pwd"
 
 DEMO_PYTHON_CODE = (
     "import statistics\n"
@@ -73,9 +70,9 @@ _TOUR: tuple[_Stop, ...] = (
         "bash.exec",
         ("command", "cmd", "script"),
         DEMO_BASH_COMMAND,
-        "Now a shell command with `bash.exec`. It is harmless (it writes, prints and deletes "
-        "openfoal-demo.txt), but the default policy treats it as high risk, so it waits in the "
-        "approval queue until you approve or reject it.",
+        "Now a shell command with `bash.exec`. It only prints a greeting, the system name and "
+        "the current folder, but the default policy treats any shell command on your machine "
+        "as high risk, so it waits in the approval queue until you approve or reject it.",
     ),
 )
 

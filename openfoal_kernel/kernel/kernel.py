@@ -87,7 +87,10 @@ class OpenFoalKernel(Kernel):
             self._task = None
         if outcome.status != "completed" and not from_gateway:
             err = outcome.error or {}
-            return self._reply("error", ename=str(err.get("code")), evalue=str(err.get("message")))
+            content = {"ename": str(err.get("code")), "evalue": str(err.get("message")),
+                       "traceback": [f"{err.get('code')}: {err.get('message')}"]}
+            self.send_response(self.iopub_socket, "error", content)
+            return self._reply("error", **content)
         return self._reply("ok")
 
     async def _turn(self, spec: RunSpec, sink: IopubSink, code: str, from_gateway: bool) -> RunOutcome:
@@ -116,7 +119,7 @@ class OpenFoalKernel(Kernel):
         if status == "ok":
             reply.update(payload=[], user_expressions={})
         elif status == "error":
-            reply.update(traceback=[], **extra)
+            reply.update(extra)
         return reply
 
     async def interrupt_request(self, stream: Any, ident: Any, parent: Any) -> None:

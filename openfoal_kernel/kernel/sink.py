@@ -59,8 +59,5 @@ class IopubSink:
             self._stream("stdout", head + (out if out.endswith("\n") or not out else out + "\n"))
             for bundle in payload.get("displays", []):
                 self._send("display_data", {"data": bundle, "metadata": {}, "transient": {}})
-        elif name == ev.AGENT_FAILED:
-            err = payload.get("error") or {}
-            self._stream("stderr", f"\n[{err.get('code')}] {err.get('message')}\n")
         elif name == ev.AGENT_COMPLETED:
             self._stream("stdout", "\n")

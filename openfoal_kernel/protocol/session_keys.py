@@ -9,7 +9,7 @@ outside ``[a-z0-9._@+-]``) are percent-encoded, so one conversation has exactly 
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 _SAFE = "._@+-"
 _WS = re.compile(r"\s+")
@@ -21,10 +21,10 @@ class SessionKeyError(ValueError):
 
 def normalize_ident(value: str) -> str:
     """Normalise one identifier segment."""
-    text = _WS.sub("-", value.strip().lower())
+    text = _WS.sub("-", unquote(value).strip().lower())
     if not text:
         raise SessionKeyError("empty identifier in session key")
-    return quote(text, safe=_SAFE)
+    return quote(text, safe=_SAFE)  # after unquote: canonicalising twice changes nothing
 
 
 def _split_prefixed(part: str, prefix: str) -> str:

@@ -5,7 +5,7 @@ import { Notification } from '@jupyterlab/apputils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Message } from '@lumino/messaging';
-import { BoxLayout, Widget } from '@lumino/widgets';
+import { Panel } from '@lumino/widgets';
 
 import { NotebookBinding } from '../binding';
 import { ChatModel } from '../model';
@@ -16,7 +16,7 @@ import { MessageList } from './messages';
 import { SessionList } from './sessions';
 
 /** The chat panel shown in the right sidebar. */
-export class ChatPanel extends Widget {
+export class ChatPanel extends Panel {
   constructor(options: ChatPanel.IOptions) {
     super();
     const { model, binding, trans } = options;
@@ -46,16 +46,11 @@ export class ChatPanel extends Widget {
     });
     this._input = new ChatInput(model, trans);
 
-    const layout = new BoxLayout({ direction: 'top-to-bottom', spacing: 0 });
-    BoxLayout.setStretch(this._header, 0);
-    BoxLayout.setStretch(this._sessions, 0);
-    BoxLayout.setStretch(this.messages, 1);
-    BoxLayout.setStretch(this._input, 0);
-    layout.addWidget(this._header);
-    layout.addWidget(this._sessions);
-    layout.addWidget(this.messages);
-    layout.addWidget(this._input);
-    this.layout = layout;
+    // A flex column (style/base.css): the header and input keep their natural height.
+    this.addWidget(this._header);
+    this.addWidget(this._sessions);
+    this.addWidget(this.messages);
+    this.addWidget(this._input);
     this.node.addEventListener('keydown', event => {
       if (event.key === 'Escape' && model.activeRun) {
         event.preventDefault();

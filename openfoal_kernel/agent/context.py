@@ -17,6 +17,8 @@ SYSTEM_PROMPT = (
 KEEP_TOOL_RESULTS = 8
 PRUNED = "[older tool output pruned from context]"
 
+NO_RESULT = "[no result: the run ended before this call completed]"
+
 RESET_KIND = "reset"
 COMPACTION_KIND = "compaction"
 
@@ -55,14 +57,23 @@ def build_context(
             messages.append(msg.model_copy(update={"content": PRUNED}))
         elif msg.kind is None or msg.role != "system":
             messages.append(msg)
-    return messages
+    return _close_dangling_calls(messages)
 
 
-def estimate_tokens(messages: Sequence[ChatMessage]) -> int:
-    """A cheap token estimate (about four characters a token) for context usage."""
-    chars = 0
-    for m in messages:
-        chars += len(m.content)
-        for c in m.tool_calls:
-            chars += len(c.name) + len(str(c.arguments))
-    return chars // 4 + 4 * len(messages)
+def _close_dangling_calls(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """Give every tool call a result: a run that was lost mid-call left some without one,
+    and model APIs refuse a transcript with unanswered calls."""
+    out: list[ChatMessage] = []
+    pending: list[ChatMessage] = []
+    for msg in messages:
+        if msg.role == "tool":
+            pending = [p for p in pending if p.tool_call_id != msg.tool_call_id]
+        elif pending:
+            out.extend(pending)  # the results block of the previous call ended here
+            pending = []
+        out.append(msg)
+        if msg.role == "assistant":
+            pending = [ChatMessage(role="tool", tool_call_id=c.id, name=c.name, content=NO_RESULT)
+                       for c in msg.tool_calls]
+    out.extend(pending)
+    return out

@@ -117,6 +117,8 @@ class AgentLoop:
         specs = [ToolSpec(name=t.name, description=t.description, parameters=t.parameters())
                  for t in self.tools.values()]
         try:
+            if self.spec.resume:
+                await self._resume_pending_calls(transcript, messages)
             for _ in range(self.max_steps):
                 assistant = await self._model_step(provider, messages, specs)
                 messages.append(assistant)
@@ -141,6 +143,25 @@ class AgentLoop:
         finally:
             await provider.aclose()
 
+    async def _resume_pending_calls(self, transcript: list[ChatMessage], messages: list[ChatMessage]) -> None:
+        """Run the calls of the last assistant message that have no result yet (continue)."""
+        last = next((m for m in reversed(transcript) if m.role == "assistant"), None)
+        if last is None:
+            return
+        done = {m.tool_call_id for m in transcript if m.role == "tool"}
+        decided = self.spec.gateDecision or {}
+        # drop the placeholders build_context added for these calls: real results follow
+        pending = [c for c in last.tool_calls if c.id not in done]
+        ids = {c.id for c in pending}
+        messages[:] = [m for m in messages if not (m.role == "tool" and m.tool_call_id in ids)]
+        for call in pending:
+            preset = decided.get("outcome") if decided.get("toolCallId") == call.id else None
+            result = await self._tool_step(call, preset=preset)
+            tool_msg = ChatMessage(role="tool", tool_call_id=call.id, name=call.name,
+                                   content=result.output)
+            messages.append(tool_msg)
+            self.sink.message(tool_msg)
+
     async def _model_step(
         self, provider: ModelProvider, messages: Sequence[ChatMessage], specs: Sequence[ToolSpec]
     ) -> ChatMessage:
@@ -160,12 +181,13 @@ class AgentLoop:
                 pass
         return ChatMessage(role="assistant", content="".join(text), tool_calls=calls)
 
-    async def _tool_step(self, call: ToolCall) -> ToolResult:
+    async def _tool_step(self, call: ToolCall, *, preset: str | None = None) -> ToolResult:
         mode = self.spec.runtimeMode
-        self.sink.event(ev.AGENT_TOOL_CALL, {"toolCallId": call.id, "toolName": call.name,
-                                              "args": call.arguments, "runtimeMode": mode})
+        if preset is None:  # a continued call was announced by the run that was lost
+            self.sink.event(ev.AGENT_TOOL_CALL, {"toolCallId": call.id, "toolName": call.name,
+                                                  "args": call.arguments, "runtimeMode": mode})
         started = time.perf_counter()
-        result = await self._execute(call)
+        result = await self._execute(call, preset=preset)
         if not result.duration_ms:
             result.duration_ms = (time.perf_counter() - started) * 1000
         payload: dict[str, Any] = {
@@ -179,7 +201,7 @@ class AgentLoop:
         self.sink.event(ev.AGENT_TOOL_RESULT, payload)
         return result
 
-    async def _execute(self, call: ToolCall) -> ToolResult:
+    async def _execute(self, call: ToolCall, *, preset: str | None = None) -> ToolResult:
         tool = self.tools.get(call.name)
         if tool is None or self.tool_ctx is None:
             return ToolResult.failed(ErrorCode.TOOL_EXEC_FAILED.value,
@@ -194,8 +216,13 @@ class AgentLoop:
             msg = f"{ErrorCode.POLICY_DENIED.value}: {decision.reason}"
             return ToolResult(status="denied", output=msg,
                               error={"code": ErrorCode.POLICY_DENIED.value, "message": decision.reason})
-        if decision.rule == "gate":
-            outcome: GateOutcome = await self.gate(call, decision.reason) if self.gate else "rejected"
+        if preset is not None:  # decided while no kernel was waiting (continue path)
+            outcome: GateOutcome = preset  # type: ignore[assignment]
+        elif decision.rule == "gate":
+            outcome = await self.gate(call, decision.reason) if self.gate else "rejected"
+        else:
+            outcome = "approved"
+        if outcome != "approved":
             if outcome == "rejected":
                 msg = f"{ErrorCode.GATE_REJECTED.value}: a person rejected this call"
                 return ToolResult(status="rejected", output=msg,

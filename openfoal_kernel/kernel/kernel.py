@@ -21,6 +21,7 @@ from ..protocol import ChatMessage, ErrorCode
 from ..protocol.kernel_wire import RUN_METADATA_KEY, RunSpec
 from ..providers.config import settings_from_env
 from .executors import ExecutorCache
+from .gates import GATE_REPLY_MSG_TYPE, GateKeeper
 from .sink import IopubSink
 from .turn import build_loop
 
@@ -50,6 +51,8 @@ class OpenFoalKernel(Kernel):
         self._task: asyncio.Task[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executors = ExecutorCache()
+        self.gates = GateKeeper(self)
+        self.control_handlers[GATE_REPLY_MSG_TYPE] = self.openfoal_gate_reply
         # the notebook conversation of this kernel (cells without a gateway RunSpec)
         self.notebook_session_id = _new_id("nb")
         self.notebook_transcript: list[ChatMessage] = []
@@ -76,9 +79,11 @@ class OpenFoalKernel(Kernel):
         spec = RunSpec.model_validate(raw) if from_gateway else self._notebook_spec()
         if not from_gateway and not code.strip():
             return self._reply("ok")
-        sink = IopubSink(self, spec, self.get_parent("shell"), render=not from_gateway)
+        parent = self.get_parent("shell")
+        sink = IopubSink(self, spec, parent, render=not from_gateway)
+        stdin = (self._parent_ident["shell"], parent) if allow_stdin else None
         self._loop = asyncio.get_running_loop()
-        self._task = asyncio.ensure_future(self._turn(spec, sink, code, from_gateway))
+        self._task = asyncio.ensure_future(self._turn(spec, sink, code, from_gateway, stdin))
         try:
             outcome = await self._task
         except asyncio.CancelledError:
@@ -93,7 +98,8 @@ class OpenFoalKernel(Kernel):
             return self._reply("error", **content)
         return self._reply("ok")
 
-    async def _turn(self, spec: RunSpec, sink: IopubSink, code: str, from_gateway: bool) -> RunOutcome:
+    async def _turn(self, spec: RunSpec, sink: IopubSink, code: str, from_gateway: bool,
+                    stdin: tuple[Any, dict[str, Any]] | None) -> RunOutcome:
         """Run the loop; any failure before it starts still ends the run with agent.failed."""
         try:
             if not from_gateway:
@@ -103,8 +109,13 @@ class OpenFoalKernel(Kernel):
                 self.notebook_transcript.append(ChatMessage(role="user", content=code))
                 sink.message(ChatMessage(role="user", content=code))
             executor = await self._executors.get(spec)
-            loop = build_loop(spec, sink if from_gateway else _Recorder(sink, self.notebook_transcript),
-                              executor=executor, memory=spec.memory)
+            loop_sink = sink if from_gateway else _Recorder(sink, self.notebook_transcript)
+
+            async def gate(call: Any, reason: str) -> Any:
+                return await self.gates.ask(spec=spec, sink=loop_sink, call=call, reason=reason,
+                                            stdin=stdin)
+
+            loop = build_loop(spec, loop_sink, executor=executor, memory=spec.memory, gate=gate)
         except Exception as exc:
             self.log.exception("could not start run %s", spec.runId)
             error = {"code": ErrorCode.INTERNAL_ERROR.value, "retryable": False,
@@ -128,6 +139,12 @@ class OpenFoalKernel(Kernel):
         if task is not None and loop is not None:
             loop.call_soon_threadsafe(task.cancel)
         self.session.send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
+
+    async def openfoal_gate_reply(self, stream: Any, ident: Any, parent: Any) -> None:
+        """A gate decision from the gateway (control channel)."""
+        known = self.gates.reply_from_control(parent.get("content") or {})
+        self.session.send(stream, "openfoal_gate_reply_reply", {"status": "ok", "known": known},
+                          parent, ident=ident)
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:  # type: ignore[override]
         """Release executors (code kernels, sandbox connections)."""

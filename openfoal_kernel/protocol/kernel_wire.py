@@ -58,8 +58,11 @@ class RunSpec(BaseModel):
     sandbox: dict[str, Any] | None = None
     #: Prompt context from memory files, resolved by the gateway for the main session.
     memory: str = ""
-    #: True when the input was already stored and is the last transcript entry (continue).
+    #: True for a continuation: the transcript ends with tool calls still to run (a gate
+    #: was resolved after its kernel was lost); there is no new user input.
     resume: bool = False
+    #: The decision on the gated call of a continuation: {toolCallId, outcome}.
+    gateDecision: dict[str, str] | None = None
 
 
 class KernelEvent(BaseModel):

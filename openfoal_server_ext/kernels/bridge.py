@@ -43,7 +43,7 @@ class KernelBridge:
 
     async def start(self, *, wait_ready: bool) -> None:
         """Open the channels and start reading iopub (and shell replies)."""
-        self.client.start_channels(stdin=False, hb=False)
+        self.client.start_channels(stdin=False, hb=False, control=True)
         if wait_ready:
             await self.client.wait_for_ready(timeout=60)
         self._tasks = [asyncio.create_task(self._read_iopub()),
@@ -96,6 +96,12 @@ class KernelBridge:
             fut = self.replies.pop(msg["parent_header"].get("msg_id", ""), None)
             if fut is not None and not fut.done():
                 fut.set_result(msg)
+
+    def send_gate_reply(self, gate_id: str, decision: str, resolved_by: str) -> None:
+        """Deliver a gate decision to the waiting kernel (control channel)."""
+        msg = self.client.session.msg("openfoal_gate_reply",
+                                      {"gateId": gate_id, "decision": decision, "resolvedBy": resolved_by})
+        self.client.control_channel.send(msg)
 
     async def interrupt(self) -> None:
         """Interrupt by message (kernel spec ``interrupt_mode: message``)."""

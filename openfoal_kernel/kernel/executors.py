@@ -40,10 +40,7 @@ def _build(spec: RunSpec) -> Executor:
         from ..sandbox.executor import DockerExecutor, SandboxHandle
 
         return DockerExecutor(SandboxHandle.model_validate(spec.sandbox))  # type: ignore[attr-defined]
-    try:  # TEMPORARY until the local executor lands
-        from ..executors.local import LocalExecutor
-    except ModuleNotFoundError:
-        return None  # type: ignore[return-value]
+    from ..executors.local import LocalExecutor
 
     workspace = Path(spec.workspace or os.getcwd())
     return LocalExecutor(workspace, code_kernel_connection=spec.codeKernel)

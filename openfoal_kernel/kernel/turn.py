@@ -9,22 +9,18 @@ from typing import Any
 from ..agent.loop import AgentLoop, EventSink, GateHandler
 from ..protocol.kernel_wire import ModelSettings, RunSpec
 from ..providers.base import ModelProvider
+from ..providers.config import build_provider
 from ..tools.base import Tool, ToolContext
+from ..tools.registry import default_tools
 
 
 def make_provider(settings: ModelSettings) -> ModelProvider:
     """Build the provider chain for these settings (raises ModelError when unconfigured)."""
-    from ..providers.config import build_provider
-
     return build_provider(settings)
 
 
 def make_tools() -> dict[str, Tool[Any]]:
     """Return the tools offered to the model."""
-    try:  # TEMPORARY until the tools registry lands
-        from ..tools.registry import default_tools
-    except ModuleNotFoundError:
-        return {}
     return default_tools()
 
 

@@ -69,8 +69,11 @@ def check_memory_path(path: str) -> str:
         return norm
     m = _DAILY.match(norm)
     if m:
-        parse_day(m.group(1))
-        return norm
+        try:
+            parse_day(m.group(1))
+            return norm
+        except OpenFoalError:
+            pass  # not a real date: refused below like any other path
     raise OpenFoalError(
         ErrorCode.INVALID_REQUEST,
         f"memory path {path!r} refused: only {LONG_TERM} or {DAILY_DIR}/YYYY-MM-DD.md",

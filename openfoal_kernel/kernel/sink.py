@@ -58,6 +58,7 @@ class IopubSink:
             out = payload.get("output", "")
             self._stream("stdout", head + (out if out.endswith("\n") or not out else out + "\n"))
             for bundle in payload.get("displays", []):
-                self._send("display_data", {"data": bundle, "metadata": {}, "transient": {}})
+                self._send("display_data", {"data": bundle.get("data", {}),
+                                            "metadata": bundle.get("metadata", {}), "transient": {}})
         elif name == ev.AGENT_COMPLETED:
             self._stream("stdout", "\n")

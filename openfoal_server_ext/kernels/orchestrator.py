@@ -16,12 +16,17 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from openfoal_kernel.executors.code_kernel import BINDING_KEY
+from openfoal_kernel.protocol import ErrorCode, OpenFoalError
+
 from .bridge import EventCallback, KernelBridge
 
 log = logging.getLogger(__name__)
 
 KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
 KERNEL_NAME = "openfoal"
+#: The plain ipykernel that runs a session's python.exec (never the agent kernel itself).
+CODE_KERNEL_NAME = "python3"
 
 LostCallback = Callable[[KernelBridge, str], Awaitable[None]]
 
@@ -50,6 +55,9 @@ class KernelOrchestrator:
         self.bridges: dict[str, KernelBridge] = {}
         self.by_session: dict[str, KernelBridge] = {}
         self._pool: list[KernelBridge] = []
+        self.code_kernel_name = CODE_KERNEL_NAME
+        self._code_pool: list[str] = []
+        self.code_by_session: dict[str, str] = {}
         self._starting: set[str] = set()
         self._fill_task: asyncio.Task[None] | None = None
         self._reaper: asyncio.Task[None] | None = None
@@ -122,12 +130,42 @@ class KernelOrchestrator:
             self._starting.discard(kernel_id)
 
     async def _fill_pool(self) -> None:
-        while len(self._pool) < self.pool_size:
+        while len(self._pool) < self.pool_size or len(self._code_pool) < self.pool_size:
             try:
-                self._pool.append(await self._start_kernel())
+                if len(self._pool) < self.pool_size:
+                    self._pool.append(await self._start_kernel())
+                if len(self._code_pool) < self.pool_size:
+                    self._code_pool.append(await self._start_code_kernel())
             except Exception:
-                log.exception("could not pre-start an agent kernel")
+                log.exception("could not pre-start kernels for the pool")
                 return
+
+    async def _start_code_kernel(self) -> str:
+        kernel_id = str(uuid.uuid4())
+        kwargs: dict[str, Any] = {"kernel_name": self.code_kernel_name, "kernel_id": kernel_id}
+        if self.kernel_cwd:
+            kwargs["path"] = self.kernel_cwd
+        await self.mkm.start_kernel(**kwargs)
+        return kernel_id
+
+    def connection_info(self, kernel_id: str, binding: str) -> dict[str, Any]:
+        """JSON-ready connection info of a kernel this server runs, tagged with its binding."""
+        if kernel_id not in self.mkm:
+            raise OpenFoalError(ErrorCode.NOT_FOUND, f"no running kernel {kernel_id!r}")
+        info = dict(self.mkm.get_kernel(kernel_id).get_connection_info())
+        key = info.get("key", b"")
+        info["key"] = key.decode() if isinstance(key, bytes) else str(key)
+        info[BINDING_KEY] = binding
+        return info
+
+    async def code_kernel(self, session_id: str) -> dict[str, Any]:
+        """The session's code kernel (started through Jupyter, so it outlives agent kernels)."""
+        kernel_id = self.code_by_session.get(session_id)
+        if kernel_id is None or kernel_id not in self.mkm:
+            kernel_id = self._code_pool.pop(0) if self._code_pool else await self._start_code_kernel()
+            self.code_by_session[session_id] = kernel_id
+            self._refill()
+        return self.connection_info(kernel_id, "session")
 
     def _refill(self) -> None:
         if self._fill_task is None or self._fill_task.done():
@@ -153,10 +191,17 @@ class KernelOrchestrator:
         await self.mkm.interrupt_kernel(bridge.kernel_id)
 
     async def release_session(self, session_id: str) -> None:
-        """Shut down the session's kernel now."""
+        """Shut down the session's kernels now."""
         bridge = self.by_session.pop(session_id, None)
         if bridge is not None:
             await self._shutdown(bridge)
+        await self._shutdown_code(session_id)
+
+    async def _shutdown_code(self, session_id: str) -> None:
+        kernel_id = self.code_by_session.pop(session_id, None)
+        if kernel_id is not None and kernel_id in self.mkm:
+            with contextlib.suppress(Exception):
+                await self.mkm.shutdown_kernel(kernel_id)
 
     async def _shutdown(self, bridge: KernelBridge) -> None:
         kernel_id = bridge.kernel_id
@@ -174,6 +219,7 @@ class KernelOrchestrator:
             log.info("shutting down idle agent kernel %s", bridge.kernel_id)
             if bridge.session_id:
                 self.by_session.pop(bridge.session_id, None)
+                await self._shutdown_code(bridge.session_id)
             await self._shutdown(bridge)
         return len(victims)
 

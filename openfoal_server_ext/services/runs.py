@@ -53,6 +53,7 @@ class ActiveRun:
     bridge: KernelBridge | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     external: bool = False  # a notebook cell, not started through the gateway
+    notebook_kernel_id: str | None = None  # python.exec bound to this notebook kernel
     dispatch: asyncio.Task[None] | None = None
 
 
@@ -179,7 +180,10 @@ class RunService:
             changes["title"] = _title(p.input)
         changes["preview"] = _title(p.input, 120)
         run = self._new_run(ctx, session_id, p.input, settings.model)
-        active = ActiveRun(run=run)
+        active = ActiveRun(run=run, notebook_kernel_id=_notebook_kernel_id(p))
+        if active.notebook_kernel_id and active.notebook_kernel_id not in self.kernels.mkm:
+            raise OpenFoalError(ErrorCode.NOT_FOUND,
+                                f"notebookKernelId {active.notebook_kernel_id!r} is not a running kernel")
         self.by_session[session_id] = active
         self.by_id[run.id] = active
         try:
@@ -204,6 +208,8 @@ class RunService:
 
     async def _dispatch(self, active: ActiveRun, spec: RunSpec, text: str) -> None:
         try:
+            if spec.runtimeMode == "local":
+                spec.codeKernel = await self._code_kernel(spec.sessionId, active.notebook_kernel_id)
             bridge = await self.kernels.acquire(spec.sessionId)
             active.bridge = bridge
             active.run.status = "running"
@@ -222,6 +228,11 @@ class RunService:
         except asyncio.TimeoutError:
             await self._fail(active, ErrorCode.INTERNAL_ERROR,
                              "the agent kernel finished the turn without reporting its end")
+
+    async def _code_kernel(self, session_id: str, notebook_kernel_id: str | None) -> dict[str, Any]:
+        if notebook_kernel_id:
+            return self.kernels.connection_info(notebook_kernel_id, "notebook")
+        return await self.kernels.code_kernel(session_id)
 
     # -- events from kernels --------------------------------------------------------------
 
@@ -363,6 +374,14 @@ class RunService:
         if stored is None:
             raise OpenFoalError(ErrorCode.NOT_FOUND, f"no run {run_id!r}")
         return stored
+
+
+def _notebook_kernel_id(p: AgentRunParams) -> str | None:
+    """The extension param ``notebookKernelId``: bind python.exec to that notebook's kernel."""
+    value = (p.model_extra or {}).get("notebookKernelId")
+    if value is not None and not isinstance(value, str):
+        raise OpenFoalError(ErrorCode.INVALID_REQUEST, "notebookKernelId must be a kernel id string")
+    return value or None
 
 
 def _title(text: str, limit: int = 60) -> str:

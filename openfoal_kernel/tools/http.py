@@ -80,8 +80,11 @@ class HttpRequestTool(Tool[HttpArgs]):
     )
     Args = HttpArgs
 
-    def __init__(self, *, resolver: Resolver = system_resolver) -> None:
+    def __init__(
+        self, *, resolver: Resolver = system_resolver, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.resolver = resolver
+        self.ssl_context = ssl_context  # None: the system's trusted CAs
 
     def risk(self, args: HttpArgs, ctx: ToolContext) -> str | None:
         """A body (data leaving) or a host off the allowlist makes the call high risk."""
@@ -121,7 +124,7 @@ class HttpRequestTool(Tool[HttpArgs]):
         hops: list[str] = []
         first: Target | None = None
         async with httpx.AsyncClient(
-            verify=_ssl(),
+            verify=self.ssl_context or _ssl(),
             trust_env=False,  # no proxy from the environment: we connect to what we checked
             follow_redirects=False,
             timeout=httpx.Timeout(args.timeout_s),

@@ -144,23 +144,23 @@ def canonical_host(raw: str) -> str:
 
 
 def blocked_reason(address: IPAddress) -> str | None:
-    """Why ``address`` may not be reached, or ``None`` for a public address."""
+    """Why ``address`` may not be reached (e.g. ``"loopback address"``), or ``None``."""
     if address in METADATA_IPS:
-        return "cloud metadata"
+        return "cloud metadata address"
     if isinstance(address, ipaddress.IPv6Address):
         embedded = _embedded_v4(address)
         if embedded is not None:
             inner = blocked_reason(embedded)
-            return f"{inner} (embedded in {address})" if inner else None
+            return f"{inner} (IPv4 {embedded} embedded in IPv6)" if inner else None
     for label, net in _RANGES:
         if address.version == net.version and address in net:
-            return label
+            return f"{label} address"
     if address.is_multicast:
-        return "multicast"
+        return "multicast address"
     if address.is_reserved or address.is_unspecified:
-        return "reserved"
+        return "reserved address"
     if not address.is_global or address.is_private:
-        return "not globally routable"
+        return "address that is not globally routable"
     return None
 
 
@@ -225,7 +225,7 @@ async def check_url(
     """Check ``url`` against the guard and return the address to connect to."""
     parsed, host, port = parse_url(str(url))
     if host in METADATA_HOSTS or host.endswith(".metadata.google.internal"):
-        raise NetworkRefused(f"{host!r} is a cloud metadata host; refused")
+        raise NetworkRefused(f"{host} refused: cloud metadata host")
     allowlisted = host_allowed(host, port, allow)
     try:
         addresses: list[IPAddress] = [ipaddress.ip_address(host)]
@@ -233,11 +233,13 @@ async def check_url(
         addresses = await resolver(host, port)
     if not addresses:
         raise OpenFoalError(ErrorCode.TOOL_EXEC_FAILED, f"{host!r} resolved to no address")
+    hp = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     for address in addresses:
         reason = blocked_reason(address)
         metadata = reason is not None and reason.startswith("cloud metadata")
         if reason is None or (allowlisted and not metadata):
             continue
-        hint = "" if metadata else f" (add '{host}:{port}' to network.allow)"
-        raise NetworkRefused(f"{host}:{port} resolves to {address}, a {reason} address{hint}")
+        where = "" if str(address) == host else f"resolves to {address}, "
+        hint = "" if metadata else f" (add '{hp}' to network.allow to open it)"
+        raise NetworkRefused(f"{hp} refused: {where}{reason}{hint}")
     return Target(url=parsed, host=host, port=port, address=addresses[0], allowlisted=allowlisted)

@@ -15,9 +15,10 @@ import re
 import uuid
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import Any, cast
 
 from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 
@@ -97,7 +98,7 @@ class CodeKernel:
         if env is not None:
             kw["env"] = env
         await km.start_kernel(**kw)
-        kernel = cls(km.get_connection_info(), manager=km)
+        kernel = cls(dict(km.get_connection_info()), manager=km)
         try:
             await kernel._ensure_client(startup_timeout)
         except BaseException:
@@ -118,7 +119,7 @@ class CodeKernel:
     async def _ensure_client(self, timeout: float = 30.0) -> AsyncKernelClient:
         if self._client is None:
             client = AsyncKernelClient()
-            client.load_connection_info(self._info)
+            client.load_connection_info(cast(KernelConnectionInfo, self._info))
             client.start_channels()
             try:
                 await client.wait_for_ready(timeout=timeout)

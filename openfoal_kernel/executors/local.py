@@ -63,9 +63,8 @@ class LocalExecutor(Executor):
         self._own_kernel = False  # True once we created the CodeKernel (we close it)
         self._kernel_lock = asyncio.Lock()
         if notebook_bound is None:
-            notebook_bound = bool(code_kernel_connection) and (
-                code_kernel_connection.get(BINDING_KEY) == "notebook"
-            )
+            binding = (code_kernel_connection or {}).get(BINDING_KEY)
+            notebook_bound = binding == "notebook"
         #: True when python.exec runs in a user's notebook kernel (a high-risk call).
         self.notebook_bound = notebook_bound
 

@@ -35,9 +35,9 @@ def looks_binary(data: bytes) -> bool:
 def from_error(exc: BaseException) -> ToolResult:
     """A failed (or denied) tool result for an exception raised while running a tool."""
     if isinstance(exc, OpenFoalError):
-        status = "denied" if exc.code == ErrorCode.POLICY_DENIED else "failed"
+        denied = exc.code == ErrorCode.POLICY_DENIED
         return ToolResult(
-            status=status,
+            status="denied" if denied else "failed",
             output=f"{exc.code.value}: {exc.message}",
             error={"code": exc.code.value, "message": exc.message},
         )

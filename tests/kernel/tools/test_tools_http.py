@@ -16,6 +16,7 @@ from openfoal_kernel.tools.base import ToolContext
 from openfoal_kernel.tools.http import HttpRequestTool
 from openfoal_kernel.tools.netguard import (
     IPAddress,
+    Resolver,
     blocked_reason,
     canonical_host,
     host_allowed,
@@ -56,7 +57,7 @@ def _port(s: CountingServer) -> int:
     return int(s.server_address[1])
 
 
-def _resolver(table: dict[str, list[str]]) -> Callable[[str, int], object]:
+def _resolver(table: dict[str, list[str]]) -> Resolver:
     """A DNS stand-in: names the system resolver cannot know (``*.test``)."""
 
     async def resolve(host: str, port: int) -> list[IPAddress]:

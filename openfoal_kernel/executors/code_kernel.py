@@ -22,6 +22,7 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 
+from ..protocol.errors import ErrorCode, OpenFoalError
 from .base import CodeResult
 
 __all__ = ["BINDING_KEY", "CodeKernel"]
@@ -43,6 +44,8 @@ _CONNECTION_KEYS = (
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 #: After an interrupt, how long the kernel gets to report idle before we give up on it.
 _INTERRUPT_GRACE_S = 5.0
+#: How often a silent execution checks that its kernel is still alive.
+_LIVENESS_POLL_S = 1.0
 #: Bound on the rich displays of one call (their JSON size) and their number.
 MAX_DISPLAY_BYTES = 4 * 1024 * 1024
 MAX_DISPLAYS = 20
@@ -161,9 +164,16 @@ class CodeKernel:
         msg = self._client.session.msg("interrupt_request", content={})
         self._client.control_channel.send(msg)
 
-    @staticmethod
+    async def is_alive(self) -> bool:
+        """Whether the kernel still runs (its process for ours, its heartbeat otherwise)."""
+        if self._manager is not None:
+            return bool(await self._manager.is_alive())
+        if self._client is None:
+            return True  # not connected yet: nothing known against it
+        return bool(await self._client.is_alive())
+
     async def _drain(
-        client: AsyncKernelClient, msg_id: str, out: _Collector, deadline: float
+        self, client: AsyncKernelClient, msg_id: str, out: _Collector, deadline: float
     ) -> bool:
         """Collect iopub output of ``msg_id`` until it reports idle (True) or the deadline."""
         loop = asyncio.get_running_loop()
@@ -172,9 +182,13 @@ class CodeKernel:
             if remaining <= 0:
                 return False
             try:
-                msg = await client.get_iopub_msg(timeout=remaining)
+                # Short waits, so a kernel that died is noticed instead of waited out.
+                msg = await client.get_iopub_msg(timeout=min(remaining, _LIVENESS_POLL_S))
             except Empty:
-                return False
+                if not await self.is_alive():
+                    msg = "the code kernel died during the execution (its variables are lost)"
+                    raise OpenFoalError(ErrorCode.TOOL_EXEC_FAILED, msg) from None
+                continue
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue  # another client's traffic (a bound notebook) or an earlier call
             if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":

@@ -199,11 +199,17 @@ class Confined:
 def check_regular(fd: int, shown: str) -> os.stat_result:
     """Refuse anything but a regular file with a single hard link."""
     st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        raise ConfinementError(shown, "not a regular file")
+    _check_kind(st, shown)
     if st.st_nlink > 1:
         raise ConfinementError(shown, _HARDLINK)
     return st
+
+
+def _check_kind(st: os.stat_result, shown: str) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        raise OpenFoalError(ErrorCode.INVALID_REQUEST, f"{shown}: is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfinementError(shown, "not a regular file")
 
 
 def lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
@@ -246,8 +252,7 @@ def write_atomic(confined: Confined, path: str, data: bytes) -> int:
         if st is not None:
             if stat.S_ISLNK(st.st_mode):
                 raise ConfinementError(res.shown, f"{name!r} is a symbolic link")
-            if not stat.S_ISREG(st.st_mode):
-                raise ConfinementError(res.shown, "not a regular file")
+            _check_kind(st, res.shown)
             if st.st_nlink > 1:
                 raise ConfinementError(res.shown, _HARDLINK)
         mode = stat.S_IMODE(st.st_mode) if st is not None else 0o644

@@ -157,6 +157,11 @@ class LocalExecutor(Executor):
     async def code_kernel(self) -> CodeKernel:
         """The session's code kernel: the given one, a client of the given one, or our own."""
         async with self._kernel_lock:
+            if self._own_kernel and self._code_kernel is not None:
+                if self._code_kernel.owned and not await self._code_kernel.is_alive():
+                    # Our own kernel died (a crash, out of memory): start a fresh one.
+                    dead, self._code_kernel = self._code_kernel, None
+                    await dead.aclose()
             if self._code_kernel is None:
                 if self._connection:
                     self._code_kernel = CodeKernel.connect(self._connection)

@@ -217,6 +217,11 @@ async def test_caps_errors_and_binary(
     assert res.output == "[binary file: 7 bytes, not shown]"
     res = await FileReadTool().invoke({"path": "missing.txt"}, ctx)
     assert res.error == {"code": "NOT_FOUND", "message": "missing.txt: no such file or directory"}
+    (workspace / "folder").mkdir()
+    res = await FileReadTool().invoke({"path": "folder"}, ctx)
+    assert res.error == {"code": "INVALID_REQUEST", "message": "folder: is a directory"}
+    res = await FileWriteTool().invoke({"path": "folder", "content": "x"}, ctx)
+    assert res.error == {"code": "INVALID_REQUEST", "message": "folder: is a directory"}
     res = await FileReadTool().invoke({"path": "big.txt", "max_bytes": 10**9}, ctx)
     assert res.error is not None and res.error["code"] == "INVALID_REQUEST"
     # 4-byte characters: within the character limit, over the byte limit.

@@ -159,8 +159,16 @@ async def test_own_kernel_started_in_workspace_and_shut_down(
     cwd, pid = out.split()
     assert cwd == workspace
     assert await _run(ex, "import os; os.environ.get('OPENAI_API_KEY')") == ("success", "")
-    await ex.aclose()
+    # The kernel dies under the code (a crash): a clear failure, then a fresh kernel.
+    await _run(ex, "lost = 1")
+    res = await PythonExecTool().invoke({"code": "import os; os._exit(1)"}, _ctx(ex))
+    assert res.status == "failed" and res.error is not None
+    assert res.error["code"] == "TOOL_EXEC_FAILED" and "code kernel died" in res.output
     assert _gone(int(pid))
+    status, out = await _run(ex, "import os; print(os.getpid()); lost")
+    assert status == "failed" and "NameError" in out
+    await ex.aclose()
+    assert _gone(int(out.split()[0]))
 
 
 def _gone(pid: int, timeout: float = 10.0) -> bool:

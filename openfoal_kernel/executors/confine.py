@@ -74,10 +74,10 @@ class Roots:
 
     def __init__(self, workspace: Path, extra: list[Path] | None = None) -> None:
         # Roots are trusted configuration: resolve their own symlinks once, here.
-        self.workspace = Path(workspace).resolve(strict=True)
+        self.workspace = _root(workspace)
         seen = [self.workspace]
         for root in extra or []:
-            r = Path(root).resolve(strict=True)
+            r = _root(root)
             if r not in seen:
                 seen.append(r)
         self.all: tuple[Path, ...] = tuple(seen)
@@ -104,6 +104,14 @@ class Roots:
                     shown = str(root.joinpath(*rest))
                 return Resolved(root, rest, shown)
         raise ConfinementError(path, "outside the workspace roots")
+
+
+def _root(path: Path) -> Path:
+    """A root folder, resolved; a missing one is a clear error, not a traceback."""
+    resolved = Path(path).resolve()
+    if not resolved.is_dir():
+        raise OpenFoalError(ErrorCode.NOT_FOUND, f"workspace root {path} is not a folder")
+    return resolved
 
 
 class Confined:

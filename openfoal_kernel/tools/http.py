@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import zlib
+from dataclasses import dataclass
 from typing import Literal
 
 import httpx
@@ -188,43 +189,50 @@ def _request(
     )
 
 
-async def _read_capped(resp: httpx.Response, cap: int) -> tuple[bytes, bool]:
-    """Up to ``cap`` decoded body bytes and whether there was more; never inflates past cap."""
+@dataclass(frozen=True)
+class _Body:
+    """What was read of a response body."""
+
+    data: bytes
+    more: bool  # the body went on past the cap
+    note: str = ""  # set when the body could not be shown
+
+
+async def _read_capped(resp: httpx.Response, cap: int) -> _Body:
+    """Up to ``cap`` decoded body bytes; a compressed body is never inflated past the cap."""
     encoding = resp.headers.get("content-encoding", "identity").lower().strip()
     inflate = zlib.decompressobj(wbits=47) if encoding in ("gzip", "deflate", "x-gzip") else None
     out = bytearray()
-    more = False
     async for chunk in resp.aiter_raw():
         if inflate is not None:
             try:
                 chunk = inflate.decompress(chunk, cap + 1 - len(out))
             except zlib.error:
-                inflate, out = None, bytearray(b"[body could not be decompressed]")
-                break
+                return _Body(b"", False, f"[{encoding} body could not be decompressed]")
         out += chunk
         if len(out) > cap or (inflate is not None and inflate.unconsumed_tail):
-            more = True
-            break
-    return bytes(out[:cap]), more or len(out) > cap
+            return _Body(bytes(out[:cap]), True)
+    return _Body(bytes(out), False)
 
 
-def _render(resp: httpx.Response, raw: tuple[bytes, bool], cap: int, hops: list[str]) -> str:
+def _render(resp: httpx.Response, body: _Body, cap: int, hops: list[str]) -> str:
     """Status line, headers (capped), blank line, body (text, or a note for binary)."""
-    data, more = raw
+    data, more = body.data, body.more
     lines = [f"HTTP {resp.status_code} {resp.reason_phrase}"]
     if len(hops) > 1:
         lines.append("[redirected: " + " -> ".join(hops) + "]")
     head, _ = cap_text("\n".join(f"{k}: {v}" for k, v in resp.headers.items()), _HEADERS_CAP)
     lines.append(head)
     text = "\n".join(lines) + "\n\n"
+    if body.note:
+        return text + body.note
     if looks_binary(data):
         return text + f"[binary body: {len(data)}{'+' if more else ''} bytes, not shown]"
     charset = resp.charset_encoding or "utf-8"
     try:
-        body = data.decode(charset, "replace")
-    except LookupError:
-        body = data.decode("utf-8", "replace")
-    text += body
+        text += data.decode(charset, "replace")
+    except LookupError:  # an unknown charset name
+        text += data.decode("utf-8", "replace")
     if more:
         text += f"\n[body truncated at {cap} bytes]"
     return text

@@ -18,6 +18,7 @@ from openfoal_kernel.executors.confine import (
     write_atomic,
 )
 from openfoal_kernel.executors.local import LocalExecutor
+from openfoal_kernel.protocol.errors import OpenFoalError
 from openfoal_kernel.tools.base import ToolContext
 from openfoal_kernel.tools.files import (
     MAX_WRITE_BYTES,
@@ -263,6 +264,12 @@ async def test_extra_roots(tmp_path: Path, workspace: Path) -> None:
     assert res.output.endswith(f"{data}/d.csv")
     res = await FileReadTool().invoke({"path": f"{data}x/d.csv"}, ctx)
     assert res.error is not None and res.error["code"] == "FORBIDDEN"
+
+
+def test_missing_workspace_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(OpenFoalError) as info:
+        LocalExecutor(tmp_path / "nope")
+    assert info.value.code.value == "NOT_FOUND" and "nope" in info.value.message
 
 
 def test_write_risk_table(workspace: Path, make_ctx: Callable[..., ToolContext]) -> None:

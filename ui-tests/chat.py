@@ -46,10 +46,19 @@ class ChatPanel:
         """The message box."""
         return self.root.get_by_role("textbox", name="Message")
 
+    def dismiss_dialogs(self) -> None:
+        """Close JupyterLab dialogs (e.g. "Server Connection Error"), as a user would."""
+        dialogs = self.page.locator(".jp-Dialog")
+        while dialogs.count():
+            dialogs.first.locator(".jp-Dialog-button").last.click()
+            self.page.wait_for_timeout(200)
+
     def send(self, text: str) -> None:
-        """Type a message and press Enter."""
+        """Type a message and press Enter; the box empties once the panel took it."""
+        self.dismiss_dialogs()
         self.textarea.fill(text)
         self.textarea.press("Enter")
+        expect(self.textarea).to_have_value("")
 
     def button(self, name: str) -> Locator:
         """A control of the panel by its accessible name."""

@@ -24,6 +24,7 @@ from .kernels.orchestrator import KERNEL_ACTIONS_SCHEMA, KernelOrchestrator
 from .services.container import GatewayConfig, Services
 from .services.hub import EventHub
 from .services.idempotency import IdempotencyService
+from .services.memory import MemoryService
 from .services.runs import RunService
 from .services.sessions import SessionService
 from .store import DuckDBStore, StoreWorker
@@ -81,6 +82,11 @@ class OpenFoalApp(ExtensionApp):
     idempotency_ttl_hours = Float(24.0, config=True, help="Idempotency records kept this long (default 24 h).")
     commit_window_ms = Float(50.0, config=True,
                              help="Deltas are committed within this many ms (default 50).")
+    context_window_tokens = Int(128_000, config=True,
+                                help="Context window assumed for contextUsage (default 128000 tokens).")
+    memory_flush_threshold = Float(0.75, config=True,
+                                   help="contextUsage at which a silent memory flush runs, once per "
+                                        "compaction cycle (default 0.75).")
     start_pool = Bool(True, config=True, help="Pre-start the kernel pool at server start (default True).")
 
     @default("model")
@@ -148,6 +154,7 @@ class OpenFoalApp(ExtensionApp):
         sessions = SessionService(worker, hub, workspace_id=self.workspace_id)
         policy = Policy()
         workspace = self.workspace_dir or str(root)
+        memory = MemoryService(Path(workspace))
         runs_ref: dict[str, RunService] = {}
 
         async def on_event(bridge: Any, event: Any) -> None:
@@ -161,13 +168,15 @@ class OpenFoalApp(ExtensionApp):
                                      idle_timeout_s=self.kernel_idle_timeout)
         runs = RunService(worker=worker, hub=hub, sessions=sessions, kernels=kernels,
                           model_settings=self.model_settings, policy=lambda: policy,
-                          workspace=workspace, default_owner=self.server_owner)
+                          workspace=workspace, default_owner=self.server_owner, memory=memory,
+                          context_window=self.context_window_tokens,
+                          flush_threshold=self.memory_flush_threshold)
         runs_ref["runs"] = runs
         kernels.set_busy_check(runs.busy)
         self.services = Services(
             config=config, worker=worker, hub=hub, sessions=sessions, runs=runs,
             idempotency=IdempotencyService(worker, ttl=timedelta(hours=self.idempotency_ttl_hours)),
-            kernels=kernels, policy=lambda: policy,
+            kernels=kernels, memory=memory, policy=lambda: policy,
         )
         self.settings.update({"openfoal_services": self.services,
                               "openfoal_gateway": Gateway(self.services)})

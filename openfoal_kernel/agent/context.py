@@ -21,6 +21,20 @@ NO_RESULT = "[no result: the run ended before this call completed]"
 
 RESET_KIND = "reset"
 COMPACTION_KIND = "compaction"
+#: Entries of a silent memory flush: kept for audit, never context.
+FLUSH_KIND = "memory_flush"
+
+COMPACT_PROMPT = (
+    "Summarise the conversation so far for your future self, who will see only this summary "
+    "instead of the older messages. Keep facts, decisions, names of files and variables, results "
+    "of tool calls that still matter, and open tasks. Be concise; use bullet points."
+)
+FLUSH_PROMPT = (
+    "The conversation is close to the context limit. If there are durable facts worth "
+    "remembering beyond this session (preferences, decisions, where things are), save them "
+    "now with memory.append. Then reply exactly NO_REPLY."
+)
+NO_REPLY = "NO_REPLY"
 
 
 def active_transcript(transcript: Sequence[ChatMessage]) -> list[ChatMessage]:
@@ -32,7 +46,7 @@ def active_transcript(transcript: Sequence[ChatMessage]) -> list[ChatMessage]:
     for i, msg in enumerate(transcript):
         if msg.kind == RESET_KIND:
             start = i + 1
-    active = list(transcript[start:])
+    active = [m for m in transcript[start:] if m.kind != FLUSH_KIND]
     for i in range(len(active) - 1, -1, -1):
         if active[i].kind == COMPACTION_KIND:
             return active[i:]
@@ -77,3 +91,13 @@ def _close_dangling_calls(messages: list[ChatMessage]) -> list[ChatMessage]:
                        for c in msg.tool_calls]
     out.extend(pending)
     return out
+
+
+def estimate_tokens(messages: Sequence[ChatMessage]) -> int:
+    """A cheap token estimate (about four characters a token) for context usage."""
+    chars = 0
+    for m in messages:
+        chars += len(m.content)
+        for c in m.tool_calls:
+            chars += len(c.name) + len(str(c.arguments))
+    return chars // 4 + 4 * len(messages)

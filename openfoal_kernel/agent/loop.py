@@ -28,7 +28,7 @@ from ..providers.base import (
     Usage,
 )
 from ..tools.base import Tool, ToolContext, ToolResult
-from .context import build_context
+from .context import COMPACT_PROMPT, COMPACTION_KIND, build_context
 
 #: Bound on the tool output carried by events (the model sees the tool's own capped output).
 EVENT_OUTPUT_CAP = 16_384
@@ -142,6 +142,38 @@ class AgentLoop:
             raise
         finally:
             await provider.aclose()
+
+    async def compact(self) -> RunOutcome:
+        """Summarise the active context into a compaction entry (the ``/compact`` command)."""
+        messages = build_context(self.spec.transcript)
+        if len(messages) <= 1:
+            self.sink.event(ev.AGENT_COMPLETED, {"status": "completed", "usage": self.usage,
+                                                 "summary": "nothing to compact"})
+            return RunOutcome(status="completed", usage=self.usage)
+        messages.append(ChatMessage(role="user", content=COMPACT_PROMPT))
+        try:
+            provider = self.provider_factory()
+        except ModelError as exc:
+            return self._finish(RunOutcome(status="failed", usage=self.usage,
+                                           error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc))))
+        try:
+            summary = (await self._model_step(provider, messages, ())).content.strip()
+        except ModelError as exc:
+            return self._finish(RunOutcome(status="failed", usage=self.usage,
+                                           error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc), True)))
+        except asyncio.CancelledError:
+            self._finish(RunOutcome(status="aborted", usage=self.usage, error=self._error(
+                ErrorCode.RUNTIME_LOST, "the run was aborted")))
+            raise
+        finally:
+            await provider.aclose()
+        if not summary:
+            return self._finish(RunOutcome(status="failed", usage=self.usage, error=self._error(
+                ErrorCode.MODEL_UNAVAILABLE, "the model returned an empty summary", True)))
+        self.sink.message(ChatMessage(role="system", kind=COMPACTION_KIND, content=summary))
+        self.sink.event(ev.AGENT_COMPLETED, {"status": "completed", "usage": self.usage,
+                                             "summary": "older context compacted"})
+        return RunOutcome(status="completed", usage=self.usage)
 
     async def _resume_pending_calls(self, transcript: list[ChatMessage], messages: list[ChatMessage]) -> None:
         """Run the calls of the last assistant message that have no result yet (continue)."""

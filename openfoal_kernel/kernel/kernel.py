@@ -123,6 +123,8 @@ class OpenFoalKernel(Kernel):
                      "traceId": spec.traceId}
             sink.event("agent.failed", {"error": error})
             return RunOutcome(status="failed", error=error)
+        if spec.task == "compact":
+            return await loop.compact()
         return await loop.run(None if spec.resume else code)
 
     def _reply(self, status: str, **extra: Any) -> dict[str, Any]:

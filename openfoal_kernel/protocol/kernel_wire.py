@@ -61,6 +61,8 @@ class RunSpec(BaseModel):
     #: True for a continuation: the transcript ends with tool calls still to run (a gate
     #: was resolved after its kernel was lost); there is no new user input.
     resume: bool = False
+    #: "turn" (answer the input) or "compact" (summarise older context into a compaction entry).
+    task: Literal["turn", "compact"] = "turn"
     #: The decision on the gated call of a continuation: {toolCallId, outcome}.
     gateDecision: dict[str, str] | None = None
 

@@ -54,6 +54,9 @@ class Gateway:
             "sessions.list": self._sessions_list,
             "sessions.get": self._sessions_get,
             "policy.get": self._policy_get,
+            "memory.get": self._memory_get,
+            "memory.appendDaily": self._memory_append,
+            "memory.archive": self._memory_archive,
         }
 
     def connect_payload(self, user: str, workspace_id: str | None) -> dict[str, Any]:
@@ -130,6 +133,15 @@ class Gateway:
             ]
             payload["lastSeq"] = self.s.hub.last_seq(session.id)
         return payload
+
+    async def _memory_get(self, ctx: RequestContext, p: m.MemoryGetParams) -> dict[str, Any]:
+        return await self.s.memory.get(p.path)
+
+    async def _memory_append(self, ctx: RequestContext, p: m.MemoryAppendDailyParams) -> dict[str, Any]:
+        return await self.s.memory.append_daily(p.text, p.alsoLongTerm)
+
+    async def _memory_archive(self, ctx: RequestContext, p: m.MemoryArchiveParams) -> dict[str, Any]:
+        return await self.s.memory.archive(p.date, p.clearDaily)
 
     async def _policy_get(self, ctx: RequestContext, p: m.PolicyGetParams) -> dict[str, Any]:
         return {"policy": self.s.policy().wire()}

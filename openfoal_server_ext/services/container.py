@@ -11,6 +11,7 @@ from ..kernels.orchestrator import KernelOrchestrator
 from ..store import StoreWorker
 from .hub import EventHub
 from .idempotency import IdempotencyService
+from .memory import MemoryService
 from .runs import RunService
 from .sessions import SessionService
 
@@ -38,4 +39,5 @@ class Services:
     runs: RunService
     idempotency: IdempotencyService
     kernels: KernelOrchestrator
+    memory: MemoryService
     policy: Callable[[], Policy]

@@ -28,12 +28,14 @@ from openfoal_kernel.protocol import (
     utcnow,
 )
 from openfoal_kernel.protocol import events as ev
+from openfoal_kernel.agent.context import FLUSH_KIND, FLUSH_PROMPT, build_context, estimate_tokens
 from openfoal_kernel.protocol.methods import AgentRunParams
 
 from ..kernels.bridge import KernelBridge
 from ..kernels.orchestrator import KernelOrchestrator
 from ..store import MessageRow, RunRow, StoreWorker
 from .context import RequestContext
+from .memory import MemoryService
 from .hub import EventHub
 from .sessions import SessionService, new_id
 
@@ -53,6 +55,9 @@ class ActiveRun:
     bridge: KernelBridge | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     external: bool = False  # a notebook cell, not started through the gateway
+    task: str = "turn"  # "turn" or "compact"
+    silent: bool = False  # a memory flush: stored, its text never shown
+    wrote_memory: bool = False
     notebook_kernel_id: str | None = None  # python.exec bound to this notebook kernel
     dispatch: asyncio.Task[None] | None = None
 
@@ -71,6 +76,9 @@ class RunService:
         policy: Callable[[], Policy],
         workspace: str,
         default_owner: str,
+        memory: MemoryService,
+        context_window: int = 128_000,
+        flush_threshold: float = 0.75,
     ) -> None:
         self.worker = worker
         self.hub = hub
@@ -80,6 +88,9 @@ class RunService:
         self.policy = policy
         self.workspace = workspace
         self.default_owner = default_owner
+        self.memory = memory
+        self.context_window = context_window
+        self.flush_threshold = flush_threshold
         self.by_session: dict[str, ActiveRun] = {}
         self.by_id: dict[str, ActiveRun] = {}
         self._transcripts: dict[str, list[ChatMessage]] = {}
@@ -149,6 +160,8 @@ class RunService:
             self._transcripts[session.id] = []
             return await self._instant(ctx, session.id, p.input,
                                        "Context cleared; the transcript is kept for audit.")
+        if text == "/compact":
+            return await self._launch(ctx, session.id, p, task="compact")
         return await self._launch(ctx, session.id, p)
 
     async def _instant(self, ctx: RequestContext, session_id: str, text: str, summary: str) -> dict[str, Any]:
@@ -170,17 +183,20 @@ class RunService:
                       trace_id=ctx.trace_id, status="accepted", created_at=utcnow(),
                       input=text, model=model, runtime_mode=session.runtimeMode)
 
-    async def _launch(self, ctx: RequestContext, session_id: str, p: AgentRunParams) -> dict[str, Any]:
+    async def _launch(self, ctx: RequestContext, session_id: str, p: AgentRunParams, *,
+                      task: str = "turn", silent: bool = False) -> dict[str, Any]:
         settings = self.model_settings(p.model_id())
         session = self.sessions.get_owned(ctx.user, session_id)
         changes: dict[str, Any] = {"status": "running"}
         if p.runtimeMode and p.runtimeMode != session.runtimeMode:
             changes["runtimeMode"] = p.runtimeMode
-        if not session.title:
-            changes["title"] = _title(p.input)
-        changes["preview"] = _title(p.input, 120)
+        if task == "turn" and not silent:
+            if not session.title:
+                changes["title"] = _title(p.input)
+            changes["preview"] = _title(p.input, 120)
         run = self._new_run(ctx, session_id, p.input, settings.model)
-        active = ActiveRun(run=run, notebook_kernel_id=_notebook_kernel_id(p))
+        active = ActiveRun(run=run, notebook_kernel_id=_notebook_kernel_id(p), task=task,
+                           silent=silent)
         if active.notebook_kernel_id and active.notebook_kernel_id not in self.kernels.mkm:
             raise OpenFoalError(ErrorCode.NOT_FOUND,
                                 f"notebookKernelId {active.notebook_kernel_id!r} is not a running kernel")
@@ -189,7 +205,10 @@ class RunService:
         try:
             self.worker.stage_run(run)
             prior = list(await self.transcript(session_id))
-            await self._append_message(session_id, run.id, ChatMessage(role="user", content=p.input))
+            if task == "turn":
+                user = ChatMessage(role="user", content=p.input, kind=FLUSH_KIND if silent else None)
+                await self._append_message(session_id, run.id, user)
+            memory = await self.memory.prompt_for(session.sessionKey) if task == "turn" else ""
             session = self.sessions.update(session_id, **changes)
             accepted = self.hub.publish(session_id, ev.AGENT_ACCEPTED,
                                         {"runtimeMode": session.runtimeMode,
@@ -197,7 +216,7 @@ class RunService:
                                         run_id=run.id, trace_id=run.trace_id)
             spec = RunSpec(runId=run.id, sessionId=session_id, traceId=run.trace_id,
                            runtimeMode=session.runtimeMode, policy=self.policy(), model=settings,
-                           transcript=prior, workspace=self.workspace)
+                           transcript=prior, workspace=self.workspace, memory=memory, task=task)
             active.dispatch = asyncio.create_task(self._dispatch(active, spec, p.input))
             await accepted
         except BaseException:
@@ -247,8 +266,14 @@ class RunService:
                 return
         run = active.run
         if ke.kind == "message" and ke.message is not None:
-            await self._append_message(run.session_id, run.id, ke.message)
+            msg = ke.message.model_copy(update={"kind": FLUSH_KIND}) if active.silent else ke.message
+            await self._append_message(run.session_id, run.id, msg)
             return
+        if active.silent and ke.event == ev.AGENT_DELTA:
+            return  # a memory flush's text is never shown
+        if (ke.event == ev.AGENT_TOOL_RESULT and ke.payload.get("toolName") == "memory.append"
+                and ke.payload.get("status") == "success"):
+            active.wrote_memory = True
         if ke.event is None:
             return
         if ke.event in ev.TERMINAL_EVENTS:
@@ -295,12 +320,43 @@ class RunService:
         self.by_id.pop(run.id, None)
         if active.bridge is not None:
             active.bridge.last_used = time.monotonic()
+        if active.silent:
+            payload = {**payload, "silent": True}
         done = self.hub.publish(run.session_id, event, payload, run_id=run.id, trace_id=run.trace_id)
-        self.sessions.update(run.session_id, status="idle")
+        self.sessions.update(run.session_id, status="idle", **await self._context_changes(active, event))
         pending = self.sessions.peek(run.session_id)
         if pending is not None and pending.pendingRuntimeMode is not None:
             await self._apply_mode(run.session_id, pending.pendingRuntimeMode)
         await done
+        self._maybe_flush(run.session_id)
+
+    async def _context_changes(self, active: ActiveRun, event: str) -> dict[str, Any]:
+        """Session bookkeeping after a run: context usage, compactions, the flush cycle."""
+        transcript = await self.transcript(active.run.session_id)
+        usage = min(1.0, estimate_tokens(build_context(transcript)) / max(1, self.context_window))
+        changes: dict[str, Any] = {"contextUsage": round(usage, 4)}
+        session = self.sessions.peek(active.run.session_id)
+        if active.task == "compact" and event == ev.AGENT_COMPLETED and session is not None:
+            changes["compactionCount"] = session.compactionCount + 1
+            changes["memoryFlushState"] = "idle"  # a new compaction cycle
+        if active.silent:
+            flushed = active.wrote_memory and event == ev.AGENT_COMPLETED
+            changes["memoryFlushState"] = "flushed" if flushed else "skipped"
+            changes["memoryFlushAt"] = utcnow()
+        return changes
+
+    def _maybe_flush(self, session_id: str) -> None:
+        """Near the context limit, run one silent memory flush per compaction cycle."""
+        session = self.sessions.peek(session_id)
+        if (session is None or session.memoryFlushState != "idle" or session_id in self.by_session
+                or session.contextUsage < self.flush_threshold):
+            return
+        self.sessions.update(session_id, memoryFlushState="pending")
+        ctx = RequestContext(user=session.owner, trace_id=new_trace_id())
+        params = AgentRunParams(input=FLUSH_PROMPT, idempotencyKey=new_id("flush"), sessionId=session_id)
+        task = asyncio.ensure_future(self._launch(ctx, session_id, params, silent=True))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None
+                               or log.error("memory flush failed: %s", t.exception()))
 
     async def _fail(self, active: ActiveRun, code: ErrorCode, message: str, **extra: Any) -> None:
         error = {"code": code.value, "message": message,

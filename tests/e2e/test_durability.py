@@ -104,9 +104,12 @@ async def test_no_model_configured_says_how(server_factory) -> None:
 async def test_demo_model_is_labelled(server_factory) -> None:
     server = server_factory(env={"OPENFOAL_MODEL": "demo"})
     async with GatewayClient(server.ws_url, token=server.token) as c:
-        _, events = await c.run("hi")
-    text = "".join(e["payload"]["delta"] for e in events if e["event"] == "agent.delta")
-    assert text.startswith("[demo model]")
+        accepted = await c.request("agent.run", {"input": "hi"})
+        async for e in c.run_events(accepted["runId"]):
+            if e["event"] == "agent.delta":
+                assert e["payload"]["delta"].startswith("[demo model]")
+                break
+        await c.request("agent.abort", {"runId": accepted["runId"]})
 
 
 async def test_model_fallback_and_retries_through_the_gateway(server_factory, model) -> None:

@@ -77,9 +77,12 @@ async def test_notebook_turns_are_stored_as_a_session(shared_server: ServerProce
                 assert msg["content"]["status"] == "ok"
                 break
     assert "Notebook answer." in streamed
-    await asyncio.sleep(0.3)
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
-        listed = await c.request("sessions.list", {"query": "analysis.ipynb"})
+        for _ in range(100):  # the gateway ingests the kernel's iopub on its own schedule
+            listed = await c.request("sessions.list", {"query": "analysis.ipynb"})
+            if listed["items"] and listed["items"][0]["status"] == "idle":
+                break
+            await asyncio.sleep(0.1)
         assert len(listed["items"]) == 1
         session = listed["items"][0]
         assert "notebook" in session["sessionKey"]

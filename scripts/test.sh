@@ -15,6 +15,11 @@ done
 
 status=0
 .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+# browser tests: real JupyterLab in headless Chromium (their own pytest process: Playwright's
+# sync API runs its own event loop)
+if [ $# -eq 0 ]; then
+  .venv/bin/python -m pytest -p no:cacheprovider ui-tests || status=$?
+fi
 if [ -d labextension/node_modules ] || [ -f labextension/package.json ]; then
   (cd labextension && ../.venv/bin/jlpm install --immutable >/dev/null && ../.venv/bin/jlpm lint:check && ../.venv/bin/jlpm test) || status=$?
 fi

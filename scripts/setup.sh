@@ -22,8 +22,11 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # the lab extension is built by the wheel's build hook (jlpm, bundled with JupyterLab)
 .venv/bin/python -m pip install -q -e ".[test,dev]"
-.venv/bin/jupyter server extension list 2>&1 | grep -q "openfoal_server_ext.*enabled" \
+# (captured first: grep -q closing the pipe early would fail the pipeline under pipefail)
+extensions=$(.venv/bin/jupyter server extension list 2>&1)
+grep -q "openfoal_server_ext.*enabled" <<<"$extensions" \
   || { echo "setup: the OpenFoal server extension is not enabled" >&2; exit 1; }
-.venv/bin/jupyter kernelspec list | grep -q "openfoal" \
+kernels=$(.venv/bin/jupyter kernelspec list)
+grep -q "openfoal" <<<"$kernels" \
   || { echo "setup: the OpenFoal kernel spec is not installed" >&2; exit 1; }
 echo "setup: OpenFoal is installed in .venv"

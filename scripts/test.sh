@@ -4,6 +4,7 @@
 # TypeScript checks. Any missing service makes its tests fail, never skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"  # jlpm (bundled with JupyterLab) calls itself by name
 
 bash scripts/setup.sh
 for script in install-docker.sh build-sandbox-images.sh install-chromium.sh; do
@@ -21,6 +22,6 @@ if [ $# -eq 0 ]; then
   .venv/bin/python -m pytest -p no:cacheprovider ui-tests || status=$?
 fi
 if [ -d labextension/node_modules ] || [ -f labextension/package.json ]; then
-  (cd labextension && ../.venv/bin/jlpm install --immutable >/dev/null && ../.venv/bin/jlpm lint:check && ../.venv/bin/jlpm test) || status=$?
+  (cd labextension && jlpm install --immutable >/dev/null && jlpm lint:check && jlpm test) || status=$?
 fi
 exit $status

@@ -15,13 +15,13 @@ for script in install-docker.sh build-sandbox-images.sh install-chromium.sh; do
 done
 
 status=0
+# TypeScript: lint and unit tests of the lab extension
+(cd labextension && jlpm install --immutable >/dev/null && jlpm lint:check && jlpm test) || status=$?
+# Python: unit, kernel, gateway end-to-end and Docker sandbox tests
 .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
 # browser tests: real JupyterLab in headless Chromium (their own pytest process: Playwright's
 # sync API runs its own event loop)
 if [ $# -eq 0 ]; then
   .venv/bin/python -m pytest -p no:cacheprovider ui-tests || status=$?
-fi
-if [ -d labextension/node_modules ] || [ -f labextension/package.json ]; then
-  (cd labextension && jlpm install --immutable >/dev/null && jlpm lint:check && jlpm test) || status=$?
 fi
 exit $status

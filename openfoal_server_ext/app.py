@@ -15,16 +15,20 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Int, List, Unicode, default
 
-from openfoal_kernel.protocol import ErrorCode, ModelSettings, OpenFoalError, Policy
+from openfoal_kernel.protocol import ErrorCode, ModelSettings, OpenFoalError
 
 from .gateway.handlers import GatewayAPIHandler, GatewayWebSocketHandler, OpenAPIHandler
 from .gateway.identity import default_server_owner
 from .gateway.methods import Gateway
 from .kernels.orchestrator import KERNEL_ACTIONS_SCHEMA, KernelOrchestrator
+from .services.audit import AuditService
 from .services.container import GatewayConfig, Services
+from .services.gates import GateService
 from .services.hub import EventHub
 from .services.idempotency import IdempotencyService
 from .services.memory import MemoryService
+from .services.metrics import MetricsService
+from .services.policy import PolicyService
 from .services.runs import RunService
 from .services.sessions import SessionService
 from .store import DuckDBStore, StoreWorker
@@ -152,7 +156,10 @@ class OpenFoalApp(ExtensionApp):
                                send_queue_frames=self.send_queue_frames,
                                server_owner=self.server_owner)
         sessions = SessionService(worker, hub, workspace_id=self.workspace_id)
-        policy = Policy()
+        audit = AuditService(worker)
+        policies = PolicyService(worker, hub, audit)
+        gates = GateService(worker=worker, hub=hub, sessions=sessions, audit=audit,
+                            timeout_s=lambda: policies.current().gateTimeoutSec)
         workspace = self.workspace_dir or str(root)
         memory = MemoryService(Path(workspace))
         runs_ref: dict[str, RunService] = {}
@@ -167,8 +174,9 @@ class OpenFoalApp(ExtensionApp):
                                      on_lost=on_lost, pool_size=self.kernel_pool_size,
                                      idle_timeout_s=self.kernel_idle_timeout)
         runs = RunService(worker=worker, hub=hub, sessions=sessions, kernels=kernels,
-                          model_settings=self.model_settings, policy=lambda: policy,
+                          model_settings=self.model_settings, policy=policies.current,
                           workspace=workspace, default_owner=self.server_owner, memory=memory,
+                          gates=gates, audit=audit,
                           context_window=self.context_window_tokens,
                           flush_threshold=self.memory_flush_threshold)
         runs_ref["runs"] = runs
@@ -176,7 +184,8 @@ class OpenFoalApp(ExtensionApp):
         self.services = Services(
             config=config, worker=worker, hub=hub, sessions=sessions, runs=runs,
             idempotency=IdempotencyService(worker, ttl=timedelta(hours=self.idempotency_ttl_hours)),
-            kernels=kernels, memory=memory, policy=lambda: policy,
+            kernels=kernels, memory=memory, policies=policies, gates=gates, audit=audit,
+            metrics=MetricsService(worker),
         )
         self.settings.update({"openfoal_services": self.services,
                               "openfoal_gateway": Gateway(self.services)})
@@ -194,6 +203,8 @@ class OpenFoalApp(ExtensionApp):
         s = self.services
         await s.hub.start()
         await s.sessions.start()
+        await s.policies.start()
+        await s.gates.start()
         recovered = await s.runs.recover()
         if recovered:
             self.log.warning("OpenFoal: %d run(s) were interrupted by a server stop", recovered)
@@ -202,6 +213,7 @@ class OpenFoalApp(ExtensionApp):
             await s.kernels.on_kernel_action(data)
 
         serverapp.event_logger.add_listener(schema_id=KERNEL_ACTIONS_SCHEMA, listener=listener)
+        s.ready.set()
         if self.start_pool:
             await s.kernels.start()
         if not self.model:
@@ -211,6 +223,7 @@ class OpenFoalApp(ExtensionApp):
     async def stop_extension(self) -> None:
         """Stop kernels' bridges and close the store."""
         s = self.services
+        await s.gates.stop()
         await s.kernels.stop()
         try:
             await s.worker.commit()

@@ -67,8 +67,9 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"jupyter server exited early:\n{self.log()}")
             try:
-                r = httpx.get(self.url + "openfoal/api/openapi.json",
-                              headers={"Authorization": f"token {self.token}"}, timeout=2)
+                # a method call answers once the gateway has loaded its state
+                r = httpx.post(self.url + "openfoal/api/sessions.list", json={"limit": 1},
+                               headers={"Authorization": f"token {self.token}"}, timeout=5)
                 if r.status_code == 200:
                     return self
             except httpx.HTTPError:

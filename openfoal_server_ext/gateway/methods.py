@@ -54,6 +54,12 @@ class Gateway:
             "sessions.list": self._sessions_list,
             "sessions.get": self._sessions_get,
             "policy.get": self._policy_get,
+            "policy.update": self._policy_update,
+            "policy-gate.list": self._gate_list,
+            "policy-gate.resolve": self._gate_resolve,
+            "audit.query": self._audit_query,
+            "audit.replay": self._audit_replay,
+            "metrics.summary": self._metrics,
             "memory.get": self._memory_get,
             "memory.appendDaily": self._memory_append,
             "memory.archive": self._memory_archive,
@@ -74,6 +80,8 @@ class Gateway:
 
     async def call(self, ctx: RequestContext, method: str, raw_params: Any) -> dict[str, Any]:
         """Run one method; raises :class:`OpenFoalError` for protocol errors."""
+        if not self.s.ready.is_set():
+            await self.s.ready.wait()  # the server is still loading its state
         if method not in m.METHOD_PARAMS or method == "connect":
             raise OpenFoalError(ErrorCode.METHOD_NOT_FOUND, f"unknown method {method!r}")
         handler = self.handlers.get(method)
@@ -144,4 +152,26 @@ class Gateway:
         return await self.s.memory.archive(p.date, p.clearDaily)
 
     async def _policy_get(self, ctx: RequestContext, p: m.PolicyGetParams) -> dict[str, Any]:
-        return {"policy": self.s.policy().wire()}
+        return {"policy": self.s.policies.current(p.scopeKey).wire()}
+
+    async def _policy_update(self, ctx: RequestContext, p: m.PolicyUpdateParams) -> dict[str, Any]:
+        policy = await self.s.policies.update(actor=ctx.user, trace_id=ctx.trace_id,
+                                              scope_key=p.scopeKey, patch=p.patch,
+                                              expected_version=p.expectedVersion)
+        return {"policy": policy.wire()}
+
+    async def _gate_list(self, ctx: RequestContext, p: m.GateListParams) -> dict[str, Any]:
+        items = await self.s.gates.list(ctx, status=p.status, session_id=p.sessionId, limit=p.limit)
+        return {"items": items}
+
+    async def _gate_resolve(self, ctx: RequestContext, p: m.GateResolveParams) -> dict[str, Any]:
+        return await self.s.gates.resolve(ctx, p.gateId, p.decision, p.reason)
+
+    async def _audit_query(self, ctx: RequestContext, p: m.AuditQueryParams) -> dict[str, Any]:
+        return await self.s.audit.query(ctx.user, p)
+
+    async def _audit_replay(self, ctx: RequestContext, p: m.AuditReplayParams) -> dict[str, Any]:
+        return await self.s.audit.replay(ctx.user, p.runId)
+
+    async def _metrics(self, ctx: RequestContext, p: m.MetricsSummaryParams) -> dict[str, Any]:
+        return await self.s.metrics.summary(p.from_, p.to)

@@ -40,6 +40,11 @@ class KernelBridge:
         self.client.load_connection_info(info)
         self._tasks: list[asyncio.Task[None]] = []
         self.replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        # iopub is a PUB/SUB socket: until our subscription reaches the kernel's publisher
+        # (after a start or a restart), its messages are dropped. A run is sent only once a
+        # status message of ours has come back on iopub.
+        self.iopub_synced = False
+        self._probes: dict[str, asyncio.Future[None]] = {}
 
     async def start(self, *, wait_ready: bool) -> None:
         """Open the channels and start reading iopub (and shell replies)."""
@@ -48,10 +53,32 @@ class KernelBridge:
             await self.client.wait_for_ready(timeout=60)
         self._tasks = [asyncio.create_task(self._read_iopub()),
                        asyncio.create_task(self._read_shell())]
+        if wait_ready:
+            await self.sync_iopub()
+
+    async def sync_iopub(self, timeout: float = 30.0) -> None:
+        """Wait until iopub delivers: probe with kernel_info until its status comes back."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.iopub_synced:
+            msg = self.client.session.msg("kernel_info_request", {})
+            probe: asyncio.Future[None] = loop.create_future()
+            self._probes[msg["header"]["msg_id"]] = probe
+            self.client.shell_channel.send(msg)
+            try:
+                await asyncio.wait_for(probe, 0.5)
+                self.iopub_synced = True
+            except asyncio.TimeoutError:
+                if loop.time() > deadline:
+                    raise TimeoutError(f"kernel {self.kernel_id} does not answer on iopub") from None
+            finally:
+                self._probes.pop(msg["header"]["msg_id"], None)
 
     async def execute(self, spec: RunSpec, code: str) -> asyncio.Future[dict[str, Any]]:
         """Send a run as an execute_request; return the future of its execute_reply."""
         self.last_used = time.monotonic()
+        if not self.iopub_synced:
+            await self.sync_iopub()
         content = {"code": code, "silent": False, "store_history": False,
                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": False}
         msg = self.client.session.msg("execute_request", content,
@@ -72,6 +99,10 @@ class KernelBridge:
                 await asyncio.sleep(0.1)
                 continue
             if msg["msg_type"] != KERNEL_EVENT_MSG_TYPE:
+                if self._probes and msg["msg_type"] == "status":
+                    probe = self._probes.get(msg["parent_header"].get("msg_id", ""))
+                    if probe is not None and not probe.done():
+                        probe.set_result(None)
                 continue
             try:
                 event = KernelEvent.model_validate(msg["content"])

@@ -86,7 +86,13 @@ class KernelOrchestrator:
             if kernel_id not in self.bridges and kernel_id not in self._starting:
                 await self._attach(kernel_id, owned=False)
         elif action == "shutdown" and kernel_id in self.bridges:
+            await self.on_lost(self.bridges[kernel_id], "the agent kernel was shut down")
             await self._detach(kernel_id)
+        elif action == "restart" and kernel_id in self.bridges:
+            # restarted from JupyterLab or the REST API: a new process behind the same bridge
+            bridge = self.bridges[kernel_id]
+            bridge.iopub_synced = False
+            await self.on_lost(bridge, "the agent kernel was restarted")
 
     async def _attach(self, kernel_id: str, *, owned: bool) -> KernelBridge:
         km = self.mkm.get_kernel(kernel_id)
@@ -95,6 +101,7 @@ class KernelOrchestrator:
         self.bridges[kernel_id] = bridge
 
         async def restarted() -> None:
+            bridge.iopub_synced = False  # a new process: subscribe again before the next run
             await self.on_lost(bridge, "the agent kernel died and was restarted")
 
         async def dead() -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from openfoal_kernel.protocol import Policy
+import asyncio
+from dataclasses import dataclass, field
 
 from ..kernels.orchestrator import KernelOrchestrator
 from ..store import StoreWorker
+from .audit import AuditService
+from .gates import GateService
 from .hub import EventHub
 from .idempotency import IdempotencyService
 from .memory import MemoryService
+from .metrics import MetricsService
+from .policy import PolicyService
 from .runs import RunService
 from .sessions import SessionService
 
@@ -40,4 +42,9 @@ class Services:
     idempotency: IdempotencyService
     kernels: KernelOrchestrator
     memory: MemoryService
-    policy: Callable[[], Policy]
+    policies: PolicyService
+    gates: GateService
+    audit: AuditService
+    metrics: MetricsService
+    #: Set once state is loaded and crash recovery is done; requests wait for it.
+    ready: asyncio.Event = field(default_factory=asyncio.Event)

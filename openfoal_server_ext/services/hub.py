@@ -124,6 +124,21 @@ class EventHub:
         self._deliver(session_id, frame, delta=delta)
         return frame
 
+    def broadcast(self, event: str, payload: dict[str, Any]) -> Frame:
+        """Deliver a server-wide event (no session, so no ``seq``) to every connection.
+
+        It carries the current ``stateVersion`` without advancing it: only stored events do,
+        so the number stays monotonic across restarts."""
+        frame = {"type": "event", "event": event, "payload": payload,
+                 "stateVersion": self._state_version}
+        targets = set().union(*self._owner_subs.values()) if self._owner_subs else set()
+        for sub in targets:
+            try:
+                sub(frame)
+            except Exception:
+                log.exception("event subscriber failed")
+        return frame
+
     def _deliver(self, session_id: str, frame: Frame, *, delta: bool) -> None:
         targets = set(self._session_subs.get(session_id, ()))
         if not delta:

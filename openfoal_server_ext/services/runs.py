@@ -20,6 +20,7 @@ from typing import Any
 from openfoal_kernel.protocol import (
     ChatMessage,
     ErrorCode,
+    GateItem,
     KernelEvent,
     ModelSettings,
     OpenFoalError,
@@ -30,11 +31,14 @@ from openfoal_kernel.protocol import (
 from openfoal_kernel.protocol import events as ev
 from openfoal_kernel.agent.context import FLUSH_KIND, FLUSH_PROMPT, build_context, estimate_tokens
 from openfoal_kernel.protocol.methods import AgentRunParams
+from openfoal_kernel.redact import redact
 
 from ..kernels.bridge import KernelBridge
 from ..kernels.orchestrator import KernelOrchestrator
-from ..store import MessageRow, RunRow, StoreWorker
+from ..store import MessageRow, RunRow, StoreWorker, ToolRunRow
+from .audit import AuditService
 from .context import RequestContext
+from .gates import GateService
 from .memory import MemoryService
 from .hub import EventHub
 from .sessions import SessionService, new_id
@@ -57,6 +61,7 @@ class ActiveRun:
     external: bool = False  # a notebook cell, not started through the gateway
     task: str = "turn"  # "turn" or "compact"
     silent: bool = False  # a memory flush: stored, its text never shown
+    tool_started: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
     wrote_memory: bool = False
     notebook_kernel_id: str | None = None  # python.exec bound to this notebook kernel
     dispatch: asyncio.Task[None] | None = None
@@ -77,6 +82,8 @@ class RunService:
         workspace: str,
         default_owner: str,
         memory: MemoryService,
+        gates: GateService,
+        audit: AuditService,
         context_window: int = 128_000,
         flush_threshold: float = 0.75,
     ) -> None:
@@ -91,6 +98,9 @@ class RunService:
         self.memory = memory
         self.context_window = context_window
         self.flush_threshold = flush_threshold
+        self.gates = gates
+        gates.runs = self
+        self.audit = audit
         self.by_session: dict[str, ActiveRun] = {}
         self.by_id: dict[str, ActiveRun] = {}
         self._transcripts: dict[str, list[ChatMessage]] = {}
@@ -181,7 +191,8 @@ class RunService:
         session = self.sessions.get_owned(ctx.user, session_id)
         return RunRow(id=new_id("run"), session_id=session_id, owner=ctx.user,
                       trace_id=ctx.trace_id, status="accepted", created_at=utcnow(),
-                      input=text, model=model, runtime_mode=session.runtimeMode)
+                      input=text, model=model, runtime_mode=session.runtimeMode,
+                      policy_version=self.policy().version)
 
     async def _launch(self, ctx: RequestContext, session_id: str, p: AgentRunParams, *,
                       task: str = "turn", silent: bool = False) -> dict[str, Any]:
@@ -217,6 +228,11 @@ class RunService:
             spec = RunSpec(runId=run.id, sessionId=session_id, traceId=run.trace_id,
                            runtimeMode=session.runtimeMode, policy=self.policy(), model=settings,
                            transcript=prior, workspace=self.workspace, memory=memory, task=task)
+            self.audit.record(actor=ctx.user, owner=ctx.user, action="run.start",
+                              resource=f"run:{run.id}", trace_id=run.trace_id, session_id=session_id,
+                              run_id=run.id, detail={"input": p.input, "task": task,
+                                                     "model": settings.model,
+                                                     "policyVersion": run.policy_version})
             active.dispatch = asyncio.create_task(self._dispatch(active, spec, p.input))
             await accepted
         except BaseException:
@@ -224,6 +240,65 @@ class RunService:
             self.by_id.pop(run.id, None)
             raise
         return {"runId": run.id, "sessionId": session_id, "status": "accepted"}
+
+    async def continue_after_gate(self, ctx: RequestContext, gate: GateItem, outcome: str) -> dict[str, Any]:
+        """Continue a run whose kernel was lost while its gate waited: a new run resumes the
+        stored transcript, running the decided call first (and only once)."""
+        session = self.sessions.peek(gate.sessionId)
+        if session is None:
+            raise OpenFoalError(ErrorCode.NOT_FOUND, f"no session {gate.sessionId!r}")
+        if session.id in self.by_session:
+            raise OpenFoalError(ErrorCode.SESSION_BUSY, "the session is running another turn")
+        settings = self.model_settings(None)
+        policy = self.policy()
+        run = RunRow(id=new_id("run"), session_id=session.id, owner=session.owner,
+                     trace_id=ctx.trace_id, status="accepted", created_at=utcnow(),
+                     input="", model=settings.model, runtime_mode=session.runtimeMode,
+                     policy_version=policy.version)
+        active = ActiveRun(run=run)
+        self.by_session[session.id] = active
+        self.by_id[run.id] = active
+        self.worker.stage_run(run)
+        prior = list(await self.transcript(session.id))
+        session = self.sessions.update(session.id, status="running")
+        accepted = self.hub.publish(session.id, ev.AGENT_ACCEPTED,
+                                    {"runtimeMode": session.runtimeMode, "model": settings.model or "",
+                                     "continues": gate.runId, "gateId": gate.gateId},
+                                    run_id=run.id, trace_id=run.trace_id)
+        spec = RunSpec(runId=run.id, sessionId=session.id, traceId=run.trace_id,
+                       runtimeMode=session.runtimeMode, policy=policy, model=settings,
+                       transcript=prior, workspace=self.workspace, resume=True,
+                       gateDecision={"toolCallId": gate.toolCallId, "outcome": outcome})
+        active.dispatch = asyncio.create_task(self._dispatch(active, spec, ""))
+        await accepted
+        return {"runId": run.id, "sessionId": session.id, "status": "accepted"}
+
+    def _tool_call(self, active: ActiveRun, payload: dict[str, Any]) -> None:
+        active.tool_started[str(payload.get("toolCallId"))] = (utcnow(), payload)
+        run = active.run
+        self.audit.record(actor=run.owner, owner=run.owner, action="tool.call",
+                          resource=f"tool:{payload.get('toolName')}", trace_id=run.trace_id,
+                          session_id=run.session_id, run_id=run.id,
+                          detail={"toolCallId": payload.get("toolCallId"), "args": payload.get("args"),
+                                  "runtimeMode": payload.get("runtimeMode")})
+
+    def _tool_result(self, active: ActiveRun, payload: dict[str, Any]) -> None:
+        run = active.run
+        call_id = str(payload.get("toolCallId"))
+        started, call = active.tool_started.pop(call_id, (utcnow(), {}))
+        self.worker.stage_tool_run(ToolRunRow(
+            id=call_id, session_id=run.session_id, run_id=run.id, trace_id=run.trace_id,
+            tool_name=str(payload.get("toolName")), args=redact(call.get("args") or {}),
+            status=str(payload.get("status")), duration_ms=float(payload.get("durationMs") or 0),
+            runtime_mode=str(call.get("runtimeMode") or run.runtime_mode), started_at=started,
+            ended_at=utcnow(), output=redact(str(payload.get("output", "")))[:16384],
+            error=payload.get("error")))
+        self.audit.record(actor=run.owner, owner=run.owner, action="tool.result",
+                          resource=f"tool:{payload.get('toolName')}", trace_id=run.trace_id,
+                          session_id=run.session_id, run_id=run.id,
+                          detail={"toolCallId": call_id, "status": payload.get("status"),
+                                  "durationMs": payload.get("durationMs"),
+                                  "error": payload.get("error"), "output": payload.get("output")})
 
     async def _dispatch(self, active: ActiveRun, spec: RunSpec, text: str) -> None:
         try:
@@ -279,6 +354,16 @@ class RunService:
         if ke.event in ev.TERMINAL_EVENTS:
             await self._end(active, ke.event, ke.payload)
             return
+        if ke.event == ev.GATE_REQUESTED:
+            await self.gates.on_requested(run, ke.payload)
+            return
+        if ke.event == ev.GATE_RESOLVED:
+            await self.gates.on_resolved(run, ke.payload)
+            return
+        if ke.event == ev.AGENT_TOOL_CALL:
+            self._tool_call(active, ke.payload)
+        elif ke.event == ev.AGENT_TOOL_RESULT:
+            self._tool_result(active, ke.payload)
         self.hub.publish(run.session_id, ke.event, ke.payload, run_id=run.id, trace_id=run.trace_id)
 
     async def _external_run(self, bridge: KernelBridge, ke: KernelEvent) -> ActiveRun | None:
@@ -318,6 +403,8 @@ class RunService:
         self.worker.stage_run(run)
         self.by_session.pop(run.session_id, None)
         self.by_id.pop(run.id, None)
+        if run.status == "aborted":
+            await self.gates.expire_for_run(run)
         if active.bridge is not None:
             active.bridge.last_used = time.monotonic()
         if active.silent:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from .base import EventRow, IdempotencyRow, MessageRow, RunRow, Store, WriteBatch
+from .base import AuditRow, EventRow, IdempotencyRow, MessageRow, RunRow, Store, ToolRunRow, WriteBatch
 from .duckdb_store import DuckDBStore
 from .worker import StoreWorker
 
 __all__ = [
+    "AuditRow",
     "DuckDBStore",
     "EventRow",
     "IdempotencyRow",
@@ -14,5 +15,6 @@ __all__ = [
     "RunRow",
     "Store",
     "StoreWorker",
+    "ToolRunRow",
     "WriteBatch",
 ]

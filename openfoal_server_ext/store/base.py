@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from openfoal_kernel.protocol import AuditEntry, ChatMessage, Session
+from openfoal_kernel.protocol import AuditEntry, ChatMessage, GateItem, Policy, Session
 
 
 @dataclass(kw_only=True)
@@ -57,6 +57,34 @@ class RunRow:
     ended_at: datetime | None = None
     error: dict[str, Any] | None = None
     usage: dict[str, Any] = field(default_factory=dict)
+    policy_version: int | None = None
+
+
+@dataclass(kw_only=True)
+class ToolRunRow:
+    """One tool call and its result."""
+
+    id: str  # the toolCallId
+    session_id: str
+    run_id: str
+    trace_id: str
+    tool_name: str
+    args: dict[str, Any]
+    status: str
+    duration_ms: float
+    runtime_mode: str
+    started_at: datetime
+    ended_at: datetime
+    output: str = ""
+    error: dict[str, Any] | None = None
+
+
+@dataclass(kw_only=True)
+class AuditRow:
+    """An audit entry and the owner whose trail it belongs to (who may read it)."""
+
+    entry: AuditEntry
+    owner: str
 
 
 @dataclass(kw_only=True)
@@ -81,10 +109,14 @@ class WriteBatch:
     runs: dict[str, RunRow] = field(default_factory=dict)
     events: list[EventRow] = field(default_factory=list)
     messages: list[MessageRow] = field(default_factory=list)
-    audit: list[AuditEntry] = field(default_factory=list)
+    audit: list[AuditRow] = field(default_factory=list)
+    policies: list[Policy] = field(default_factory=list)
+    gates: dict[str, tuple[GateItem, str]] = field(default_factory=dict)  # gateId -> (gate, owner)
+    tool_runs: list[ToolRunRow] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.sessions or self.runs or self.events or self.messages or self.audit)
+        return bool(self.sessions or self.runs or self.events or self.messages or self.audit
+                    or self.policies or self.gates or self.tool_runs)
 
 
 class Store(ABC):
@@ -181,5 +213,45 @@ class Store(ABC):
 
     # audit
     @abstractmethod
-    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+    def append_audit(self, rows: Sequence[AuditRow]) -> None:
         """Append audit entries in one batch."""
+
+    @abstractmethod
+    def query_audit(self, *, owner: str, filters: dict[str, Any], limit: int,
+                    before: tuple[datetime, str] | None) -> list[AuditEntry]:
+        """The owner's audit entries matching ``filters``, newest first, after the cursor.
+
+        ``filters`` keys: from_, to, actor, action, session_id, run_id, trace_id.
+        """
+
+    @abstractmethod
+    def audit_for_run(self, run_id: str) -> list[AuditEntry]:
+        """Every audit entry of one run, oldest first."""
+
+    # policies
+    @abstractmethod
+    def latest_policies(self) -> dict[str, Policy]:
+        """The newest version of each policy scope."""
+
+    # gates
+    @abstractmethod
+    def pending_gates(self) -> list[tuple[GateItem, str]]:
+        """Gates still pending, with their owners."""
+
+    @abstractmethod
+    def get_gate(self, gate_id: str) -> tuple[GateItem, str] | None:
+        """A gate and its owner."""
+
+    @abstractmethod
+    def list_gates(self, *, owner: str, status: str | None, session_id: str | None,
+                   limit: int) -> list[GateItem]:
+        """The owner's gates, newest first."""
+
+    # tool runs and metrics
+    @abstractmethod
+    def tool_runs_of(self, run_id: str) -> list[ToolRunRow]:
+        """The tool runs of one run, in order."""
+
+    @abstractmethod
+    def metrics(self, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+        """Run, tool and gate figures for ``metrics.summary`` over a time window."""

@@ -28,5 +28,19 @@ DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS audit (
         id VARCHAR NOT NULL, ts TIMESTAMPTZ NOT NULL, actor VARCHAR NOT NULL,
         action VARCHAR NOT NULL, resource VARCHAR NOT NULL, session_id VARCHAR,
-        run_id VARCHAR, trace_id VARCHAR NOT NULL, detail JSON NOT NULL)""",
+        run_id VARCHAR, trace_id VARCHAR NOT NULL, detail JSON NOT NULL,
+        owner VARCHAR NOT NULL DEFAULT '')""",
+    """CREATE TABLE IF NOT EXISTS policies (
+        scope_key VARCHAR NOT NULL, version BIGINT NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
+        updated_by VARCHAR NOT NULL, data JSON NOT NULL, PRIMARY KEY (scope_key, version))""",
+    """CREATE TABLE IF NOT EXISTS gate_items (
+        gate_id VARCHAR PRIMARY KEY, owner VARCHAR NOT NULL, session_id VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL, status VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+        resolved_at TIMESTAMPTZ, data JSON NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS tool_runs (
+        id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
+        trace_id VARCHAR NOT NULL, tool_name VARCHAR NOT NULL, args JSON NOT NULL,
+        status VARCHAR NOT NULL, duration_ms DOUBLE, runtime_mode VARCHAR NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL, ended_at TIMESTAMPTZ NOT NULL, error JSON,
+        output VARCHAR NOT NULL)""",
 )

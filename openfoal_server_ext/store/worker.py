@@ -14,9 +14,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-from openfoal_kernel.protocol import AuditEntry, Session
+from openfoal_kernel.protocol import AuditEntry, GateItem, Policy, Session
 
-from .base import EventRow, MessageRow, RunRow, Store, WriteBatch
+from .base import AuditRow, EventRow, MessageRow, RunRow, Store, ToolRunRow, WriteBatch
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -57,9 +57,21 @@ class StoreWorker:
         """Stage a transcript entry."""
         self._batch.messages.append(row)
 
-    def stage_audit(self, entry: AuditEntry) -> None:
-        """Stage an audit entry."""
-        self._batch.audit.append(entry)
+    def stage_audit(self, entry: AuditEntry, owner: str) -> None:
+        """Stage an audit entry of ``owner``'s trail."""
+        self._batch.audit.append(AuditRow(entry=entry, owner=owner))
+
+    def stage_policy(self, policy: Policy) -> None:
+        """Stage a new policy version."""
+        self._batch.policies.append(policy)
+
+    def stage_gate(self, gate: GateItem, owner: str) -> None:
+        """Stage the latest state of a gate."""
+        self._batch.gates[gate.gateId] = (gate, owner)
+
+    def stage_tool_run(self, row: ToolRunRow) -> None:
+        """Stage a finished tool call."""
+        self._batch.tool_runs.append(row)
 
     # -- commit points --------------------------------------------------------------------
 
@@ -107,6 +119,9 @@ def _restage(newer: WriteBatch, older: WriteBatch) -> None:
     older.events.extend(newer.events)
     older.messages.extend(newer.messages)
     older.audit.extend(newer.audit)
+    older.policies.extend(newer.policies)
+    older.gates.update(newer.gates)
+    older.tool_runs.extend(newer.tool_runs)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

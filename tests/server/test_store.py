@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from openfoal_kernel.protocol import AuditEntry, ChatMessage, Session, utcnow
-from openfoal_server_ext.store import DuckDBStore, EventRow, MessageRow, RunRow, StoreWorker, WriteBatch
+from openfoal_server_ext.store import AuditRow, DuckDBStore, EventRow, MessageRow, RunRow, StoreWorker, WriteBatch
 
 
 def _events(session_id: str, start: int, n: int) -> list[EventRow]:
@@ -39,7 +39,7 @@ def test_write_batch_is_one_transaction(tmp_path: Path) -> None:
     store.write_batch(WriteBatch(
         sessions={"s1": session}, runs={"r1": run}, events=_events("s1", 1, 2),
         messages=[MessageRow(session_id="s1", idx=0, message=ChatMessage(role="user", content="hi"), at=utcnow())],
-        audit=[AuditEntry(id="a1", actor="u", action="run.start", resource="run:r1", traceId="t")],
+        audit=[AuditRow(entry=AuditEntry(id="a1", actor="u", action="run.start", resource="run:r1", traceId="t"), owner="u")],
     ))
     assert store.get_session("s1") == session
     assert store.get_run("r1").status == "accepted"

@@ -37,9 +37,13 @@ class PythonExecTool(Tool[PythonArgs]):
     Args = PythonArgs
 
     def risk(self, args: PythonArgs, ctx: ToolContext) -> str | None:
-        """Code in a user's own notebook kernel sees and can change their data: high risk."""
+        """Code on the host is high risk: in the user's notebook kernel it sees and can change
+        their data, and in the session's code kernel it can do what the user can. In the
+        sandbox (cloud mode) it is contained."""
         if getattr(ctx.executor, "notebook_bound", False):
             return "runs code in the user's notebook kernel"
+        if getattr(ctx.executor, "mode", "local") == "local":
+            return "runs Python on the host"
         return None
 
     async def run(self, args: PythonArgs, ctx: ToolContext) -> ToolResult:

@@ -24,6 +24,7 @@ from .audit import AuditService
 from .context import RequestContext
 from .hub import EventHub
 from .sessions import SessionService
+from .telemetry import GATES
 
 if TYPE_CHECKING:
     from .runs import RunService
@@ -75,6 +76,7 @@ class GateService:
         raw["requestedBy"] = run.owner
         gate = GateItem.model_validate({**raw, "sessionId": run.session_id, "runId": run.id})
         self._stage(gate, run.owner)
+        GATES.labels("requested").inc()
         self.audit.record(actor=run.owner, owner=run.owner, action="gate.requested",
                           resource=f"gate:{gate.gateId}", trace_id=run.trace_id,
                           session_id=run.session_id, run_id=run.id,
@@ -104,6 +106,7 @@ class GateService:
                     run_id=run.id, detail={"via": raw.get("resolvedBy") or "timeout"})
         if self.sessions.peek(run.session_id) is not None:
             self.sessions.update(run.session_id, status="running")
+        GATES.labels(gate.status).inc()
         await self.hub.publish(run.session_id, ev.GATE_RESOLVED, {"gate": _wire(gate)},
                                run_id=run.id, trace_id=run.trace_id)
 

@@ -42,6 +42,7 @@ from .gates import GateService
 from .memory import MemoryService
 from .hub import EventHub
 from .sessions import SessionService, new_id
+from .telemetry import ACTIVE_RUNS, RUN_SECONDS, RUNS, TOOL_CALLS, TOOL_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +214,7 @@ class RunService:
                                 f"notebookKernelId {active.notebook_kernel_id!r} is not a running kernel")
         self.by_session[session_id] = active
         self.by_id[run.id] = active
+        ACTIVE_RUNS.set(len(self.by_id))
         try:
             self.worker.stage_run(run)
             prior = list(await self.transcript(session_id))
@@ -286,6 +288,9 @@ class RunService:
         run = active.run
         call_id = str(payload.get("toolCallId"))
         started, call = active.tool_started.pop(call_id, (utcnow(), {}))
+        tool = str(payload.get("toolName"))
+        TOOL_CALLS.labels(tool, str(payload.get("status"))).inc()
+        TOOL_SECONDS.labels(tool).observe(float(payload.get("durationMs") or 0) / 1000)
         self.worker.stage_tool_run(ToolRunRow(
             id=call_id, session_id=run.session_id, run_id=run.id, trace_id=run.trace_id,
             tool_name=str(payload.get("toolName")), args=redact(call.get("args") or {}),
@@ -403,6 +408,9 @@ class RunService:
         self.worker.stage_run(run)
         self.by_session.pop(run.session_id, None)
         self.by_id.pop(run.id, None)
+        RUNS.labels(run.status).inc()
+        RUN_SECONDS.observe((run.ended_at - run.created_at).total_seconds())
+        ACTIVE_RUNS.set(len(self.by_id))
         if run.status == "aborted":
             await self.gates.expire_for_run(run)
         if active.bridge is not None:

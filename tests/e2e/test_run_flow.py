@@ -270,3 +270,16 @@ async def test_unknown_session_owner_is_refused(shared_server: ServerProcess) ->
         with pytest.raises(GatewayError) as err:
             await c.request("agent.run", {"input": "x", "sessionId": "ses_does_not_exist"})
     assert err.value.code.value == "NOT_FOUND"
+
+
+async def test_prometheus_metrics(shared_server: ServerProcess, model) -> None:
+    model.enqueue(Reply(steps=[TextStep(text="counted")]))
+    async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
+        await c.run("count me")
+        summary = (await c.request("metrics.summary", {}))["metrics"]
+    assert summary["runsTotal"] >= 1 and summary["runsCompleted"] >= 1
+    assert summary["p95LatencyMs"] is not None
+    text = httpx.get(shared_server.url + "metrics",
+                     headers={"Authorization": f"token {shared_server.token}"}).text
+    assert 'openfoal_runs_total{status="completed"}' in text
+    assert "openfoal_run_duration_seconds_bucket" in text

@@ -24,6 +24,7 @@ from .executors import ExecutorCache
 from .gates import GATE_REPLY_MSG_TYPE, GateKeeper
 from .sink import IopubSink
 from .turn import build_loop
+from .warm import SHARED_HTTP, warm_up
 
 
 def _new_id(prefix: str) -> str:
@@ -56,6 +57,7 @@ class OpenFoalKernel(Kernel):
         # the notebook conversation of this kernel (cells without a gateway RunSpec)
         self.notebook_session_id = _new_id("nb")
         self.notebook_transcript: list[ChatMessage] = []
+        warm_up()  # while the kernel waits in the pool, not during a session's first turn
 
     def _notebook_spec(self) -> RunSpec:
         return RunSpec(runId=_new_id("run"), sessionId=self.notebook_session_id,
@@ -151,6 +153,7 @@ class OpenFoalKernel(Kernel):
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:  # type: ignore[override]
         """Release executors (code kernels, sandbox connections)."""
         await self._executors.aclose()
+        await SHARED_HTTP.aclose()
         return {"status": "ok", "restart": restart}
 
     async def do_is_complete(self, code: str) -> dict[str, Any]:  # type: ignore[override]

@@ -12,11 +12,14 @@ from ..providers.base import ModelProvider
 from ..providers.config import build_provider
 from ..tools.base import Tool, ToolContext
 from ..tools.registry import default_tools
+from .warm import SHARED_HTTP
 
 
 def make_provider(settings: ModelSettings) -> ModelProvider:
-    """Build the provider chain for these settings (raises ModelError when unconfigured)."""
-    return build_provider(settings)
+    """Build the provider chain for these settings (raises ModelError when unconfigured).
+
+    Its providers share the kernel's HTTP client, so runs reuse connections to the model."""
+    return build_provider(settings, http_client=SHARED_HTTP.get())
 
 
 def make_tools() -> dict[str, Tool[Any]]:

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import httpx
+
 from ..protocol.kernel_wire import ModelSettings
 from .anthropic import DEFAULT_ANTHROPIC_BASE_URL, AnthropicProvider
 from .base import ModelError, ModelProvider
@@ -124,7 +126,9 @@ class _DemoServer:
 _demo = _DemoServer()
 
 
-def _one_provider(model_id: str, settings: ModelSettings) -> ModelProvider:
+def _one_provider(
+    model_id: str, settings: ModelSettings, http_client: httpx.AsyncClient | None = None
+) -> ModelProvider:
     try:
         provider, model = parse_model_id(model_id)
     except ValueError as exc:
@@ -141,21 +145,27 @@ def _one_provider(model_id: str, settings: ModelSettings) -> ModelProvider:
                 message=f"{model_id} needs OPENAI_API_KEY (or OPENAI_BASE_URL for a "
                 f"compatible server). {CONFIGURE_HELP}"
             )
-        return OpenAIProvider(model, settings.openaiApiKey, base_url, timeout)
+        return OpenAIProvider(model, settings.openaiApiKey, base_url, timeout, http_client)
     base_url = settings.anthropicBaseUrl or DEFAULT_ANTHROPIC_BASE_URL
     if not settings.anthropicApiKey and base_url.rstrip("/") == DEFAULT_ANTHROPIC_BASE_URL:
         raise ModelNotConfigured(message=f"{model_id} needs ANTHROPIC_API_KEY. {CONFIGURE_HELP}")
-    return AnthropicProvider(model, settings.anthropicApiKey, base_url, timeout)
+    return AnthropicProvider(model, settings.anthropicApiKey, base_url, timeout, http_client)
 
 
-def build_provider(settings: ModelSettings) -> FallbackChain:
+def build_provider(
+    settings: ModelSettings, *, http_client: httpx.AsyncClient | None = None
+) -> FallbackChain:
     """A FallbackChain over ``settings.model`` then ``settings.fallback``.
 
+    ``http_client``, when given, is shared by the providers (and never closed by them): a
+    long-lived process reuses its connections and TLS setup across runs that way.
     Raises :class:`ModelNotConfigured` when no model is set or one of them cannot be used.
     """
     if not settings.model:
         raise ModelNotConfigured()
-    providers = [_one_provider(m, settings) for m in [settings.model, *settings.fallback]]
+    providers = [
+        _one_provider(m, settings, http_client) for m in [settings.model, *settings.fallback]
+    ]
     return FallbackChain(
         providers, max_retries=settings.maxRetries, backoff_cap_s=settings.backoffCapSec
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -45,6 +47,12 @@ class ToolResult:
         return cls(status="failed", output=message, error={"code": code, "message": message}, **kw)
 
 
+@functools.cache
+def _json_schema(args: type[BaseModel]) -> dict[str, Any]:
+    """An argument model's JSON Schema, generated once per process (it costs milliseconds)."""
+    return args.model_json_schema()
+
+
 class Tool(ABC, Generic[ArgsT]):
     """A tool the model can call. Subclasses set the class attributes and ``run``."""
 
@@ -54,7 +62,7 @@ class Tool(ABC, Generic[ArgsT]):
 
     def parameters(self) -> dict[str, Any]:
         """JSON Schema of the arguments, as offered to the model."""
-        return self.Args.model_json_schema()
+        return copy.deepcopy(_json_schema(self.Args))
 
     def risk(self, args: ArgsT, ctx: ToolContext) -> str | None:
         """Why this call is high risk, or ``None`` when it is not."""

@@ -12,6 +12,20 @@ from openfoal_server_ext.pytest_plugin import ServerProcess
 pytestmark = pytest.mark.asyncio
 
 
+@pytest.fixture(autouse=True)
+def python_allowed(shared_server: ServerProcess):
+    """Local python.exec is high risk (gated by default); these tests open it explicitly."""
+    policy = shared_server.api("policy.get").json()["payload"]["policy"]
+    r = shared_server.api("policy.update", {"patch": {"tools": {"python.exec": "allow"}},
+                                            "expectedVersion": policy["version"],
+                                            "idempotencyKey": f"open-{policy['version']}"})
+    assert r.status_code == 200, r.text
+    yield
+    policy = shared_server.api("policy.get").json()["payload"]["policy"]
+    shared_server.api("policy.update", {"patch": {"tools": {}}, "expectedVersion": policy["version"],
+                                        "idempotencyKey": f"close-{policy['version']}"})
+
+
 def _py(code: str) -> Reply:
     return Reply(steps=[ToolCallStep(name="python.exec", arguments={"code": code})])
 

@@ -137,7 +137,13 @@ async def test_risk_when_bound_to_a_notebook(kernel: CodeKernel, tmp_path: Path)
     tool = PythonExecTool()
     args = tool.Args(code="df.head()")
     plain = LocalExecutor(tmp_path, code_kernel_connection=kernel.connection_info)
-    assert tool.risk(args, _ctx(plain)) is None
+    assert tool.risk(args, _ctx(plain)) == "runs Python on the host"  # local: host code
+
+    class SandboxLike:
+        mode = "cloud"
+        workspace = tmp_path
+
+    assert tool.risk(args, _ctx(SandboxLike())) is None  # contained in the sandbox
     bound = LocalExecutor(
         tmp_path, code_kernel_connection={**kernel.connection_info, BINDING_KEY: "notebook"}
     )

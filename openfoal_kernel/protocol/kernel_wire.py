@@ -72,6 +72,8 @@ class KernelEvent(BaseModel):
 
     ``kind="event"``: a protocol event (``event`` + ``payload``); the gateway adds ``seq``.
     ``kind="message"``: a transcript entry (``message``) to store, not to announce.
+    ``deltas``: with ``event="agent.delta"``, several deltas of a burst in one message, in
+    order; each is announced as its own ``agent.delta`` with payload ``{"delta": text}``.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -83,3 +85,4 @@ class KernelEvent(BaseModel):
     event: str | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
     message: ChatMessage | None = None
+    deltas: list[str] | None = None

@@ -29,6 +29,7 @@ from .tracing import trace_id_from
 log = logging.getLogger(__name__)
 
 SendFn = Callable[[str], Awaitable[None] | None]
+SendManyFn = Callable[[list[str]], Awaitable[None] | None]
 CloseFn = Callable[[int, str], None]
 
 #: WebSocket close codes used by the gateway.
@@ -37,17 +38,22 @@ CLOSE_TOO_BIG = 1009
 CLOSE_SLOW = 1013  # try again later: the client did not keep up
 
 _CLOSE = "\x00close"  # queue sentinel: close once everything before it is sent
+#: Most frames handed to the socket in one write when a backlog is flushed.
+SEND_BATCH = 1024
+#: One encoder for every frame (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 class GatewayConnection:
     """Protocol state of one client (one WebSocket)."""
 
     def __init__(self, *, services: Services, gateway: Gateway, user: str, send: SendFn,
-                 close: CloseFn) -> None:
+                 close: CloseFn, send_many: SendManyFn | None = None) -> None:
         self.s = services
         self.gateway = gateway
         self.user = user
         self._send = send
+        self._send_many = send_many
         self._close = close
         self.connected = False
         self.closed = False
@@ -65,28 +71,34 @@ class GatewayConnection:
         if self.closed or self._closing is not None:
             return
         try:
-            self._queue.put_nowait(json.dumps(frame, separators=(",", ":"), default=str))
+            self._queue.put_nowait(_ENCODER.encode(frame))
         except asyncio.QueueFull:
             log.warning("closing slow OpenFoal client of %s: send queue full", self.user)
             self.close(CLOSE_SLOW, "send buffer full: client too slow", drain=False)
 
     async def _send_loop(self) -> None:
         while True:
-            text = await self._queue.get()
+            texts = [await self._queue.get()]
             try:
-                if text is _CLOSE:
-                    self._do_close()
-                    return
-                result = self._send(text)
-                # write the backlog without waiting frame by frame, then wait for the flush
-                while not self._queue.empty():
-                    text = self._queue.get_nowait()
-                    if text is _CLOSE:
+                result = None
+                # write the backlog in batches without waiting, then wait for the flush
+                while True:
+                    while (texts[-1] is not _CLOSE and len(texts) < SEND_BATCH
+                           and not self._queue.empty()):
+                        texts.append(self._queue.get_nowait())
+                    closing = texts[-1] is _CLOSE
+                    if closing:
+                        texts.pop()
+                    if texts:
+                        result = self._write(texts)
+                    if closing:
                         if result is not None:
                             await result
                         self._do_close()
                         return
-                    result = self._send(text)
+                    if self._queue.empty():
+                        break
+                    texts = [self._queue.get_nowait()]
                 if result is not None:
                     await result
             except asyncio.CancelledError:
@@ -95,6 +107,15 @@ class GatewayConnection:
                 self._closing = (1011, "send failed")
                 self._do_close()
                 return
+
+    def _write(self, texts: list[str]) -> Awaitable[None] | None:
+        """Hand frames to the socket: all at once when it can, else one by one."""
+        if self._send_many is not None:
+            return self._send_many(texts)
+        result = None
+        for text in texts:
+            result = self._send(text)
+        return result
 
     def close(self, code: int, reason: str, *, drain: bool = True) -> None:
         """Close the connection; by default after the frames already queued are sent."""

@@ -9,6 +9,7 @@ from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
+from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from openfoal_kernel.protocol import ErrorCode, OpenFoalError
@@ -20,6 +21,7 @@ from .identity import principal
 from .methods import Gateway
 from .openapi import openapi_document
 from .tracing import trace_id_from
+from .wsframes import text_frames
 
 AUTH_RESOURCE = "openfoal"
 
@@ -73,14 +75,33 @@ class GatewayWebSocketHandler(_OpenFoalMixin, WebSocketMixin, WebSocketHandler, 
     def open(self, *args: Any, **kwargs: Any) -> None:
         """Start the connection's protocol state."""
         super().open(*args, **kwargs)
+        # events are small frames that must leave at once: without this, tornado keeps
+        # Nagle's algorithm on and a delta waits for the client's delayed ACK (tens of ms)
+        self.set_nodelay(True)
         self.connection = GatewayConnection(services=self.services, gateway=self.gateway,
                                             user=self.principal(), send=self._write,
-                                            close=lambda code, reason: self.close(code, reason))
+                                            close=lambda code, reason: self.close(code, reason),
+                                            send_many=self._write_many)
 
     def _write(self, text: str) -> Any:
         try:
             return self.write_message(text)
         except WebSocketClosedError:
+            return None
+
+    def _write_many(self, texts: list[str]) -> Any:
+        """Write a backlog of text frames with one stream write (see wsframes)."""
+        conn = self.ws_connection
+        if conn is None or conn.is_closing() or conn.stream is None:
+            return None
+        if self.get_compression_options() is not None:  # deflated frames: tornado's own path
+            result = None
+            for text in texts:
+                result = self._write(text)
+            return result
+        try:
+            return conn.stream.write(text_frames(texts))
+        except StreamClosedError:
             return None
 
     def on_message(self, message: str | bytes) -> None:

@@ -32,6 +32,7 @@ class KernelBridge:
         self.owned = owned  # started by the gateway (an agent kernel) vs. a notebook's kernel
         self.session_id: str | None = None
         self.last_used = time.monotonic()
+        self.last_iopub = time.monotonic()  # when the latest iopub message was read
         self.on_event = on_event
         info = km.get_connection_info(session=False)
         session = JupyterSession(key=km.session.key, signature_scheme=km.session.signature_scheme,
@@ -98,6 +99,7 @@ class KernelBridge:
                 log.exception("reading iopub of kernel %s", self.kernel_id)
                 await asyncio.sleep(0.1)
                 continue
+            self.last_iopub = time.monotonic()
             if msg["msg_type"] != KERNEL_EVENT_MSG_TYPE:
                 if self._probes and msg["msg_type"] == "status":
                     probe = self._probes.get(msg["parent_header"].get("msg_id", ""))

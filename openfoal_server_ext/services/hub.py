@@ -4,13 +4,17 @@ Durability promise (DESIGN.md, "Storage"): a non-delta event is committed before
 sees it; deltas are announced at once and committed within the store worker's window.
 ``seq`` is assigned synchronously at publish time, and each event is delivered only after
 the one before it in its session, so no delta overtakes a non-delta still committing.
+
+While nothing waits in a session, a delta is delivered at once. Otherwise events queue in
+the session's FIFO, which one task drains in order (committing before each non-delta); a
+burst of deltas behind a commit therefore costs a list append each, not a task each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +36,9 @@ class EventHub:
         self.worker = worker
         self._seq: dict[str, int] = {}
         self._state_version = 0
-        self._tail: dict[str, asyncio.Future[Frame]] = {}
+        # events waiting for their turn (a commit ahead of them), per session, in seq order
+        self._queues: dict[str, deque[tuple[Frame, bool, asyncio.Future[Frame]]]] = {}
+        self._drainers: set[asyncio.Future[None]] = set()
         self._session_subs: defaultdict[str, set[Subscriber]] = defaultdict(set)
         self._owner_subs: defaultdict[str, set[Subscriber]] = defaultdict(set)
         self._owners: dict[str, str] = {}
@@ -98,40 +104,62 @@ class EventHub:
         frame = {"type": "event", "event": event, "payload": full, "seq": seq,
                  "stateVersion": row.state_version}
         delta = event in DELTA_EVENTS
-        prev = self._tail.get(session_id)
-        loop = asyncio.get_running_loop()
-        if delta and (prev is None or prev.done()):
+        done: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        queue = self._queues.get(session_id)
+        if delta and queue is None:
             # fast path: nothing ahead of it; deliver now, commit within the window
             self.worker.schedule_commit()
             self._deliver(session_id, frame, delta=True)
-            done: asyncio.Future[Frame] = loop.create_future()
             done.set_result(frame)
-            self._tail[session_id] = done
             return done
-        task = asyncio.ensure_future(self._finish(session_id, frame, prev, delta))
-        self._tail[session_id] = task
-        return task
+        if queue is None:
+            queue = self._queues[session_id] = deque()
+            drainer = asyncio.ensure_future(self._drain(session_id, queue))
+            self._drainers.add(drainer)
+            drainer.add_done_callback(self._drainers.discard)
+        queue.append((frame, delta, done))
+        return done
 
-    async def _finish(
-        self, session_id: str, frame: Frame, prev: asyncio.Future[Frame] | None, delta: bool
-    ) -> Frame:
-        if delta:
-            self.worker.schedule_commit()
-        else:
-            await self.worker.commit()
-        if prev is not None and not prev.done():
-            await asyncio.wait([prev])
-        self._deliver(session_id, frame, delta=delta)
-        return frame
+    async def _drain(
+        self, session_id: str, queue: deque[tuple[Frame, bool, asyncio.Future[Frame]]]
+    ) -> None:
+        """Deliver a session's queued events in order, each non-delta once committed."""
+        try:
+            while queue:
+                frame, delta, done = queue[0]
+                if delta:
+                    self.worker.schedule_commit()
+                else:
+                    try:
+                        await self.worker.commit()
+                    except BaseException as exc:  # not durable: not announced
+                        queue.popleft()
+                        if isinstance(exc, asyncio.CancelledError):
+                            done.cancel()
+                            raise
+                        if not done.cancelled():
+                            done.set_exception(exc)
+                        continue
+                queue.popleft()
+                self._deliver(session_id, frame, delta=delta)
+                if not done.cancelled():
+                    done.set_result(frame)
+        finally:
+            if self._queues.get(session_id) is queue:
+                del self._queues[session_id]
 
     def broadcast(self, event: str, payload: dict[str, Any]) -> Frame:
-        """Deliver a server-wide event (no session, so no ``seq``) to every connection.
+        """Deliver a server-wide event to every connected client (every owner subscriber).
 
-        It carries the current ``stateVersion`` without advancing it: only stored events do,
-        so the number stays monotonic across restarts."""
+        Such an event (``policy.updated``) belongs to no session, so it has no ``seq`` and
+        ``sessions.get`` does not replay it; the caller commits the state it announces first.
+        It advances ``stateVersion``, since the server's state changed. The number itself is
+        not stored: after a restart the next session event may carry it again, and clients
+        resynchronise on reconnect anyway."""
+        self._state_version += 1
         frame = {"type": "event", "event": event, "payload": payload,
                  "stateVersion": self._state_version}
-        targets = set().union(*self._owner_subs.values()) if self._owner_subs else set()
+        targets: set[Subscriber] = set().union(*self._owner_subs.values())
         for sub in targets:
             try:
                 sub(frame)

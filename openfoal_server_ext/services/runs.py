@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 
 #: How long ``agent.abort`` waits for the kernel to wind the run down before forcing it.
 ABORT_GRACE_S = 0.8
-#: How long after the kernel's execute_reply the run's terminal event may still arrive.
+#: How long after the kernel's execute_reply (and after its last iopub message) the run's
+#: terminal event may still arrive.
 REPLY_GRACE_S = 2.0
 
 
@@ -321,12 +322,17 @@ class RunService:
         await reply
         if active.ended.is_set():
             return
-        # iopub and shell are separate sockets: give the terminal event a moment to arrive
-        try:
-            await asyncio.wait_for(active.ended.wait(), REPLY_GRACE_S)
-        except asyncio.TimeoutError:
-            await self._fail(active, ErrorCode.INTERNAL_ERROR,
-                             "the agent kernel finished the turn without reporting its end")
+        # iopub and shell are separate sockets: the terminal event may still be on its way,
+        # behind a backlog of events (a long burst) still being read; wait while they come
+        while True:
+            try:
+                await asyncio.wait_for(active.ended.wait(), REPLY_GRACE_S)
+                return
+            except asyncio.TimeoutError:
+                if time.monotonic() - bridge.last_iopub >= REPLY_GRACE_S:
+                    break
+        await self._fail(active, ErrorCode.INTERNAL_ERROR,
+                         "the agent kernel finished the turn without reporting its end")
 
     async def _code_kernel(self, session_id: str, notebook_kernel_id: str | None) -> dict[str, Any]:
         if notebook_kernel_id:
@@ -351,6 +357,11 @@ class RunService:
             return
         if active.silent and ke.event == ev.AGENT_DELTA:
             return  # a memory flush's text is never shown
+        if ke.deltas is not None:  # a burst the kernel coalesced: one agent.delta per delta
+            for text in ke.deltas:
+                self.hub.publish(run.session_id, ev.AGENT_DELTA, {"delta": text}, run_id=run.id,
+                                 trace_id=run.trace_id)
+            return
         if (ke.event == ev.AGENT_TOOL_RESULT and ke.payload.get("toolName") == "memory.append"
                 and ke.payload.get("status") == "success"):
             active.wrote_memory = True

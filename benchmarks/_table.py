@@ -40,10 +40,10 @@ def print_table(title: str, rows: Sequence[Row]) -> bool:
     """Print ``rows`` as a Markdown table under ``title``; return True when all meet target."""
     header = ("metric", "measured", "baseline (same run)", "target", "met")
     body = [(r.metric, r.value, r.baseline, r.target, "yes" if r.ok else "NO") for r in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
 
     print(f"\n### {title}\n")
     print(line(header))

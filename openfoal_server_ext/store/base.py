@@ -62,26 +62,27 @@ class RunRow:
 
 @dataclass(kw_only=True)
 class ToolRunRow:
-    """One tool call and its result."""
+    """One tool call and its result (``args``/``output`` already redacted by the caller)."""
 
-    id: str  # the toolCallId
+    id: str  # the toolCallId (unique within a run, not across runs)
     session_id: str
     run_id: str
     trace_id: str
     tool_name: str
     args: dict[str, Any]
-    status: str
+    status: str  # success | failed | denied | rejected | timeout
     duration_ms: float
     runtime_mode: str
     started_at: datetime
     ended_at: datetime
-    output: str = ""
+    output: str = ""  # bounded: the store keeps the first 16,384 characters
     error: dict[str, Any] | None = None
 
 
 @dataclass(kw_only=True)
 class AuditRow:
-    """An audit entry and the owner whose trail it belongs to (who may read it)."""
+    """An audit entry and the owner whose trail it belongs to: the one user who may read it
+    back (the session's owner for an entry about a session or run, else the actor)."""
 
     entry: AuditEntry
     owner: str
@@ -111,7 +112,8 @@ class WriteBatch:
     messages: list[MessageRow] = field(default_factory=list)
     audit: list[AuditRow] = field(default_factory=list)
     policies: list[Policy] = field(default_factory=list)
-    gates: dict[str, tuple[GateItem, str]] = field(default_factory=dict)  # gateId -> (gate, owner)
+    #: gateId -> (latest state of the gate, its owner: the user whose session raised it)
+    gates: dict[str, tuple[GateItem, str]] = field(default_factory=dict)
     tool_runs: list[ToolRunRow] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -213,16 +215,26 @@ class Store(ABC):
 
     # audit
     @abstractmethod
-    def append_audit(self, rows: Sequence[AuditRow]) -> None:
-        """Append audit entries in one batch."""
+    def append_audit(self, rows: Sequence[AuditRow | AuditEntry]) -> None:
+        """Append audit entries in one batch (a bare ``AuditEntry`` belongs to its actor)."""
 
     @abstractmethod
-    def query_audit(self, *, owner: str, filters: dict[str, Any], limit: int,
-                    before: tuple[datetime, str] | None) -> list[AuditEntry]:
-        """The owner's audit entries matching ``filters``, newest first, after the cursor.
-
-        ``filters`` keys: from_, to, actor, action, session_id, run_id, trace_id.
-        """
+    def query_audit(
+        self,
+        *,
+        owner: str,
+        from_: datetime | None = None,
+        to: datetime | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        session_id: str | None = None,
+        run_id: str | None = None,
+        trace_id: str | None = None,
+        limit: int = 100,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[AuditEntry]:
+        """The owner's entries matching every given filter, newest first (``ts``, then ``id``),
+        strictly after the keyset cursor ``before = (ts, id)``; ``from_`` inclusive, ``to`` not."""
 
     @abstractmethod
     def audit_for_run(self, run_id: str) -> list[AuditEntry]:
@@ -230,28 +242,50 @@ class Store(ABC):
 
     # policies
     @abstractmethod
+    def append_policies(self, policies: Sequence[Policy]) -> None:
+        """Store policy versions (every version of every scope is kept)."""
+
+    @abstractmethod
     def latest_policies(self) -> dict[str, Policy]:
         """The newest version of each policy scope."""
 
+    @abstractmethod
+    def policy_versions(self, scope_key: str) -> list[Policy]:
+        """Every stored version of a scope, oldest first."""
+
     # gates
     @abstractmethod
+    def upsert_gates(self, gates: Sequence[tuple[GateItem, str]]) -> None:
+        """Insert or replace gates by ``gateId``, each with its owner."""
+
+    @abstractmethod
     def pending_gates(self) -> list[tuple[GateItem, str]]:
-        """Gates still pending, with their owners."""
+        """Gates still pending, oldest first, with their owners."""
 
     @abstractmethod
     def get_gate(self, gate_id: str) -> tuple[GateItem, str] | None:
         """A gate and its owner."""
 
     @abstractmethod
-    def list_gates(self, *, owner: str, status: str | None, session_id: str | None,
-                   limit: int) -> list[GateItem]:
-        """The owner's gates, newest first."""
+    def list_gates(
+        self,
+        *,
+        owner: str | None,
+        status: str | None = None,
+        session_id: str | None = None,
+        limit: int = 100,
+    ) -> list[GateItem]:
+        """Gates newest first, of one owner (``None``: everyone's)."""
 
     # tool runs and metrics
     @abstractmethod
-    def tool_runs_of(self, run_id: str) -> list[ToolRunRow]:
-        """The tool runs of one run, in order."""
+    def append_tool_runs(self, rows: Sequence[ToolRunRow]) -> None:
+        """Append finished tool calls in one batch."""
 
     @abstractmethod
-    def metrics(self, start: datetime | None, end: datetime | None) -> dict[str, Any]:
-        """Run, tool and gate figures for ``metrics.summary`` over a time window."""
+    def tool_runs_of(self, run_id: str) -> list[ToolRunRow]:
+        """The tool runs of one run, in the order they started."""
+
+    @abstractmethod
+    def metrics(self, from_: datetime | None, to: datetime | None) -> dict[str, Any]:
+        """Run, tool and gate figures for ``metrics.summary`` over ``[from_, to)``."""

@@ -18,9 +18,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from openfoal_kernel.protocol import AuditEntry, ChatMessage, GateItem, Policy, Session
+from openfoal_kernel.protocol import ChatMessage, Session
 
-from .base import AuditRow, EventRow, IdempotencyRow, MessageRow, RunRow, Store, ToolRunRow, WriteBatch
+from .base import EventRow, IdempotencyRow, MessageRow, RunRow, Store, WriteBatch
+from .duckdb_governance import GovernanceTables
 from .schema import DDL, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,8 @@ def _move_aside(path: Path, exc: Exception) -> Path:
     return target
 
 
-class DuckDBStore(Store):
-    """:class:`Store` on a DuckDB file."""
+class DuckDBStore(GovernanceTables, Store):
+    """:class:`Store` on a DuckDB file (audit, policy, gate and tool-run tables in the mixin)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -95,18 +96,12 @@ class DuckDBStore(Store):
                 self.append_events(batch.events)
             if batch.audit:
                 self.append_audit(batch.audit)
-            for policy in batch.policies:
-                self.con.execute(
-                    "INSERT OR REPLACE INTO policies VALUES (?, ?, ?, ?, ?)",
-                    [policy.scopeKey, policy.version, policy.updatedAt, policy.updatedBy,
-                     policy.model_dump_json()])
-            for gate, owner in batch.gates.values():
-                self.con.execute(
-                    "INSERT OR REPLACE INTO gate_items VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [gate.gateId, owner, gate.sessionId, gate.runId, gate.status, gate.createdAt,
-                     gate.resolvedAt, gate.model_dump_json()])
+            if batch.policies:
+                self.append_policies(batch.policies)
+            if batch.gates:
+                self.upsert_gates(list(batch.gates.values()))
             if batch.tool_runs:
-                self._append_tool_runs(batch.tool_runs)
+                self.append_tool_runs(batch.tool_runs)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
@@ -114,18 +109,26 @@ class DuckDBStore(Store):
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _insert(self, table: str, columns: dict[str, list[Any]], types: dict[str, str]) -> None:
-        """Insert a column batch with a single statement."""
+    def _insert(
+        self,
+        table: str,
+        columns: dict[str, list[Any]],
+        types: dict[str, str],
+        *,
+        or_replace: bool = False,
+    ) -> None:
+        """Insert a column batch with a single statement (``or_replace``: upsert by key)."""
         n = len(next(iter(columns.values())))
         if n == 0:
             return
         names = ", ".join(columns)
+        verb = "INSERT OR REPLACE INTO" if or_replace else "INSERT INTO"
         if n >= ARROW_THRESHOLD:
             batch = pa.table(columns)
             casts = ", ".join(f"CAST({c} AS {types[c]})" for c in columns)
             self.con.register("_openfoal_batch", batch)
             try:
-                self.con.execute(f"INSERT INTO {table} ({names}) SELECT {casts} FROM _openfoal_batch")
+                self.con.execute(f"{verb} {table} ({names}) SELECT {casts} FROM _openfoal_batch")
             finally:
                 self.con.unregister("_openfoal_batch")
             return
@@ -133,7 +136,7 @@ class DuckDBStore(Store):
             f"CAST(unnest(${i + 1}) AS {types[c]})" for i, c in enumerate(columns)
         )
         self.con.execute(
-            f"INSERT INTO {table} ({names}) SELECT {selects}", list(columns.values())
+            f"{verb} {table} ({names}) SELECT {selects}", list(columns.values())
         )
 
     # -- sessions -------------------------------------------------------------------------
@@ -318,187 +321,6 @@ class DuckDBStore(Store):
             "DELETE FROM idempotency WHERE expires_at <= ? RETURNING 1", [now]
         ).fetchall()
         return len(row)
-
-    # -- audit ----------------------------------------------------------------------------
-
-    def append_audit(self, rows: Sequence[AuditRow]) -> None:
-        """Append audit entries in one statement."""
-        entries = [r.entry for r in rows]
-        self._insert(
-            "audit",
-            {
-                "id": [e.id for e in entries],
-                "ts": [e.at for e in entries],
-                "actor": [e.actor for e in entries],
-                "action": [e.action for e in entries],
-                "resource": [e.resource for e in entries],
-                "session_id": [e.sessionId for e in entries],
-                "run_id": [e.runId for e in entries],
-                "trace_id": [e.traceId for e in entries],
-                "detail": [_dumps(e.detail) for e in entries],
-                "owner": [r.owner for r in rows],
-            },
-            {"id": "VARCHAR", "ts": "TIMESTAMPTZ", "actor": "VARCHAR", "action": "VARCHAR",
-             "resource": "VARCHAR", "session_id": "VARCHAR", "run_id": "VARCHAR",
-             "trace_id": "VARCHAR", "detail": "JSON", "owner": "VARCHAR"},
-        )
-
-    def query_audit(self, *, owner: str, filters: dict[str, Any], limit: int,
-                    before: tuple[datetime, str] | None) -> list[AuditEntry]:
-        """The owner's audit entries matching ``filters``, newest first."""
-        sql = f"SELECT {_AUDIT_COLS} FROM audit WHERE owner = ?"
-        args: list[Any] = [owner]
-        for key, column in (("actor", "actor"), ("action", "action"), ("session_id", "session_id"),
-                            ("run_id", "run_id"), ("trace_id", "trace_id")):
-            if filters.get(key) is not None:
-                sql += f" AND {column} = ?"
-                args.append(filters[key])
-        if filters.get("from_") is not None:
-            sql += " AND ts >= ?"
-            args.append(filters["from_"])
-        if filters.get("to") is not None:
-            sql += " AND ts < ?"
-            args.append(filters["to"])
-        if before is not None:
-            sql += " AND (ts < ? OR (ts = ? AND id < ?))"
-            args += [before[0], before[0], before[1]]
-        sql += " ORDER BY ts DESC, id DESC LIMIT ?"
-        args.append(limit)
-        return [_audit_from_row(r) for r in self.con.execute(sql, args).fetchall()]
-
-    def audit_for_run(self, run_id: str) -> list[AuditEntry]:
-        """Every audit entry of one run, oldest first."""
-        rows = self.con.execute(
-            f"SELECT {_AUDIT_COLS} FROM audit WHERE run_id = ? ORDER BY ts, id", [run_id]
-        ).fetchall()
-        return [_audit_from_row(r) for r in rows]
-
-    # -- policies -------------------------------------------------------------------------
-
-    def latest_policies(self) -> dict[str, Policy]:
-        """The newest version of each policy scope."""
-        rows = self.con.execute(
-            "SELECT data FROM policies QUALIFY row_number() OVER "
-            "(PARTITION BY scope_key ORDER BY version DESC) = 1"
-        ).fetchall()
-        out = [Policy.model_validate_json(r[0]) for r in rows]
-        return {p.scopeKey: p for p in out}
-
-    def policy_versions(self, scope_key: str) -> list[Policy]:
-        """Every stored version of a scope, oldest first."""
-        rows = self.con.execute(
-            "SELECT data FROM policies WHERE scope_key = ? ORDER BY version", [scope_key]
-        ).fetchall()
-        return [Policy.model_validate_json(r[0]) for r in rows]
-
-    # -- gates ----------------------------------------------------------------------------
-
-    def pending_gates(self) -> list[tuple[GateItem, str]]:
-        """Gates still pending, with their owners."""
-        rows = self.con.execute(
-            "SELECT data, owner FROM gate_items WHERE status = 'pending' ORDER BY created_at"
-        ).fetchall()
-        return [(GateItem.model_validate_json(r[0]), r[1]) for r in rows]
-
-    def get_gate(self, gate_id: str) -> tuple[GateItem, str] | None:
-        """A gate and its owner."""
-        row = self.con.execute("SELECT data, owner FROM gate_items WHERE gate_id = ?",
-                               [gate_id]).fetchone()
-        return (GateItem.model_validate_json(row[0]), row[1]) if row else None
-
-    def list_gates(self, *, owner: str, status: str | None, session_id: str | None,
-                   limit: int) -> list[GateItem]:
-        """The owner's gates, newest first."""
-        sql = "SELECT data FROM gate_items WHERE owner = ?"
-        args: list[Any] = [owner]
-        if status is not None:
-            sql += " AND status = ?"
-            args.append(status)
-        if session_id is not None:
-            sql += " AND session_id = ?"
-            args.append(session_id)
-        sql += " ORDER BY created_at DESC LIMIT ?"
-        args.append(limit)
-        return [GateItem.model_validate_json(r[0]) for r in self.con.execute(sql, args).fetchall()]
-
-    # -- tool runs and metrics ------------------------------------------------------------
-
-    def _append_tool_runs(self, rows: Sequence[ToolRunRow]) -> None:
-        self._insert(
-            "tool_runs",
-            {
-                "id": [r.id for r in rows], "session_id": [r.session_id for r in rows],
-                "run_id": [r.run_id for r in rows], "trace_id": [r.trace_id for r in rows],
-                "tool_name": [r.tool_name for r in rows], "args": [_dumps(r.args) for r in rows],
-                "status": [r.status for r in rows], "duration_ms": [r.duration_ms for r in rows],
-                "runtime_mode": [r.runtime_mode for r in rows],
-                "started_at": [r.started_at for r in rows], "ended_at": [r.ended_at for r in rows],
-                "error": [_dumps(r.error) if r.error else None for r in rows],
-                "output": [r.output for r in rows],
-            },
-            {"id": "VARCHAR", "session_id": "VARCHAR", "run_id": "VARCHAR", "trace_id": "VARCHAR",
-             "tool_name": "VARCHAR", "args": "JSON", "status": "VARCHAR", "duration_ms": "DOUBLE",
-             "runtime_mode": "VARCHAR", "started_at": "TIMESTAMPTZ", "ended_at": "TIMESTAMPTZ",
-             "error": "JSON", "output": "VARCHAR"},
-        )
-
-    def tool_runs_of(self, run_id: str) -> list[ToolRunRow]:
-        """The tool runs of one run, in order."""
-        rows = self.con.execute(
-            "SELECT id, session_id, run_id, trace_id, tool_name, args, status, duration_ms, "
-            "runtime_mode, started_at, ended_at, error, output FROM tool_runs WHERE run_id = ? "
-            "ORDER BY started_at", [run_id]).fetchall()
-        return [ToolRunRow(id=r[0], session_id=r[1], run_id=r[2], trace_id=r[3], tool_name=r[4],
-                           args=json.loads(r[5]), status=r[6], duration_ms=r[7] or 0.0,
-                           runtime_mode=r[8], started_at=r[9], ended_at=r[10],
-                           error=json.loads(r[11]) if r[11] else None, output=r[12])
-                for r in rows]
-
-    def metrics(self, start: datetime | None, end: datetime | None) -> dict[str, Any]:
-        """Run, tool and gate figures over a time window."""
-        def window(col: str) -> tuple[str, list[Any]]:
-            cond, args = [], []
-            if start is not None:
-                cond.append(f"{col} >= ?")
-                args.append(start)
-            if end is not None:
-                cond.append(f"{col} < ?")
-                args.append(end)
-            return (" WHERE " + " AND ".join(cond)) if cond else "", args
-
-        where, args = window("created_at")
-        runs = self.con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE status = 'completed'), "
-            "count(*) FILTER (WHERE status IN ('failed', 'interrupted')), "
-            "count(*) FILTER (WHERE status = 'aborted'), "
-            "quantile_cont(epoch_ms(ended_at) - epoch_ms(created_at), 0.95) "
-            f"FILTER (WHERE ended_at IS NOT NULL) FROM runs{where}", args).fetchone()
-        where, args = window("started_at")
-        tools = self.con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE status IN ('failed', 'timeout')) "
-            f"FROM tool_runs{where}", args).fetchone()
-        where, args = window("created_at")
-        gates = self.con.execute(
-            "SELECT count(*) FILTER (WHERE status = 'pending'), "
-            "median(epoch_ms(resolved_at) - epoch_ms(created_at)) FILTER (WHERE resolved_at IS NOT NULL "
-            f"AND status IN ('approved', 'rejected')), count(*) FROM gate_items{where}", args).fetchone()
-        assert runs is not None and tools is not None and gates is not None
-        return {
-            "runsTotal": int(runs[0]), "runsCompleted": int(runs[1]), "runsFailed": int(runs[2]),
-            "runsAborted": int(runs[3]),
-            "p95LatencyMs": round(float(runs[4]), 1) if runs[4] is not None else None,
-            "toolCallsTotal": int(tools[0]), "toolFailures": int(tools[1]),
-            "gatePending": int(gates[0]), "gatesTotal": int(gates[2]),
-            "gateMedianWaitMs": round(float(gates[1]), 1) if gates[1] is not None else None,
-        }
-
-
-_AUDIT_COLS = "id, ts, actor, action, resource, session_id, run_id, trace_id, detail"
-
-
-def _audit_from_row(r: tuple[Any, ...]) -> AuditEntry:
-    return AuditEntry(id=r[0], at=r[1], actor=r[2], action=r[3], resource=r[4], sessionId=r[5],
-                      runId=r[6], traceId=r[7], detail=json.loads(r[8]))
 
 
 _EVENT_TYPES = {

@@ -43,4 +43,10 @@ DDL: tuple[str, ...] = (
         status VARCHAR NOT NULL, duration_ms DOUBLE, runtime_mode VARCHAR NOT NULL,
         started_at TIMESTAMPTZ NOT NULL, ended_at TIMESTAMPTZ NOT NULL, error JSON,
         output VARCHAR NOT NULL)""",
+    # a database made before audit entries had owners: the trail of nobody until rewritten
+    "ALTER TABLE audit ADD COLUMN IF NOT EXISTS owner VARCHAR DEFAULT ''",
+    # replay reads a run's audit entries and tool runs by a single-column lookup; other audit
+    # queries scan with zone maps (see duckdb_governance.py)
+    "CREATE INDEX IF NOT EXISTS audit_run_idx ON audit (run_id)",
+    "CREATE INDEX IF NOT EXISTS tool_runs_run_idx ON tool_runs (run_id)",
 )

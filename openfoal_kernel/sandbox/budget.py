@@ -7,6 +7,7 @@ reset it, and it outlives the container (a reaped sandbox does not refill the bu
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -40,9 +41,11 @@ class Ledger:
         total = 0.0
         for line in text.split("\n"):
             try:
-                total += float(line)
+                seconds = float(line)
             except ValueError:
                 continue  # a torn or empty line
+            if math.isfinite(seconds) and seconds > 0:  # "nan" would disable the breaker
+                total += seconds
         return total
 
     def charge(self, seconds: float) -> None:

@@ -4,20 +4,41 @@ Each server instance holds an exclusive ``flock`` on ``instances/<id>.lock`` for
 it runs. The kernel drops the lock when the process dies, however it dies (``kill -9``
 included), so "the lock can be taken" means "that instance is gone" and its containers,
 mounts and sockets are orphans.
+
+Containers carry the key of the state folder whose lock files judge them
+(:func:`state_key`): a server only ever judges the containers of instances that keep their
+locks where it looks, never those of a server (another user's, a test's) using another one.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from .mounts import unmount
 
-__all__ = ["InstanceLock", "default_state_dir", "instance_alive", "remove_instance_files"]
+__all__ = [
+    "LABEL_STATE",
+    "InstanceLock",
+    "dead_instances",
+    "default_state_dir",
+    "instance_alive",
+    "instance_dir",
+    "remove_instance_files",
+    "state_key",
+]
+
+#: The key of the state folder of the instance that created a container (see state_key).
+LABEL_STATE = "openfoal.state"
+
+#: How long taking a fresh lock may be delayed by another instance probing it.
+_ACQUIRE_WAIT_S = 2.0
 
 
 def default_state_dir() -> Path:
@@ -26,6 +47,11 @@ def default_state_dir() -> Path:
         return Path("/run/openfoal/sandbox")
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     return Path(base) / f"openfoal-sandbox-{os.geteuid()}"
+
+
+def state_key(state_dir: Path) -> str:
+    """A short stable key of ``state_dir`` (its resolved path), for container labels."""
+    return hashlib.sha256(str(Path(state_dir).resolve()).encode()).hexdigest()[:16]
 
 
 def _lock_path(state_dir: Path, instance_id: str) -> Path:
@@ -37,6 +63,27 @@ def instance_dir(state_dir: Path, instance_id: str) -> Path:
     return state_dir / "instances" / instance_id
 
 
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive lock on ``fd`` without waiting; False when another holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return False
+        raise
+    return True
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (a cleaner may have unlinked it)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+
 class InstanceLock:
     """The lock that tells other instances this one is alive."""
 
@@ -45,16 +92,31 @@ class InstanceLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        """Take the lock (blocking call; it is immediate for a fresh instance id)."""
+        """Take the lock (blocking call; at most a moment for a fresh instance id).
+
+        Another instance may hold the lock for an instant while it checks whether this one
+        is alive, or may have just unlinked the file as a dead instance's: both are retried.
+        ``BlockingIOError`` means the id is really in use by a running instance.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(self.path.parent.parent, 0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        deadline = time.monotonic() + _ACQUIRE_WAIT_S
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                locked = _try_lock(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            if locked and _same_file(fd, self.path):
+                self._fd = fd
+                return
             os.close(fd)
-            raise
-        self._fd = fd
+            if not locked and time.monotonic() > deadline:
+                raise BlockingIOError(
+                    errno.EWOULDBLOCK, f"the sandbox instance lock {self.path} is held"
+                )
+            time.sleep(0.01)
 
     def release(self) -> None:
         """Drop the lock and its file."""
@@ -65,20 +127,21 @@ class InstanceLock:
 
 
 def instance_alive(state_dir: Path, instance_id: str) -> bool:
-    """Whether the instance ``instance_id`` still holds its lock on this host."""
+    """Whether the instance ``instance_id`` still holds its lock on this host.
+
+    A lock file this process may not open (another user's) counts as alive: an instance is
+    only declared dead when that is certain.
+    """
     try:
-        fd = os.open(_lock_path(state_dir, instance_id), os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(_lock_path(state_dir, instance_id), os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
+    except PermissionError:
+        return True
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            return True
-        raise
+        return not _try_lock(fd)
     finally:
         os.close(fd)  # closing drops the lock we may have taken
-    return False
 
 
 def dead_instances(state_dir: Path, own: str) -> list[str]:
@@ -90,14 +153,33 @@ def dead_instances(state_dir: Path, own: str) -> list[str]:
     return sorted(i for i in ids if i != own and not instance_alive(state_dir, i))
 
 
-def remove_instance_files(state_dir: Path, instance_id: str) -> None:
-    """Unmount and delete what a dead instance left (mounts, sockets, lock file)."""
-    folder = instance_dir(state_dir, instance_id)
-    mounts = folder / "mounts"
-    if mounts.is_dir():
-        for mount in mounts.iterdir():
-            unmount(mount)
-    # Only after the unmounts: never recurse into a mounted workspace.
-    if folder.is_dir() and not any(os.path.ismount(p) for p in mounts.glob("*")):
-        shutil.rmtree(folder, ignore_errors=True)
-    _lock_path(state_dir, instance_id).unlink(missing_ok=True)
+def remove_instance_files(state_dir: Path, instance_id: str) -> bool:
+    """Unmount and delete what a dead instance left (mounts, sockets, lock file).
+
+    The instance's lock is held while its files go, so an instance that is starting under
+    that id is never mistaken for a dead one; returns False (nothing removed) when it is alive.
+    """
+    path = _lock_path(state_dir, instance_id)
+    try:
+        fd: int | None = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        fd = None
+    except PermissionError:
+        return False
+    try:
+        if fd is not None and not _try_lock(fd):
+            return False
+        folder = instance_dir(state_dir, instance_id)
+        mounts = folder / "mounts"
+        if mounts.is_dir():
+            for mount in mounts.iterdir():
+                unmount(mount)
+        # Only after the unmounts: never recurse into a mounted workspace.
+        if folder.is_dir() and not any(os.path.ismount(p) for p in mounts.glob("*")):
+            shutil.rmtree(folder, ignore_errors=True)
+        if fd is not None and _same_file(fd, path):
+            path.unlink(missing_ok=True)
+        return True
+    finally:
+        if fd is not None:
+            os.close(fd)

@@ -11,7 +11,9 @@
 - Each session has ``budget_s`` seconds of sandbox exec time (see :mod:`.budget`); past it,
   ``acquire`` and every tool call fail with ``BUDGET_EXCEEDED``.
 - ``start`` removes orphans: containers of this host whose server instance is gone
-  (``kill -9`` included, see :mod:`.instances`).
+  (``kill -9`` included, see :mod:`.instances`); while Docker is down the reaper retries.
+- The pool is started for the configured workspace and owner, or else for the first ones
+  a session brings (labels cannot change, so a pooled container only fits its owner).
 - When Docker is unreachable, every call fails within seconds with ``SANDBOX_UNAVAILABLE``.
 
 Every Docker SDK call runs in a thread; the event loop never blocks.
@@ -23,6 +25,7 @@ import asyncio
 import getpass
 import hashlib
 import logging
+import os
 import re
 import socket
 import time
@@ -38,16 +41,26 @@ from docker.models.containers import Container
 
 from ..protocol.errors import ErrorCode, OpenFoalError
 from .budget import Ledger
-from .docker_api import blocking, connect, endpoint_of, unavailable
+from .docker_api import (
+    DEFAULT_DOCKER_HOST,
+    PING_TIMEOUT_S,
+    Endpoint,
+    blocking,
+    connect,
+    endpoint_of,
+    unavailable,
+)
 from .egress import EgressCallback, EgressProxy
 from .handle import LABEL_HOST, LABEL_INSTANCE, LABEL_SANDBOX, SandboxHandle
 from .instances import (
+    LABEL_STATE,
     InstanceLock,
     dead_instances,
     default_state_dir,
     instance_alive,
     instance_dir,
     remove_instance_files,
+    state_key,
 )
 from .mounts import MountPlan, WorkspaceMounts
 from .spec import PROXY_ENV, container_name, labels, relay_kwargs, sandbox_kwargs
@@ -58,7 +71,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_IMAGE = "openfoal/sandbox-python:latest"
 SHELL_IMAGE = "openfoal/sandbox-shell:latest"
-_INSTANCE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_INSTANCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _RELAY_READY_S = 15.0
 
 
@@ -110,6 +123,7 @@ class SandboxManager:
         if not _INSTANCE_ID.match(self.instance_id):
             raise OpenFoalError(ErrorCode.INVALID_REQUEST, f"bad instance id {instance_id!r}")
         self.owner_label = owner_label or getpass.getuser()
+        self._owner_fixed = owner_label is not None
         self.pool_workspace = str(Path(workspace).resolve()) if workspace else None
         self.pool_size = max(pool_size, 0)
         self.max_live = max(max_live, 1)
@@ -119,6 +133,7 @@ class SandboxManager:
         self.user = user
         self.relay_image = relay_image
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
+        self.state_key = state_key(self.state_dir)
         self.docker_host = docker_host
         self.proxy = egress or EgressProxy(on_egress=on_egress)
         self._own_proxy = egress is None
@@ -138,7 +153,9 @@ class SandboxManager:
         self._session_locks: dict[str, asyncio.Lock] = {}
         self._python: dict[str, str | None] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._starting: set[asyncio.Task[Container]] = set()
         self._reaper: asyncio.Task[None] | None = None
+        self._orphans_checked = False
         self._started = False
         self._closed = False
 
@@ -170,6 +187,8 @@ class SandboxManager:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Containers still being started in a thread would appear after the sweep below.
+        await asyncio.gather(*self._starting, return_exceptions=True)
         async with self._lock:
             boxes = [*self._boxes.values(), *self._pool]
             self._boxes.clear()
@@ -179,6 +198,12 @@ class SandboxManager:
                 await self._destroy(box)
             except OpenFoalError as exc:
                 log.warning("sandbox: cannot remove %s: %s", box.name, exc.message)
+        if self._client is not None:
+            try:
+                await self._sweep()
+            except OpenFoalError as exc:
+                log.warning("sandbox: cannot remove this instance's containers: %s", exc.message)
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # late removals
         if self._own_proxy:
             await self.proxy.aclose()
         await asyncio.to_thread(self._mounts.release)
@@ -202,26 +227,39 @@ class SandboxManager:
         await self._docker()
         if self.pool_workspace is None:
             self.pool_workspace = str(ws)  # no workspace configured: pool the first one seen
+        if not self._owner_fixed:
+            self.owner_label, self._owner_fixed = owner, True  # likewise the first owner
         lock = self._session_locks.setdefault(session_id, asyncio.Lock())
         async with lock:
-            box = self._boxes.get(session_id)
-            if box is not None and (
-                box.workspace != str(ws) or box.owner != owner or not await self._running(box)
-            ):
-                async with self._lock:
-                    self._boxes.pop(session_id, None)
-                await self._destroy(box)
-                box = None
+            async with self._lock:
+                # Taken (in_use) before any await, so neither the reaper nor another
+                # session's acquire picks it as a victim while it is being checked.
+                box = self._boxes.get(session_id)
+                if box is not None:
+                    box.in_use += 1
+            if box is not None:
+                try:
+                    fits = box.workspace == str(ws) and box.owner == owner
+                    fits = fits and await self._running(box)
+                except BaseException:
+                    box.in_use -= 1
+                    raise
+                if not fits:
+                    box.in_use -= 1
+                    async with self._lock:
+                        if self._boxes.get(session_id) is box:
+                            del self._boxes[session_id]
+                    await self._destroy(box)
+                    box = None
             if box is None:
                 box = await self._new_box(session_id, owner, str(ws))
-            box.in_use += 1
             box.last_used = time.time()
             try:
                 await self._open_egress(box, list(allow_hosts))
+                return await self._handle(box)
             except BaseException:
-                box.in_use -= 1
+                box.in_use = max(box.in_use - 1, 0)
                 raise
-            return await self._handle(box)
 
     async def release(self, session_id: str) -> None:
         """The session's turn ended: its sandbox stays for the next turn until the idle TTL."""
@@ -263,7 +301,13 @@ class SandboxManager:
             client.containers.list,
             all=True,
             sparse=True,
-            filters={"label": [f"{LABEL_SANDBOX}=1", f"{LABEL_HOST}={self.host}"]},
+            filters={
+                "label": [
+                    f"{LABEL_SANDBOX}=1",
+                    f"{LABEL_HOST}={self.host}",
+                    f"{LABEL_STATE}={self.state_key}",
+                ]
+            },
             what="list containers",
         )
         alive: dict[str, bool] = {}
@@ -281,16 +325,18 @@ class SandboxManager:
                 removed += 1
         for instance in await asyncio.to_thread(dead_instances, self.state_dir, self.instance_id):
             await asyncio.to_thread(remove_instance_files, self.state_dir, instance)
+        self._orphans_checked = True
         return removed
 
     async def fill_pool(self) -> int:
         """Start pooled containers up to ``pool_size``; the pool's size afterwards."""
         async with self._fill_lock:
-            ws = self.pool_workspace
+            ws, owner = self.pool_workspace, self.owner_label
             while ws is not None and not self._closed:
                 async with self._lock:
-                    stale = [b for b in self._pool if b.workspace != ws]
-                    self._pool = [b for b in self._pool if b.workspace == ws]
+                    fits = [b for b in self._pool if b.workspace == ws and b.owner == owner]
+                    stale = [b for b in self._pool if b not in fits]
+                    self._pool = fits
                     full = len(self._pool) >= self.pool_size or self._live() >= self.max_live
                     if not full:
                         self._creating += 1
@@ -299,19 +345,17 @@ class SandboxManager:
                 if full:
                     break
                 try:
-                    box = await self._create(ws, self.owner_label, None)
+                    box = await self._create(ws, owner, None)
                 except OpenFoalError as exc:
                     log.warning("sandbox: cannot fill the pool: %s", exc.message)
-                    async with self._lock:
-                        self._creating -= 1
                     break
-                async with self._lock:
-                    self._creating -= 1
-                    if self._closed:
-                        stale = [box]
-                    else:
-                        self._pool.append(box)
-                        stale = []
+                finally:
+                    self._creating -= 1  # no await here: a cancellation cannot skip it
+                if self._closed:
+                    stale = [box]
+                else:
+                    self._pool.append(box)
+                    stale = []
                 for box in stale:
                     await self._destroy(box)
             return len(self._pool)
@@ -349,7 +393,7 @@ class SandboxManager:
         if self._client is None:
             async with self._connect_lock:
                 if self._client is None:
-                    self._client = await blocking(connect, self.docker_host, what="connect")
+                    self._client = await blocking(_connect, self.docker_host, what="connect")
         return self._client
 
     async def _running(self, box: _Box) -> bool:
@@ -375,18 +419,24 @@ class SandboxManager:
                         "try again when another session's turn has ended"
                     )
             self._creating += 1
+        box: _Box | None = None
         try:
             if victim is not None:
                 log.info("sandbox: reaping %s early to stay within max_live", victim.name)
                 await self._destroy(victim)
-            box = await self._claim(pooled, session_id) if pooled is not None else None
+            if pooled is not None:
+                box = await self._claim(pooled, session_id)
             if box is None:
                 box = await self._create(ws, owner, session_id)
-            async with self._lock:
-                self._boxes[session_id] = box
-        finally:
-            async with self._lock:
-                self._creating -= 1
+        except BaseException:
+            self._creating -= 1
+            if box is not None:
+                await asyncio.shield(self._destroy(box))
+            raise
+        # No await from the count to the registration: nothing can run in between.
+        self._creating -= 1
+        box.in_use += 1
+        self._boxes[session_id] = box
         self._schedule_fill()
         return box
 
@@ -441,13 +491,27 @@ class SandboxManager:
             session_id=session_id,
         )
         if self.image not in self._python:
-            self._python[self.image] = await self._find_python(container, plan.user)
+            try:
+                self._python[self.image] = await self._find_python(container, plan.user)
+            except BaseException:
+                await asyncio.shield(self._remove_quietly(container.id))
+                raise
         return box
 
     async def _run(self, client: docker.DockerClient, kwargs: dict[str, Any]) -> Container:
         image = kwargs["image"]
+        # The start runs in a thread that a cancellation cannot stop: the task is tracked, and
+        # a container that comes up after its caller gave up is removed, not leaked.
+        start = asyncio.ensure_future(
+            blocking(client.containers.run, **kwargs, what="start a container")
+        )
+        self._starting.add(start)
+        start.add_done_callback(self._starting.discard)
         try:
-            return await blocking(client.containers.run, **kwargs, what="start a container")
+            return await asyncio.shield(start)
+        except asyncio.CancelledError:
+            start.add_done_callback(self._remove_late)
+            raise
         except docker.errors.ImageNotFound as exc:
             await self._remove_container(str(kwargs["name"]))
             raise unavailable(
@@ -472,6 +536,33 @@ class SandboxManager:
             return None
         return "python3" if res.exit_code == 0 else None
 
+    def _remove_late(self, start: asyncio.Future[Container]) -> None:
+        """Remove a container whose start finished after its caller was cancelled."""
+        if start.cancelled() or start.exception() is not None:
+            return
+        task = asyncio.ensure_future(self._remove_quietly(start.result().id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _remove_quietly(self, ref: str) -> None:
+        try:
+            await self._remove_container(ref)
+        except Exception as exc:
+            log.warning("sandbox: cannot remove %s: %s", ref[:12], exc)
+
+    async def _sweep(self) -> None:
+        """Remove every container labelled with this instance (whatever escaped tracking)."""
+        client = await self._docker()
+        found = await blocking(
+            client.containers.list,
+            all=True,
+            sparse=True,
+            filters={"label": [f"{LABEL_SANDBOX}=1", f"{LABEL_INSTANCE}={self.instance_id}"]},
+            what="list containers",
+        )
+        for container in found:
+            await self._remove_container(container.id)
+
     def _labels(self, owner: str, session_id: str | None, role: str) -> dict[str, str]:
         return labels(
             instance=self.instance_id,
@@ -480,7 +571,7 @@ class SandboxManager:
             session=session_id or "",
             pool=session_id is None,
             role=role,
-            extra=self.extra_labels,
+            extra={**self.extra_labels, LABEL_STATE: self.state_key},
         )
 
     async def _open_egress(self, box: _Box, allow: list[str]) -> None:
@@ -522,6 +613,7 @@ class SandboxManager:
         return SandboxHandle(
             container_id=box.container_id,
             name=box.name,
+            image=self.image,
             session_id=box.session_id,
             owner=box.owner,
             docker_host=endpoint.docker_host,
@@ -574,8 +666,31 @@ class SandboxManager:
         while True:
             await asyncio.sleep(self.reap_interval_s)
             try:
+                if not self._orphans_checked:  # Docker was down at start
+                    await self.cleanup_orphans()
+                    self._schedule_fill()
                 await self.reap_idle()
             except OpenFoalError as exc:
                 log.debug("sandbox: reaping skipped: %s", exc.message)
             except Exception:
                 log.exception("sandbox: reaping failed")
+
+
+def _connect(docker_host: str | None) -> docker.DockerClient:
+    """:func:`.docker_api.connect`, after checking that a unix endpoint has a listener.
+
+    The SDK leaks the socket of every connection it fails to open; a dead socket path is
+    answered here instead, at once and without a leak (blocking: run it in a thread).
+    """
+    host = docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    path = Endpoint(host, "").unix_path
+    if path is not None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(PING_TIMEOUT_S)
+            try:
+                probe.connect(path)
+            except OSError as exc:
+                raise unavailable(
+                    f"Docker is unavailable at {host}: {exc.strerror or exc}"
+                ) from exc
+    return connect(docker_host)

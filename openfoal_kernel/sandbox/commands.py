@@ -76,7 +76,9 @@ exit 1
 
 _NOLINK = r"""
 # Refuse a path with a symbolic link in any component below the workspace (symlinks are
-# never followed, so a tool cannot be pointed at the container's own files).
+# never followed, so a tool cannot be pointed at the container's own files). Globbing is
+# off: a component such as "[a]" must be checked as itself, not as the names it matches.
+set -f
 _nolink() {
   q=/workspace; rest=${1#/workspace}; old=$IFS; IFS=/
   for c in $rest; do [ -z "$c" ] && continue; q="$q/$c"; [ -L "$q" ] && exit 50; done

@@ -44,6 +44,10 @@ class DockerExecutor(Executor):
         self.ledger = Ledger(handle.ledger) if handle.ledger else None
         self._repl: ReplClient | None = None
 
+    def _path(self, path: str) -> tuple[str, str]:
+        """``(inside, shown)`` of a tool path; host paths under the workspace are accepted."""
+        return sh.container_path(path, host_workspace=self.handle.host_workspace)
+
     async def _get(self) -> Execs:
         async with self._lock:
             if self._execs is None:
@@ -74,7 +78,7 @@ class DockerExecutor(Executor):
         self, command: str, *, timeout_s: float, max_output_bytes: int, cwd: str = "."
     ) -> CommandResult:
         """Run ``command`` with bash (or sh) in ``cwd``; timeout or cancellation kills it."""
-        inside, shown = sh.container_path(cwd)
+        inside, shown = self._path(cwd)
         out = await self._run(
             ["/bin/sh", "-c", sh.RUN, "openfoal", command, inside],
             timeout_s=timeout_s,
@@ -96,7 +100,7 @@ class DockerExecutor(Executor):
 
     async def read_file(self, path: str, *, max_bytes: int) -> bytes:
         """Return at most ``max_bytes`` bytes from the start of a workspace file."""
-        inside, shown = sh.container_path(path)
+        inside, shown = self._path(path)
         if shown == ".":
             raise ConfinementError(path, "is the workspace root, not a file")
         out = await self._run(
@@ -109,7 +113,7 @@ class DockerExecutor(Executor):
 
     async def write_file(self, path: str, data: bytes, *, append: bool = False) -> int:
         """Write (atomically) or append to a workspace file; return the bytes written."""
-        inside, shown = sh.container_path(path)
+        inside, shown = self._path(path)
         if shown == ".":
             raise ConfinementError(path, "is the workspace root, not a file")
         out = await self._run(
@@ -123,7 +127,7 @@ class DockerExecutor(Executor):
 
     async def list_dir(self, path: str, *, max_entries: int) -> list[FileEntry]:
         """List a workspace directory, sorted by name, at most ``max_entries`` entries."""
-        inside, shown = sh.container_path(path)
+        inside, shown = self._path(path)
         out = await self._run(
             ["/bin/sh", "-c", sh.LIST, "openfoal", inside],
             timeout_s=_FILE_TIMEOUT_S,
@@ -183,6 +187,11 @@ def _check(out: ExecOutput, shown: str) -> None:
         raise OpenFoalError(ErrorCode.INVALID_REQUEST, f"{shown}: not a directory")
     if code == sh.EXIT_NOT_REGULAR:
         raise ConfinementError(shown, "not a regular file")
+    if code == sh.EXIT_NO_PARENT:
+        detail = out.stderr.decode("utf-8", "replace").strip()[-300:]
+        raise OpenFoalError(
+            ErrorCode.INVALID_REQUEST, f"{shown}: cannot create its parent folder: {detail}"
+        )
     if code == sh.EXIT_SYMLINK:
         raise ConfinementError(shown, "a path component is a symbolic link")
     detail = out.stderr.decode("utf-8", "replace").strip()[-500:]

@@ -19,12 +19,13 @@ import errno
 import hashlib
 import logging
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SANDBOX_UID", "MountPlan", "WorkspaceMounts", "unmount"]
+__all__ = ["SANDBOX_UID", "MountPlan", "WorkspaceMounts", "is_mount", "unmount"]
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class WorkspaceMounts:
             self.folder.mkdir(parents=True, exist_ok=True)
             os.chmod(self.folder, 0o700)  # host users must not use the mapped view
             target.mkdir(exist_ok=True)
-            if not os.path.ismount(target):
+            if not is_mount(target):
                 idmapped_bind(ws, str(target), self.sandbox_uid)
         except OSError as exc:
             log.warning(
@@ -178,9 +179,36 @@ def _userns_fd(uid: int) -> int:
         proc.wait()
 
 
-def unmount(path: Path) -> None:
-    """Lazily unmount ``path`` if it is a mount point, then remove the empty folder."""
+def is_mount(path: Path) -> bool:
+    """Whether ``path`` is a mount point, bind mounts of the same filesystem included.
+
+    ``os.path.ismount`` compares device numbers, so it misses a bind (or idmapped) mount of
+    a folder on the same filesystem; the kernel's mount table does not.
+    """
     if os.path.ismount(path):
+        return True
+    target = os.path.realpath(path)
+    try:
+        table = Path("/proc/self/mountinfo").read_text("utf-8", "surrogateescape")
+    except OSError:
+        return False
+    for line in table.splitlines():
+        fields = line.split(" ")
+        if len(fields) > 4 and _unescape(fields[4]) == target:
+            return True
+    return False
+
+
+def _unescape(field: str) -> str:
+    """Undo the octal escapes of ``/proc/self/mountinfo`` (``\\040`` for a space)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def unmount(path: Path) -> None:
+    """Lazily unmount ``path`` (every mount stacked there), then remove the empty folder."""
+    for _ in range(8):
+        if not is_mount(path):
+            break
         if _libc.umount2(str(path).encode(), _MNT_DETACH) != 0:
             log.warning("cannot unmount %s: %s", path, os.strerror(ctypes.get_errno()))
             return

@@ -139,14 +139,23 @@ class ReplClient:
         """SIGINT to the server: the running code raises KeyboardInterrupt."""
         if self._pid:
             with suppress(Exception):
-                await self.execs.control(["kill", "-INT", str(self._pid)])
+                await self.execs.control(_signal_cmd("INT", self._pid))
 
     async def kill(self) -> None:
-        """Kill the server (its variables are lost); the next call starts a new one."""
-        if self._pid:
-            with suppress(Exception):
-                await self.execs.control(["kill", "-9", str(self._pid)])
+        """Kill the server (its variables are lost); the next call starts a new one.
+
+        When no process can start to do it (the pids limit is held), the container is
+        restarted instead: a server left running would keep the next call from connecting.
+        """
+        pid = self._pid
         self._drop()
+        if not pid:
+            return
+        try:
+            await self.execs.control(_signal_cmd("KILL", pid))
+        except Exception as exc:
+            log.warning("could not kill the sandbox's Python REPL (%s); restarting", exc)
+            await self.execs.restart()
 
     def _drop(self) -> None:
         if self._stream is not None:
@@ -157,6 +166,11 @@ class ReplClient:
     async def aclose(self) -> None:
         """Close the bridge; the server and its variables stay for the next client."""
         self._drop()
+
+
+def _signal_cmd(signal: str, pid: int) -> list[str]:
+    """Send ``signal`` to ``pid`` with the shell's builtin (images need not ship ``/bin/kill``)."""
+    return ["/bin/sh", "-c", 'kill -s "$1" "$2"', "openfoal", signal, str(pid)]
 
 
 def _result(reply: dict[str, Any], max_bytes: int, timeout_s: float) -> CodeResult:

@@ -173,9 +173,10 @@ def remove_instance_files(state_dir: Path, instance_id: str) -> bool:
         mounts = folder / "mounts"
         if mounts.is_dir():
             for mount in mounts.iterdir():
-                unmount(mount)
-        # Only after the unmounts: never recurse into a mounted workspace.
-        if folder.is_dir() and not any(os.path.ismount(p) for p in mounts.glob("*")):
+                unmount(mount)  # removes the (empty) mount point once it is unmounted
+        # Never recurse into a workspace: anything still in mounts/ may be one (a bind of the
+        # same filesystem does not look like a mount point to os.path.ismount).
+        if folder.is_dir() and not (mounts.is_dir() and any(mounts.iterdir())):
             shutil.rmtree(folder, ignore_errors=True)
         if fd is not None and _same_file(fd, path):
             path.unlink(missing_ok=True)

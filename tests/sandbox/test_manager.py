@@ -55,6 +55,11 @@ def exists(client: docker.DockerClient, container_id: str) -> bool:
     return True
 
 
+def mount_table() -> str:
+    """This host's mount table (the mount namespace of the test process)."""
+    return Path("/proc/self/mountinfo").read_text("utf-8", "surrogateescape")
+
+
 async def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
     """Poll ``check`` (blocking, so in a thread) until it holds; fail after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
@@ -115,10 +120,12 @@ async def make_manager(
     yield make
     for manager in made:
         await manager.aclose()
+    mounts = mount_table()
     for manager in made:
         if manager.docker_host is None:
             left = containers_of(docker_client, manager.instance_id)
             assert not left, f"aclose left containers of {manager.instance_id}: {list(left)}"
+        assert f"/instances/{manager.instance_id}/" not in mounts, "aclose left a mount"
 
 
 async def test_session_keeps_its_container_files_and_variables(
@@ -406,6 +413,7 @@ async def test_orphans_of_a_killed_server_are_removed(
     state_dir: Path,
     instance_ids: Callable[[], str],
 ) -> None:
+    (workspace / "keep.txt").write_text("the user's file")
     # A live server instance sharing the state folder: its containers must stay.
     live = await make_manager()
     kept = await live.acquire("s_live", OWNER, workspace)
@@ -433,10 +441,15 @@ async def test_orphans_of_a_killed_server_are_removed(
     lock = state_dir / "instances" / f"{dead_instance}.lock"
     assert lock.exists()
 
+    dead_dir = state_dir / "instances" / dead_instance
     fresh = await make_manager()  # start() removes the orphans
     assert not exists(docker_client, orphan)
     assert exists(docker_client, kept.container_id)
     assert not lock.exists()
+    # Its files went too: the workspace mapping it made is unmounted, never recursed into.
+    assert not dead_dir.exists()
+    assert str(dead_dir) not in mount_table()
+    assert (workspace / "keep.txt").read_text() == "the user's file"
     assert (state_dir / "instances" / f"{live.instance_id}.lock").exists()
     assert await fresh.cleanup_orphans() == 0
     assert exists(docker_client, kept.container_id)

@@ -7,6 +7,7 @@ ANTHROPIC_BASE_URL) so that either way of configuring works.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ from .services.memory import MemoryService
 from .services.metrics import MetricsService
 from .services.policy import PolicyService
 from .services.runs import RunService
+from .services.sandboxes import SandboxService
 from .services.sessions import SessionService
 from .store import DuckDBStore, StoreWorker
 
@@ -93,6 +95,30 @@ class OpenFoalApp(ExtensionApp):
                                         "compaction cycle (default 0.75).")
     start_pool = Bool(True, config=True, help="Pre-start the kernel pool at server start (default True).")
 
+    # -- cloud mode: the per-session Docker sandbox ------------------------------------------
+    sandbox_enabled = Bool(True, config=True,
+                           help="Offer cloud mode (tools in a per-session Docker container).")
+    sandbox_image = Unicode("openfoal/sandbox-python:latest", config=True,
+                            help="Image of the sandboxes (built by scripts/build-sandbox-images.sh; "
+                                 "any image with /bin/sh works, python.exec needs python3 in it).")
+    sandbox_pool_size = Int(1, config=True,
+                            help="Pre-started sandboxes waiting for a session's first cloud call (default 1).")
+    sandbox_max_live = Int(8, config=True, help="Most sandboxes alive at once, pool included (default 8).")
+    sandbox_idle_ttl = Float(900.0, config=True,
+                             help="Seconds after which an idle session's sandbox is removed (default 900).")
+    sandbox_budget = Float(3600.0, config=True,
+                           help="Seconds of sandbox exec time per session, then BUDGET_EXCEEDED; "
+                                "0 for no budget (default 3600).")
+    sandbox_memory = Unicode("512m", config=True, help="Memory limit per sandbox (default 512m).")
+    sandbox_cpus = Float(1.0, config=True, help="CPUs per sandbox (default 1.0).")
+    sandbox_pids = Int(256, config=True, help="Process limit per sandbox (default 256).")
+    sandbox_docker_host = Unicode(None, allow_none=True, config=True,
+                                  help="Docker endpoint. Default: $DOCKER_HOST, else the local socket.")
+    sandbox_state_dir = Unicode("", config=True,
+                                help="Folder of sandbox state shared by the servers of this host "
+                                     "(instance locks, budgets). Default: /run/openfoal/sandbox "
+                                     "for root, else a private runtime folder.")
+
     @default("model")
     def _model_default(self) -> str | None:
         return _env("OPENFOAL_MODEL")
@@ -117,6 +143,10 @@ class OpenFoalApp(ExtensionApp):
     def _aab(self) -> str | None:
         return _env("ANTHROPIC_BASE_URL")
 
+    @default("sandbox_docker_host")
+    def _docker_host_default(self) -> str | None:
+        return _env("DOCKER_HOST")
+
     @default("server_owner")
     def _owner_default(self) -> str:
         return default_server_owner()
@@ -137,6 +167,26 @@ class OpenFoalApp(ExtensionApp):
                              openaiBaseUrl=self.openai_base_url, anthropicApiKey=self.anthropic_api_key,
                              anthropicBaseUrl=self.anthropic_base_url, timeoutSec=self.model_timeout,
                              maxRetries=self.model_max_retries, backoffCapSec=self.model_backoff_cap)
+
+    def _sandbox_factory(self, workspace: str) -> Any:
+        """Build the sandbox manager on first use (the Docker SDK loads only then)."""
+        if not self.sandbox_enabled:
+            return None
+
+        def build(on_egress: Any) -> Any:
+            from openfoal_kernel.sandbox.manager import SandboxManager
+
+            return SandboxManager(
+                image=self.sandbox_image, owner_label=self.server_owner,
+                workspace=Path(workspace), pool_size=self.sandbox_pool_size,
+                max_live=self.sandbox_max_live, idle_ttl_s=self.sandbox_idle_ttl,
+                budget_s=self.sandbox_budget or None, memory=self.sandbox_memory,
+                cpus=self.sandbox_cpus, pids=self.sandbox_pids,
+                docker_host=self.sandbox_docker_host,
+                state_dir=Path(self.sandbox_state_dir) if self.sandbox_state_dir else None,
+                on_egress=on_egress)
+
+        return build
 
     def _root_dir(self) -> Path:
         return Path(self.serverapp.root_dir).expanduser().resolve()
@@ -162,6 +212,7 @@ class OpenFoalApp(ExtensionApp):
                             timeout_s=lambda: policies.current().gateTimeoutSec)
         workspace = self.workspace_dir or str(root)
         memory = MemoryService(Path(workspace))
+        sandboxes = SandboxService(self._sandbox_factory(workspace), audit)
         runs_ref: dict[str, RunService] = {}
 
         async def on_event(bridge: Any, event: Any) -> None:
@@ -176,7 +227,7 @@ class OpenFoalApp(ExtensionApp):
         runs = RunService(worker=worker, hub=hub, sessions=sessions, kernels=kernels,
                           model_settings=self.model_settings, policy=policies.current,
                           workspace=workspace, default_owner=self.server_owner, memory=memory,
-                          gates=gates, audit=audit,
+                          gates=gates, audit=audit, sandboxes=sandboxes,
                           context_window=self.context_window_tokens,
                           flush_threshold=self.memory_flush_threshold)
         runs_ref["runs"] = runs
@@ -185,7 +236,7 @@ class OpenFoalApp(ExtensionApp):
             config=config, worker=worker, hub=hub, sessions=sessions, runs=runs,
             idempotency=IdempotencyService(worker, ttl=timedelta(hours=self.idempotency_ttl_hours)),
             kernels=kernels, memory=memory, policies=policies, gates=gates, audit=audit,
-            metrics=MetricsService(worker),
+            metrics=MetricsService(worker), sandboxes=sandboxes,
         )
         self.settings.update({"openfoal_services": self.services,
                               "openfoal_gateway": Gateway(self.services)})
@@ -216,6 +267,9 @@ class OpenFoalApp(ExtensionApp):
         s.ready.set()
         if self.start_pool:
             await s.kernels.start()
+        # orphans of dead servers are removed and the pool filled in the background: a slow
+        # or absent Docker engine never delays the server
+        self._sandbox_start = asyncio.ensure_future(s.sandboxes.start())
         if not self.model:
             self.log.warning("OpenFoal: no model configured. Set OPENFOAL_MODEL (e.g. "
                              "openai:gpt-4.1-mini with OPENAI_API_KEY, or demo for the scripted demo).")
@@ -225,6 +279,7 @@ class OpenFoalApp(ExtensionApp):
         s = self.services
         await s.gates.stop()
         await s.kernels.stop()
+        await s.sandboxes.stop()
         try:
             await s.worker.commit()
         finally:

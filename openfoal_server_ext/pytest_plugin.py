@@ -58,7 +58,9 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
                f"--ServerApp.port={self.port}", "--ServerApp.ip=127.0.0.1",
                "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-               f"--ServerApp.root_dir={self.root}", *self.args]
+               f"--ServerApp.root_dir={self.root}",
+               # no pre-started sandbox per test server (the sandbox tests cover the pool)
+               "--OpenFoalApp.sandbox_pool_size=0", *self.args]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True)

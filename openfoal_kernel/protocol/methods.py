@@ -114,6 +114,12 @@ class SessionsGetParams(Params):
     limit: int = Field(default=1000, ge=1, le=10_000)
 
 
+class SessionsDeleteParams(SideEffectParams):
+    """``sessions.delete`` (an OpenFoal extension: the console's delete button)."""
+
+    sessionId: str = _ID
+
+
 class PolicyGetParams(Params):
     """``policy.get``."""
 
@@ -210,6 +216,7 @@ METHOD_PARAMS: dict[str, type[Params]] = {
     "runtime.setMode": RuntimeSetModeParams,
     "sessions.list": SessionsListParams,
     "sessions.get": SessionsGetParams,
+    "sessions.delete": SessionsDeleteParams,
     "policy.get": PolicyGetParams,
     "policy.update": PolicyUpdateParams,
     "policy-gate.list": GateListParams,

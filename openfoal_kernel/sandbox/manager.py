@@ -578,7 +578,9 @@ class SandboxManager:
         """Point the sandbox's egress at the proxy with this allowlist (relay on first use)."""
         if not allow and box.relay_id is None:
             return
-        folder = instance_dir(self.state_dir, self.instance_id) / "egress" / box.name
+        # unix socket paths are limited to 107 bytes: a short digest names the folder
+        digest = hashlib.sha256(box.name.encode()).hexdigest()[:16]
+        folder = instance_dir(self.state_dir, self.instance_id) / "egress" / digest
         await self.proxy.open(
             box.name,
             folder / "proxy.sock",

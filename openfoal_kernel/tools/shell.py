@@ -45,12 +45,13 @@ class BashExecTool(Tool[BashArgs]):
     Args = BashArgs
 
     def risk(self, args: BashArgs, ctx: ToolContext) -> str | None:
-        """A shell on the host is high risk; one inside the sandbox is not."""
+        """A shell on the host is high risk; one inside the session's sandbox is not."""
+        if ctx.executor.mode != "local":
+            return None
         if ctx.policy.bashMode == "host":
             return "runs a shell command on the host (policy bashMode is 'host')"
-        if ctx.executor.mode == "local":
-            return "runs a shell command on the host (this session's executor is local)"
-        return None
+        return "runs a shell command on the host (this session's executor is local)"
+
 
     async def run(self, args: BashArgs, ctx: ToolContext) -> ToolResult:
         """Run the command through ``ctx.executor``."""

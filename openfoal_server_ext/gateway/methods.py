@@ -53,6 +53,7 @@ class Gateway:
             "runtime.setMode": self._set_mode,
             "sessions.list": self._sessions_list,
             "sessions.get": self._sessions_get,
+            "sessions.delete": self._sessions_delete,
             "policy.get": self._policy_get,
             "policy.update": self._policy_update,
             "policy-gate.list": self._gate_list,
@@ -118,6 +119,9 @@ class Gateway:
         items, cursor = await self.s.sessions.list(ctx.user, limit=p.limit, cursor=p.cursor,
                                                    query=p.query)
         return {"items": [s.wire() for s in items], "nextCursor": cursor}
+
+    async def _sessions_delete(self, ctx: RequestContext, p: m.SessionsDeleteParams) -> dict[str, Any]:
+        return await self.s.runs.delete_session(ctx, p.sessionId)
 
     async def _sessions_get(self, ctx: RequestContext, p: m.SessionsGetParams) -> dict[str, Any]:
         session = self.s.sessions.get_owned(ctx.user, p.sessionId)

@@ -15,6 +15,7 @@ from .memory import MemoryService
 from .metrics import MetricsService
 from .policy import PolicyService
 from .runs import RunService
+from .sandboxes import SandboxService
 from .sessions import SessionService
 
 
@@ -46,5 +47,6 @@ class Services:
     gates: GateService
     audit: AuditService
     metrics: MetricsService
+    sandboxes: SandboxService
     #: Set once state is loaded and crash recovery is done; requests wait for it.
     ready: asyncio.Event = field(default_factory=asyncio.Event)

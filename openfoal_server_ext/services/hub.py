@@ -37,7 +37,11 @@ class EventHub:
         self._seq: dict[str, int] = {}
         self._state_version = 0
         # events waiting for their turn (a commit ahead of them), per session, in seq order
-        self._queues: dict[str, deque[tuple[Frame, bool, asyncio.Future[Frame]]]] = {}
+        self._queues: dict[str, deque[tuple[Frame, int, asyncio.Future[Frame]]]] = {}
+        # events are counted as they are staged; those up to _durable are known committed,
+        # so a non-delta staged before a commit that already finished needs no commit of its own
+        self._staged = 0
+        self._durable = 0
         self._drainers: set[asyncio.Future[None]] = set()
         self._session_subs: defaultdict[str, set[Subscriber]] = defaultdict(set)
         self._owner_subs: defaultdict[str, set[Subscriber]] = defaultdict(set)
@@ -101,6 +105,7 @@ class EventHub:
                        state_version=self._state_version, at=utcnow(), run_id=run_id,
                        trace_id=trace_id)
         self.worker.stage_event(row)
+        self._staged += 1
         frame = {"type": "event", "event": event, "payload": full, "seq": seq,
                  "stateVersion": row.state_version}
         delta = event in DELTA_EVENTS
@@ -117,21 +122,27 @@ class EventHub:
             drainer = asyncio.ensure_future(self._drain(session_id, queue))
             self._drainers.add(drainer)
             drainer.add_done_callback(self._drainers.discard)
-        queue.append((frame, delta, done))
+        queue.append((frame, 0 if delta else self._staged, done))
         return done
 
     async def _drain(
-        self, session_id: str, queue: deque[tuple[Frame, bool, asyncio.Future[Frame]]]
+        self, session_id: str, queue: deque[tuple[Frame, int, asyncio.Future[Frame]]]
     ) -> None:
-        """Deliver a session's queued events in order, each non-delta once committed."""
+        """Deliver a session's queued events in order, each non-delta once committed.
+
+        Queue entries carry 0 for a delta, else the event's staging count."""
         try:
             while queue:
-                frame, delta, done = queue[0]
+                frame, staged, done = queue[0]
+                delta = staged == 0
                 if delta:
                     self.worker.schedule_commit()
-                else:
+                elif staged > self._durable:
+                    # everything staged so far goes into this commit (or one before it)
+                    mark = self._staged
                     try:
                         await self.worker.commit()
+                        self._durable = max(self._durable, mark)
                     except BaseException as exc:  # not durable: not announced
                         queue.popleft()
                         if isinstance(exc, asyncio.CancelledError):

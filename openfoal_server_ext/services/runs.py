@@ -39,8 +39,9 @@ from ..store import MessageRow, RunRow, StoreWorker, ToolRunRow
 from .audit import AuditService
 from .context import RequestContext
 from .gates import GateService
-from .memory import MemoryService
 from .hub import EventHub
+from .memory import MemoryService
+from .sandboxes import SandboxService
 from .sessions import SessionService, new_id
 from .telemetry import ACTIVE_RUNS, RUN_SECONDS, RUNS, TOOL_CALLS, TOOL_SECONDS
 
@@ -67,6 +68,7 @@ class ActiveRun:
     wrote_memory: bool = False
     notebook_kernel_id: str | None = None  # python.exec bound to this notebook kernel
     dispatch: asyncio.Task[None] | None = None
+    sandboxed: bool = False  # holds the session's sandbox until it ends
 
 
 class RunService:
@@ -86,6 +88,7 @@ class RunService:
         memory: MemoryService,
         gates: GateService,
         audit: AuditService,
+        sandboxes: SandboxService,
         context_window: int = 128_000,
         flush_threshold: float = 0.75,
     ) -> None:
@@ -103,6 +106,7 @@ class RunService:
         self.gates = gates
         gates.runs = self
         self.audit = audit
+        self.sandboxes = sandboxes
         self.by_session: dict[str, ActiveRun] = {}
         self.by_id: dict[str, ActiveRun] = {}
         self._transcripts: dict[str, list[ChatMessage]] = {}
@@ -308,6 +312,21 @@ class RunService:
 
     async def _dispatch(self, active: ActiveRun, spec: RunSpec, text: str) -> None:
         try:
+            if spec.runtimeMode == "cloud":
+                await self._place(active, spec)
+        except OpenFoalError as exc:
+            await self._fail(active, exc.code, exc.message)
+            return
+        except Exception as exc:  # never a hang: any failure to place the turn ends it
+            log.exception("could not prepare the sandbox of run %s", spec.runId)
+            await self._fail(active, ErrorCode.SANDBOX_UNAVAILABLE,
+                             f"could not prepare the session's sandbox: {exc}")
+            return
+        if active.ended.is_set():  # aborted while its sandbox was being prepared
+            if active.sandboxed:
+                await self.sandboxes.release(active.run.session_id)
+            return
+        try:
             if spec.runtimeMode == "local":
                 spec.codeKernel = await self._code_kernel(spec.sessionId, active.notebook_kernel_id)
             bridge = await self.kernels.acquire(spec.sessionId)
@@ -333,6 +352,19 @@ class RunService:
                     break
         await self._fail(active, ErrorCode.INTERNAL_ERROR,
                          "the agent kernel finished the turn without reporting its end")
+
+    async def _place(self, active: ActiveRun, spec: RunSpec) -> None:
+        """Give a cloud turn its sandbox, or run it locally when the policy allows a fallback."""
+        run = active.run
+        placement = await self.sandboxes.place(
+            session_id=run.session_id, owner=run.owner, workspace=self.workspace,
+            policy=spec.policy, trace_id=run.trace_id, run_id=run.id)
+        active.sandboxed = placement.sandbox is not None
+        spec.runtimeMode = placement.runtime_mode  # type: ignore[assignment]
+        spec.sandbox = placement.sandbox
+        if placement.fallback_reason is not None:
+            run.runtime_mode = placement.runtime_mode
+            self.worker.stage_run(run)
 
     async def _code_kernel(self, session_id: str, notebook_kernel_id: str | None) -> dict[str, Any]:
         if notebook_kernel_id:
@@ -419,6 +451,8 @@ class RunService:
         self.worker.stage_run(run)
         self.by_session.pop(run.session_id, None)
         self.by_id.pop(run.id, None)
+        if active.sandboxed:
+            await self.sandboxes.release(run.session_id)
         RUNS.labels(run.status).inc()
         RUN_SECONDS.observe((run.ended_at - run.created_at).total_seconds())
         ACTIVE_RUNS.set(len(self.by_id))
@@ -474,6 +508,24 @@ class RunService:
         """Fail every run that was executing in a kernel that died."""
         for active in [a for a in self.by_id.values() if a.bridge is bridge]:
             await self._fail(active, ErrorCode.RUNTIME_LOST, reason)
+
+    # -- sessions.delete ------------------------------------------------------------------
+
+    async def delete_session(self, ctx: RequestContext, session_id: str) -> dict[str, Any]:
+        """Delete an idle session: its sandbox and kernels go, its audit trail stays."""
+        self.sessions.get_owned(ctx.user, session_id)
+        if session_id in self.by_session:
+            raise OpenFoalError(ErrorCode.SESSION_BUSY,
+                                "the session is running a turn: abort it before deleting")
+        self.sessions.forget(session_id)  # no new turn can start from here on
+        await self.audit.record_now(actor=ctx.user, owner=ctx.user, action="session.delete",
+                                    resource=f"session:{session_id}", trace_id=ctx.trace_id,
+                                    session_id=session_id)
+        await self.sandboxes.remove(session_id)
+        await self.kernels.release_session(session_id)
+        self._transcripts.pop(session_id, None)
+        await self.sessions.delete(session_id)
+        return {"sessionId": session_id, "deleted": True}
 
     # -- runtime.setMode ------------------------------------------------------------------
 

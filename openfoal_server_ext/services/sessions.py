@@ -107,6 +107,16 @@ class SessionService:
         self.hub.publish(updated.id, SESSION_UPDATED, {"session": updated.wire()})
         return updated
 
+    def forget(self, session_id: str) -> None:
+        """Drop a session from the cache: from now on it is NOT_FOUND."""
+        self._cache.pop(session_id, None)
+
+    async def delete(self, session_id: str) -> None:
+        """Forget a session and delete its stored events and transcript."""
+        self.forget(session_id)
+        await self.worker.commit()
+        await self.worker.call(self.worker.store.delete_session, session_id)
+
     async def list(self, owner: str, *, limit: int, cursor: str | None, query: str | None) -> tuple[list[Session], str | None]:
         """A page of the owner's sessions, newest first, and the cursor of the next page."""
         before = decode_cursor(cursor) if cursor else None

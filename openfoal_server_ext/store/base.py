@@ -198,6 +198,10 @@ class Store(ABC):
     def get_messages(self, session_id: str) -> list[MessageRow]:
         """Return a session's transcript in order."""
 
+    @abstractmethod
+    def delete_session(self, session_id: str) -> None:
+        """Delete a session, its events and its transcript (runs, tool runs and audit stay)."""
+
     # idempotency
     @abstractmethod
     def get_idempotency(

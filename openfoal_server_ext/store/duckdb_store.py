@@ -30,8 +30,12 @@ log = logging.getLogger(__name__)
 ARROW_THRESHOLD = 512
 
 
+#: One encoder for every row (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return _ENCODER.encode(value)
 
 
 def open_duckdb(path: Path) -> tuple[duckdb.DuckDBPyConnection, Path | None]:
@@ -68,6 +72,13 @@ class DuckDBStore(GovernanceTables, Store):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.con, self.recovered_from = open_duckdb(self.path)
+        # this store runs many small statements from one writer thread: DuckDB's default of
+        # a worker per core only adds scheduling to each, and competes with the server
+        self.con.execute("SET threads = 1")
+        # ids of sessions and runs known to be stored: those are updated in place, a third of
+        # the cost of INSERT OR REPLACE (a delete and an insert through the key index)
+        self._stored_sessions: set[str] = set()
+        self._stored_runs: set[str] = set()
         for stmt in DDL:
             self.con.execute(stmt)
         self.con.execute(
@@ -105,6 +116,9 @@ class DuckDBStore(GovernanceTables, Store):
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
+            # rows first written by this batch are gone again: upsert them next time
+            self._stored_sessions.clear()
+            self._stored_runs.clear()
             raise
 
     # -- helpers --------------------------------------------------------------------------
@@ -143,10 +157,33 @@ class DuckDBStore(GovernanceTables, Store):
 
     def upsert_session(self, session: Session) -> None:
         """Insert or replace a session."""
-        self.con.execute(
-            "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?)",
-            [session.id, session.owner, session.sessionKey, session.updatedAt, session.model_dump_json()],
-        )
+        values = [session.owner, session.sessionKey, session.updatedAt, session.model_dump_json()]
+        if session.id in self._stored_sessions and self._updated(
+            "UPDATE sessions SET owner = ?, session_key = ?, updated_at = ?, data = ? WHERE id = ?",
+            [*values, session.id],
+        ):
+            return
+        self.con.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?)",
+                         [session.id, *values])
+        self._stored_sessions.add(session.id)
+
+    def _updated(self, sql: str, params: list[Any]) -> bool:
+        """Run an UPDATE; whether it changed a row."""
+        row = self.con.execute(sql, params).fetchone()
+        return bool(row and row[0])
+
+    def delete_session(self, session_id: str) -> None:
+        """Delete a session, its events and its transcript in one transaction."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for table, column in (("events", "session_id"), ("messages", "session_id"),
+                                  ("sessions", "id")):
+                self.con.execute(f"DELETE FROM {table} WHERE {column} = ?", [session_id])
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self._stored_sessions.discard(session_id)
 
     def get_session(self, session_id: str) -> Session | None:
         """Return a session by id."""
@@ -182,7 +219,9 @@ class DuckDBStore(GovernanceTables, Store):
     def all_sessions(self) -> list[Session]:
         """Return every session."""
         rows = self.con.execute("SELECT data FROM sessions").fetchall()
-        return [Session.model_validate_json(r[0]) for r in rows]
+        sessions = [Session.model_validate_json(r[0]) for r in rows]
+        self._stored_sessions.update(s.id for s in sessions)
+        return sessions
 
     # -- runs -----------------------------------------------------------------------------
 
@@ -196,11 +235,16 @@ class DuckDBStore(GovernanceTables, Store):
             "usage": run.usage,
             "policyVersion": run.policy_version,
         }
-        self.con.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [run.id, run.session_id, run.owner, run.trace_id, run.status, run.created_at,
-             run.ended_at, _dumps(data)],
-        )
+        values = [run.session_id, run.owner, run.trace_id, run.status, run.created_at,
+                  run.ended_at, _dumps(data)]
+        if run.id in self._stored_runs and self._updated(
+            "UPDATE runs SET session_id = ?, owner = ?, trace_id = ?, status = ?, created_at = ?, "
+            "ended_at = ?, data = ? WHERE id = ?", [*values, run.id],
+        ):
+            return
+        self.con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         [run.id, *values])
+        self._stored_runs.add(run.id)
 
     def get_run(self, run_id: str) -> RunRow | None:
         """Return a run by id."""

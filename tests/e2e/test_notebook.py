@@ -67,7 +67,9 @@ async def test_notebook_turns_are_stored_as_a_session(shared_server: ServerProce
                         "user_expressions": {}, "allow_stdin": False},
         }))
         streamed = ""
-        while True:
+        replied = idle = False
+        # shell and iopub are separate channels: the output is complete once iopub says idle
+        while not (replied and idle):
             msg = json.loads(await asyncio.wait_for(ws.recv(), 30))
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
@@ -75,7 +77,9 @@ async def test_notebook_turns_are_stored_as_a_session(shared_server: ServerProce
                 streamed += msg["content"]["text"]
             if msg["msg_type"] == "execute_reply":
                 assert msg["content"]["status"] == "ok"
-                break
+                replied = True
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                idle = True
     assert "Notebook answer." in streamed
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
         for _ in range(100):  # the gateway ingests the kernel's iopub on its own schedule

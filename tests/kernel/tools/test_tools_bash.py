@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -160,3 +161,14 @@ def test_risk(make_ctx: Callable[..., ToolContext]) -> None:
     # bashMode "sandbox" asks for the sandbox; a local executor still runs it on the host.
     reason = tool.risk(args, make_ctx(bashMode="sandbox"))
     assert reason is not None and "executor is local" in reason
+    # inside the session's sandbox (cloud mode) a shell is contained, whatever bashMode says
+    for mode in ("host", "sandbox"):
+        ctx = make_ctx(bashMode=mode)
+        cloud = dataclasses.replace(ctx, executor=_CloudExecutor())  # type: ignore[arg-type]
+        assert tool.risk(args, cloud) is None
+
+
+class _CloudExecutor:
+    """Only what ``risk`` reads of an executor: its mode."""
+
+    mode = "cloud"

@@ -1,0 +1,72 @@
+"""Sessions and runs already stored are updated in place; a rolled-back first write is redone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from openfoal_kernel.protocol import Session, utcnow
+from openfoal_server_ext.store import DuckDBStore, EventRow, RunRow, WriteBatch
+
+
+def _bad_event() -> EventRow:
+    bad = EventRow(session_id="s1", seq=1, event="x", payload={}, state_version=1, at=utcnow())
+    bad.seq = "not a number"  # type: ignore[assignment]
+    return bad
+
+
+def test_updates_of_stored_rows_land(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    session = Session(id="s1", sessionKey="workspace:w/agent:a/main", owner="u")
+    run = RunRow(
+        id="r1", session_id="s1", owner="u", trace_id="t", status="accepted", created_at=utcnow()
+    )
+    store.write_batch(WriteBatch(sessions={"s1": session}, runs={"r1": run}))
+    for status in ("running", "completed"):
+        run.status = status
+        store.write_batch(
+            WriteBatch(
+                sessions={"s1": session.model_copy(update={"title": status})}, runs={"r1": run}
+            )
+        )
+    stored_run = store.get_run("r1")
+    stored_session = store.get_session("s1")
+    assert stored_run is not None and stored_run.status == "completed"
+    assert stored_session is not None and stored_session.title == "completed"
+    assert store.con.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+    assert store.con.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+    store.close()
+
+
+def test_a_first_write_rolled_back_is_written_again(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    session = Session(id="s1", sessionKey="workspace:w/agent:a/main", owner="u")
+    run = RunRow(
+        id="r1", session_id="s1", owner="u", trace_id="t", status="accepted", created_at=utcnow()
+    )
+    with pytest.raises(duckdb.Error):
+        store.write_batch(
+            WriteBatch(sessions={"s1": session}, runs={"r1": run}, events=[_bad_event()])
+        )
+    run.status = "running"
+    store.write_batch(WriteBatch(sessions={"s1": session}, runs={"r1": run}))
+    stored = store.get_run("r1")
+    assert stored is not None and stored.status == "running"
+    assert store.get_session("s1") is not None
+    store.close()
+
+
+def test_sessions_loaded_at_start_are_updated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    store = DuckDBStore(path)
+    store.upsert_session(Session(id="s1", sessionKey="workspace:w/agent:a/main", owner="u"))
+    store.close()
+    store = DuckDBStore(path)
+    (loaded,) = store.all_sessions()
+    store.upsert_session(loaded.model_copy(update={"title": "renamed"}))
+    again = store.get_session("s1")
+    assert again is not None and again.title == "renamed"
+    assert store.con.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+    store.close()

@@ -16,6 +16,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Int, List, Unicode, default
 
+from openfoal_kernel.policy.published import POLICY_FILE_ENV
 from openfoal_kernel.protocol import ErrorCode, ModelSettings, OpenFoalError
 
 from .gateway.handlers import GatewayAPIHandler, GatewayWebSocketHandler, OpenAPIHandler
@@ -207,7 +208,12 @@ class OpenFoalApp(ExtensionApp):
                                server_owner=self.server_owner)
         sessions = SessionService(worker, hub, workspace_id=self.workspace_id)
         audit = AuditService(worker)
-        policies = PolicyService(worker, hub, audit)
+        # notebook turns read the policy in force from here (outside the workspace); kernels
+        # inherit the variable naming it
+        policy_file = Path(self.serverapp.runtime_dir) / f"openfoal-policy-{os.getpid()}.json"
+        os.environ[POLICY_FILE_ENV] = str(policy_file)
+        self._policy_file = policy_file
+        policies = PolicyService(worker, hub, audit, publish_to=policy_file)
         gates = GateService(worker=worker, hub=hub, sessions=sessions, audit=audit,
                             timeout_s=lambda: policies.current().gateTimeoutSec)
         workspace = self.workspace_dir or str(root)
@@ -280,6 +286,7 @@ class OpenFoalApp(ExtensionApp):
         await s.gates.stop()
         await s.kernels.stop()
         await s.sandboxes.stop()
+        self._policy_file.unlink(missing_ok=True)
         try:
             await s.worker.commit()
         finally:

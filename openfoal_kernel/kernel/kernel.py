@@ -17,6 +17,7 @@ from ipykernel.kernelbase import Kernel
 
 from .. import __version__
 from ..agent.loop import RunOutcome
+from ..policy.published import published_policy
 from ..protocol import ChatMessage, ErrorCode
 from ..protocol.kernel_wire import RUN_METADATA_KEY, RunSpec
 from ..providers.config import settings_from_env
@@ -62,6 +63,7 @@ class OpenFoalKernel(Kernel):
     def _notebook_spec(self) -> RunSpec:
         return RunSpec(runId=_new_id("run"), sessionId=self.notebook_session_id,
                        traceId=uuid.uuid4().hex, model=settings_from_env(),
+                       policy=published_policy(),
                        transcript=list(self.notebook_transcript), workspace=os.getcwd())
 
     async def do_execute(  # type: ignore[override]

@@ -12,10 +12,12 @@ import asyncio
 import functools
 import re
 import uuid
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
+from openfoal_kernel.policy.published import publish_policy
 from openfoal_kernel.protocol import ErrorCode, OpenFoalError, Policy, utcnow
 from openfoal_kernel.protocol.events import POLICY_UPDATED
 from openfoal_kernel.protocol.types import Rule
@@ -160,10 +162,13 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 class PolicyService:
     """The policy in force for each scope, its history, and changes to it."""
 
-    def __init__(self, worker: StoreWorker, hub: EventHub, audit: AuditService) -> None:
+    def __init__(self, worker: StoreWorker, hub: EventHub, audit: AuditService, *,
+                 publish_to: Path | None = None) -> None:
         self.worker = worker
         self.hub = hub
         self.audit = audit
+        #: where the default policy is published for notebook turns (see policy.published)
+        self.publish_to = publish_to
         self._current: dict[str, Policy] = {}
         self._lock = asyncio.Lock()
 
@@ -184,6 +189,11 @@ class PolicyService:
                 trace_id=uuid.uuid4().hex,
                 detail={"scopeKey": DEFAULT_SCOPE, "version": 1, "policy": policy.wire()},
             )
+        await self._publish()
+
+    async def _publish(self) -> None:
+        if self.publish_to is not None:
+            await asyncio.to_thread(publish_policy, self.publish_to, self.current(DEFAULT_SCOPE))
 
     def current(self, scope_key: str = DEFAULT_SCOPE) -> Policy:
         """The policy in force for a scope (a scope never written falls back to ``default``)."""
@@ -247,5 +257,7 @@ class PolicyService:
                     "diff": changes,
                 },
             )
+        if scope_key == DEFAULT_SCOPE:
+            await self._publish()  # before the answer: the next notebook cell sees it
         self.hub.broadcast(POLICY_UPDATED, {"policy": policy.wire()})
         return policy

@@ -4,7 +4,7 @@ A mixin of :class:`~openfoal_server_ext.store.duckdb_store.DuckDBStore`; it uses
 connection and its one-statement batch insert.
 
 Query plans, measured on a 2-core machine with 1,000,000 audit entries (see
-``tests/server/policy/audit_query_timing.py``): DuckDB scans a column with zone maps (per row
+``benchmarks/bench_audit.py``): DuckDB scans a column with zone maps (per row
 group min/max), so the audit table relies on ``ts`` following insertion order and on the
 newest-first probes of :meth:`GovernanceTables.query_audit`. An ART index on ``audit.run_id``
 serves the single-column lookup of :meth:`audit_for_run` (replay); DuckDB does not use an ART

@@ -97,3 +97,32 @@ async def test_console_answers_a_notebook_gate(shared_server: ServerProcess, mod
         reply, _ = await _run_cell(shared_server, kernel_id, "write another line", from_console)
     assert reply["status"] == "ok"
     assert (shared_server.root / "console.txt").read_text() == "console\n"
+
+
+async def test_notebook_turns_follow_the_policy_in_force(shared_server: ServerProcess, model) -> None:
+    """A policy change reaches notebook turns too: a denied tool never runs from a cell."""
+    policy = shared_server.api("policy.get").json()["payload"]["policy"]
+    r = shared_server.api("policy.update", {"patch": {"tools": {"bash.exec": "deny"}},
+                                            "expectedVersion": policy["version"],
+                                            "idempotencyKey": uuid.uuid4().hex})
+    assert r.status_code == 200, r.text
+    try:
+        kernel_id = await _notebook_kernel(shared_server, "denied.ipynb")
+        model.enqueue(Reply(steps=[ToolCallStep(name="bash.exec",
+                                                arguments={"command": "echo no >> denied.txt"})]),
+                      Reply(steps=[TextStep(text="could not")]))
+
+        async def never(prompt: str) -> str:
+            raise AssertionError(f"a denied call asked for approval: {prompt}")
+
+        reply, prompts = await _run_cell(shared_server, kernel_id, "try to write", never)
+        assert reply["status"] == "ok" and prompts == []
+        assert not (shared_server.root / "denied.txt").exists()
+        # the model was told why: the tool result it got back names POLICY_DENIED
+        tool_results = [m for m in model.requests[-1].body["messages"] if m.get("role") == "tool"]
+        assert tool_results and "POLICY_DENIED" in str(tool_results[-1]["content"])
+    finally:
+        policy = shared_server.api("policy.get").json()["payload"]["policy"]
+        shared_server.api("policy.update", {"patch": {"tools": {}},
+                                            "expectedVersion": policy["version"],
+                                            "idempotencyKey": uuid.uuid4().hex})

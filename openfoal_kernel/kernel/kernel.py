@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
 from typing import Any
 
@@ -19,13 +20,17 @@ from .. import __version__
 from ..agent.loop import RunOutcome
 from ..policy.published import published_policy
 from ..protocol import ChatMessage, ErrorCode
-from ..protocol.kernel_wire import RUN_METADATA_KEY, RunSpec
+from ..policy.published import POLICY_FILE_ENV
+from ..protocol.kernel_wire import GATEWAY_ATTACH_MSG_TYPE, RUN_METADATA_KEY, RunSpec
 from ..providers.config import settings_from_env
 from .executors import ExecutorCache
 from .gates import GATE_REPLY_MSG_TYPE, GateKeeper
 from .sink import IopubSink
 from .turn import build_loop
 from .warm import SHARED_HTTP, warm_up
+
+#: How long a notebook turn waits for the gateway to listen (a fresh kernel only).
+GATEWAY_WAIT_S = 10.0
 
 
 def _new_id(prefix: str) -> str:
@@ -55,6 +60,9 @@ class OpenFoalKernel(Kernel):
         self._executors = ExecutorCache()
         self.gates = GateKeeper(self)
         self.control_handlers[GATE_REPLY_MSG_TYPE] = self.openfoal_gate_reply
+        self.control_handlers[GATEWAY_ATTACH_MSG_TYPE] = self.openfoal_gateway_attach
+        # set (from the control thread) once an OpenFoal gateway receives this kernel's iopub
+        self._gateway_attached = threading.Event()
         # the notebook conversation of this kernel (cells without a gateway RunSpec)
         self.notebook_session_id = _new_id("nb")
         self.notebook_transcript: list[ChatMessage] = []
@@ -83,6 +91,8 @@ class OpenFoalKernel(Kernel):
         spec = RunSpec.model_validate(raw) if from_gateway else self._notebook_spec()
         if not from_gateway and not code.strip():
             return self._reply("ok")
+        if not from_gateway:
+            await self._wait_for_gateway()
         parent = self.get_parent("shell")
         sink = IopubSink(self, spec, parent, render=not from_gateway)
         stdin = (self._parent_ident["shell"], parent) if allow_stdin else None
@@ -145,6 +155,29 @@ class OpenFoalKernel(Kernel):
         if task is not None and loop is not None:
             loop.call_soon_threadsafe(task.cancel)
         self.session.send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
+
+    async def _wait_for_gateway(self) -> None:
+        """Under an OpenFoal server, hold a notebook turn until the gateway hears iopub.
+
+        A notebook's kernel can run its first cell before the gateway has subscribed to its
+        iopub (events published earlier are lost on a PUB socket). A kernel not started by
+        such a server for a notebook (no policy file or no session name in its environment,
+        e.g. nbclient from a shell) has no gateway to wait for.
+        """
+        if self._gateway_attached.is_set():
+            return
+        if not (os.environ.get(POLICY_FILE_ENV) and os.environ.get("JPY_SESSION_NAME")):
+            return
+        if not await asyncio.to_thread(self._gateway_attached.wait, GATEWAY_WAIT_S):
+            self.log.warning("OpenFoal: no gateway listened within %s s; the turn goes on "
+                             "(the gateway may miss its first events)", GATEWAY_WAIT_S)
+
+    async def openfoal_gateway_attach(self, stream: Any, ident: Any, parent: Any) -> None:
+        """The gateway's iopub probe, then its word that it receives iopub (control channel)."""
+        if (parent.get("content") or {}).get("synced"):
+            self._gateway_attached.set()
+        self.session.send(stream, "openfoal_gateway_attach_reply", {"status": "ok"}, parent,
+                          ident=ident)
 
     async def openfoal_gate_reply(self, stream: Any, ident: Any, parent: Any) -> None:
         """A gate decision from the gateway (control channel)."""

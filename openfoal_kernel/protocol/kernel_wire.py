@@ -19,6 +19,10 @@ from .types import Policy, RuntimeMode
 KERNEL_EVENT_MSG_TYPE: Final = "openfoal_event"
 #: Key of the run spec inside the execute_request metadata.
 RUN_METADATA_KEY: Final = "openfoal"
+#: Control message from the gateway to a notebook's OpenFoal kernel. ``{"synced": false}``
+#: probes iopub (its busy/idle status comes back there); ``{"synced": true}`` then says the
+#: gateway receives iopub, so the kernel's notebook turns are seen (and stored) whole.
+GATEWAY_ATTACH_MSG_TYPE: Final = "openfoal_gateway_attach"
 
 
 class ModelSettings(BaseModel):

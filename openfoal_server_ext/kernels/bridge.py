@@ -11,7 +11,13 @@ from typing import Any
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.session import Session as JupyterSession
 
-from openfoal_kernel.protocol.kernel_wire import KERNEL_EVENT_MSG_TYPE, RUN_METADATA_KEY, KernelEvent, RunSpec
+from openfoal_kernel.protocol.kernel_wire import (
+    GATEWAY_ATTACH_MSG_TYPE,
+    KERNEL_EVENT_MSG_TYPE,
+    RUN_METADATA_KEY,
+    KernelEvent,
+    RunSpec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +40,7 @@ class KernelBridge:
         self.last_used = time.monotonic()
         self.last_iopub = time.monotonic()  # when the latest iopub message was read
         self.on_event = on_event
-        info = km.get_connection_info(session=False)
-        session = JupyterSession(key=km.session.key, signature_scheme=km.session.signature_scheme,
-                                 username="openfoal-gateway")
-        self.client = AsyncKernelClient(session=session)
-        self.client.load_connection_info(info)
+        self.client = self._new_client()
         self._tasks: list[asyncio.Task[None]] = []
         self.replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         # iopub is a PUB/SUB socket: until our subscription reaches the kernel's publisher
@@ -46,6 +48,15 @@ class KernelBridge:
         # status message of ours has come back on iopub.
         self.iopub_synced = False
         self._probes: dict[str, asyncio.Future[None]] = {}
+
+    def _new_client(self) -> AsyncKernelClient:
+        """A client of the kernel's current ports (a client's channels start only once)."""
+        km = self.km
+        session = JupyterSession(key=km.session.key, signature_scheme=km.session.signature_scheme,
+                                 username="openfoal-gateway")
+        client = AsyncKernelClient(session=session)
+        client.load_connection_info(km.get_connection_info(session=False))
+        return client
 
     async def start(self, *, wait_ready: bool) -> None:
         """Open the channels and start reading iopub (and shell replies)."""
@@ -74,6 +85,31 @@ class KernelBridge:
                     raise TimeoutError(f"kernel {self.kernel_id} does not answer on iopub") from None
             finally:
                 self._probes.pop(msg["header"]["msg_id"], None)
+
+    async def attach_notebook(self, timeout: float = 60.0) -> None:
+        """Sync iopub through the control channel, then tell the kernel it is heard.
+
+        A notebook's kernel may be busy with a cell (waiting for exactly this), so the
+        probe goes on control, which the kernel serves while its shell is busy.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            msg = self.client.session.msg(GATEWAY_ATTACH_MSG_TYPE, {"synced": False})
+            probe: asyncio.Future[None] = loop.create_future()
+            self._probes[msg["header"]["msg_id"]] = probe
+            self.client.control_channel.send(msg)
+            try:
+                await asyncio.wait_for(probe, 0.5)
+                break
+            except asyncio.TimeoutError:
+                if loop.time() > deadline:
+                    raise TimeoutError(f"kernel {self.kernel_id} does not answer on iopub") from None
+            finally:
+                self._probes.pop(msg["header"]["msg_id"], None)
+        self.iopub_synced = True
+        self.client.control_channel.send(
+            self.client.session.msg(GATEWAY_ATTACH_MSG_TYPE, {"synced": True}))
 
     async def execute(self, spec: RunSpec, code: str) -> asyncio.Future[dict[str, Any]]:
         """Send a run as an execute_request; return the future of its execute_reply."""
@@ -150,3 +186,24 @@ class KernelBridge:
             except (asyncio.CancelledError, Exception):
                 pass
         self.client.stop_channels()
+
+    async def reconnect(self, before: Any = None, timeout: float = 60.0) -> None:
+        """After a restart: reopen the channels on the kernel's current ports.
+
+        A kernel that dies early is restarted on new random ports; channels left on the old
+        ones would never hear it again. ``before`` is the kernel manager's ``ready`` future
+        from before the restart began: the ports are known once a newer one is done.
+        """
+        await self.close()
+        self.iopub_synced = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while before is not None and loop.time() < deadline:
+            ready = getattr(self.km, "ready", None)
+            if ready is None or (ready is not before and ready.done()):
+                break
+            await asyncio.sleep(0.05)
+        self.client = self._new_client()
+        self.client.start_channels(stdin=False, hb=False, control=True)
+        self._tasks = [asyncio.create_task(self._read_iopub()),
+                       asyncio.create_task(self._read_shell())]

@@ -59,6 +59,7 @@ class KernelOrchestrator:
         self._code_pool: list[str] = []
         self.code_by_session: dict[str, str] = {}
         self._starting: set[str] = set()
+        self._attaching: set[asyncio.Future[None]] = set()
         self._fill_task: asyncio.Task[None] | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._busy: Callable[[str], bool] = lambda session_id: False
@@ -91,26 +92,47 @@ class KernelOrchestrator:
         elif action == "restart" and kernel_id in self.bridges:
             # restarted from JupyterLab or the REST API: a new process behind the same bridge
             bridge = self.bridges[kernel_id]
-            bridge.iopub_synced = False
+            await bridge.reconnect()
             await self.on_lost(bridge, "the agent kernel was restarted")
+            if not bridge.owned:
+                self._spawn_attach(bridge)
 
     async def _attach(self, kernel_id: str, *, owned: bool) -> KernelBridge:
         km = self.mkm.get_kernel(kernel_id)
         bridge = KernelBridge(kernel_id, km, on_event=self.on_event, owned=owned)
         await bridge.start(wait_ready=owned)
         self.bridges[kernel_id] = bridge
+        if not owned:
+            self._spawn_attach(bridge)
 
-        async def restarted() -> None:
-            bridge.iopub_synced = False  # a new process: subscribe again before the next run
+        async def restarted(before: Any) -> None:
+            # a new process, maybe on new ports: reconnect once it is up, subscribe again
+            await bridge.reconnect(before)
             await self.on_lost(bridge, "the agent kernel died and was restarted")
+            if not bridge.owned:
+                self._spawn_attach(bridge)
 
         async def dead() -> None:
             await self.on_lost(bridge, "the agent kernel died")
             await self._detach(kernel_id)
 
-        km.add_restart_callback(lambda: asyncio.ensure_future(restarted()), "restart")
+        # the callback runs before the restart begins: note the manager's ready future now
+        km.add_restart_callback(lambda: asyncio.ensure_future(restarted(km.ready)), "restart")
         km.add_restart_callback(lambda: asyncio.ensure_future(dead()), "dead")
         return bridge
+
+    def _spawn_attach(self, bridge: KernelBridge) -> None:
+        """Tell a notebook's kernel, in the background, once the gateway hears its iopub."""
+
+        async def attach() -> None:
+            try:
+                await bridge.attach_notebook()
+            except Exception as exc:  # the kernel died meanwhile, or never answered
+                log.warning("OpenFoal: cannot attach to kernel %s: %s", bridge.kernel_id, exc)
+
+        task = asyncio.ensure_future(attach())
+        self._attaching.add(task)
+        task.add_done_callback(self._attaching.discard)
 
     async def _detach(self, kernel_id: str) -> None:
         bridge = self.bridges.pop(kernel_id, None)

@@ -71,7 +71,7 @@ async def bare_execute(client: AsyncKernelClient, code: str) -> None:
             break
 
 
-async def main(n: int) -> bool:
+async def main(n: int = 200) -> bool:
     """Measure and print the table; return True when both targets are met."""
     with tempfile.TemporaryDirectory() as tmp:
         ws = Path(tmp)

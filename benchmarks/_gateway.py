@@ -53,9 +53,16 @@ def gateway(
 
 def kernels(server: ServerProcess) -> list[dict[str, Any]]:
     """The server's running kernels (Jupyter's REST API)."""
-    r = httpx.get(
-        server.url + "api/kernels", headers={"Authorization": f"token {server.token}"}, timeout=10
-    )
+    for _ in range(5):
+        r = httpx.get(
+            server.url + "api/kernels", headers={"Authorization": f"token {server.token}"},
+            timeout=10,
+        )
+        # Jupyter's listing can fail with a 500 while a kernel is being added or removed
+        # (its model is read between the two); asking again answers
+        if r.status_code < 500:
+            break
+        time.sleep(0.2)
     r.raise_for_status()
     return list(r.json())
 

@@ -67,14 +67,20 @@ def _short(exc: BaseException) -> str:
 
 
 def connect(
-    docker_host: str | None = None, *, timeout_s: float = CALL_TIMEOUT_S
+    docker_host: str | None = None,
+    *,
+    timeout_s: float = CALL_TIMEOUT_S,
+    api_version: str | None = None,
 ) -> docker.DockerClient:
     """A client for ``docker_host`` (default: ``DOCKER_HOST`` or the local socket), probed.
 
     Blocking: call it through :func:`blocking`. Raises ``SANDBOX_UNAVAILABLE`` when the engine
-    does not answer a ping within a few seconds.
+    does not answer a ping within a few seconds. With ``api_version`` (negotiated before, as
+    a sandbox handle carries it) there is no probe: the first call finds the engine.
     """
     host = docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    if api_version:
+        return docker.DockerClient(base_url=host, version=api_version, timeout=timeout_s)
     try:
         # The probe negotiates the API version under a short timeout; the working client then
         # gets the longer one (creating a container can take a while on a busy disk).

@@ -195,7 +195,7 @@ class RunService:
 
     def _new_run(self, ctx: RequestContext, session_id: str, text: str, model: str | None) -> RunRow:
         session = self.sessions.get_owned(ctx.user, session_id)
-        return RunRow(id=new_id("run"), session_id=session_id, owner=ctx.user,
+        return RunRow(id=new_id("run"), new=True, session_id=session_id, owner=ctx.user,
                       trace_id=ctx.trace_id, status="accepted", created_at=utcnow(),
                       input=text, model=model, runtime_mode=session.runtimeMode,
                       policy_version=self.policy().version)
@@ -258,7 +258,7 @@ class RunService:
             raise OpenFoalError(ErrorCode.SESSION_BUSY, "the session is running another turn")
         settings = self.model_settings(None)
         policy = self.policy()
-        run = RunRow(id=new_id("run"), session_id=session.id, owner=session.owner,
+        run = RunRow(id=new_id("run"), new=True, session_id=session.id, owner=session.owner,
                      trace_id=ctx.trace_id, status="accepted", created_at=utcnow(),
                      input="", model=settings.model, runtime_mode=session.runtimeMode,
                      policy_version=policy.version)

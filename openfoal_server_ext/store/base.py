@@ -58,6 +58,9 @@ class RunRow:
     error: dict[str, Any] | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     policy_version: int | None = None
+    #: Created by this process under a fresh id: its first write is a plain INSERT (half the
+    #: cost of INSERT OR REPLACE, on the path of ``agent.accepted``). Never stored.
+    new: bool = field(default=False, compare=False, repr=False)
 
 
 @dataclass(kw_only=True)

@@ -119,6 +119,8 @@ class DuckDBStore(GovernanceTables, Store):
             # rows first written by this batch are gone again: upsert them next time
             self._stored_sessions.clear()
             self._stored_runs.clear()
+            for run in batch.runs.values():
+                run.new = False  # the retry must not fail on a row this batch may have written
             raise
 
     # -- helpers --------------------------------------------------------------------------
@@ -242,8 +244,8 @@ class DuckDBStore(GovernanceTables, Store):
             "ended_at = ?, data = ? WHERE id = ?", [*values, run.id],
         ):
             return
-        self.con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         [run.id, *values])
+        verb = "INSERT" if run.new else "INSERT OR REPLACE"
+        self.con.execute(f"{verb} INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [run.id, *values])
         self._stored_runs.add(run.id)
 
     def get_run(self, run_id: str) -> RunRow | None:

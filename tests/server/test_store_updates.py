@@ -70,3 +70,31 @@ def test_sessions_loaded_at_start_are_updated_in_place(tmp_path: Path) -> None:
     assert again is not None and again.title == "renamed"
     assert store.con.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
     store.close()
+
+
+def test_a_new_run_is_inserted_and_a_failed_batch_retries_safely(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    session = Session(id="s1", sessionKey="workspace:w/agent:a/main", owner="u")
+    run = RunRow(
+        id="r1", new=True, session_id="s1", owner="u", trace_id="t", status="accepted",
+        created_at=utcnow(),
+    )
+    store.write_batch(WriteBatch(sessions={"s1": session}, runs={"r1": run}))
+    # a batch that fails after the run's row: the retry must not trip on that row
+    run.status = "running"
+    with pytest.raises(duckdb.Error):
+        store.write_batch(WriteBatch(runs={"r1": run}, events=[_bad_event()]))
+    assert run.new is False
+    store.write_batch(WriteBatch(runs={"r1": run}))
+    stored = store.get_run("r1")
+    assert stored is not None and stored.status == "running"
+    # a run marked new whose id is stored already (never made by the services) is refused
+    # loudly rather than silently replaced
+    twin = RunRow(
+        id="r1", new=True, session_id="s1", owner="u", trace_id="t", status="accepted",
+        created_at=utcnow(),
+    )
+    store._stored_runs.clear()  # as after a restart: the id is not known to be stored
+    with pytest.raises(duckdb.Error):
+        store.write_batch(WriteBatch(runs={"r1": twin}))
+    store.close()

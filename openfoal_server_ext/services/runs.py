@@ -193,6 +193,14 @@ class RunService:
                                 "summary": summary}, run_id=run.id, trace_id=run.trace_id)
         return {"runId": run.id, "sessionId": session_id, "status": "accepted"}
 
+    async def _memory_prompt(self, session_key: str) -> str:
+        """The memory part of the prompt; a memory file that cannot be read leaves it out."""
+        try:
+            return await self.memory.prompt_for(session_key)
+        except Exception:
+            log.exception("OpenFoal: cannot read the memory files for the prompt")
+            return ""
+
     def _new_run(self, ctx: RequestContext, session_id: str, text: str, model: str | None) -> RunRow:
         session = self.sessions.get_owned(ctx.user, session_id)
         return RunRow(id=new_id("run"), new=True, session_id=session_id, owner=ctx.user,
@@ -226,12 +234,13 @@ class RunService:
             if task == "turn":
                 user = ChatMessage(role="user", content=p.input, kind=FLUSH_KIND if silent else None)
                 await self._append_message(session_id, run.id, user)
-            memory = await self.memory.prompt_for(session.sessionKey) if task == "turn" else ""
             session = self.sessions.update(session_id, **changes)
             accepted = self.hub.publish(session_id, ev.AGENT_ACCEPTED,
                                         {"runtimeMode": session.runtimeMode,
                                          "model": settings.model or ""},
                                         run_id=run.id, trace_id=run.trace_id)
+            # read while agent.accepted is being committed (it is on the first token's path)
+            memory = await self._memory_prompt(session.sessionKey) if task == "turn" else ""
             spec = RunSpec(runId=run.id, sessionId=session_id, traceId=run.trace_id,
                            runtimeMode=session.runtimeMode, policy=self.policy(), model=settings,
                            transcript=prior, workspace=self.workspace, memory=memory, task=task)

@@ -55,7 +55,8 @@ def kernels(server: ServerProcess) -> list[dict[str, Any]]:
     """The server's running kernels (Jupyter's REST API)."""
     for _ in range(5):
         r = httpx.get(
-            server.url + "api/kernels", headers={"Authorization": f"token {server.token}"},
+            server.url + "api/kernels",
+            headers={"Authorization": f"token {server.token}"},
             timeout=10,
         )
         # Jupyter's listing can fail with a 500 while a kernel is being added or removed

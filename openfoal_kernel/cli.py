@@ -29,9 +29,9 @@ def ws_url(http_url: str) -> str:
     """``http://host:port/base/`` -> ``ws://host:port/base/openfoal/ws``."""
     base = http_url.rstrip("/") + "/"
     if base.startswith("https://"):
-        base = "wss://" + base[len("https://"):]
+        base = "wss://" + base[len("https://") :]
     elif base.startswith("http://"):
-        base = "ws://" + base[len("http://"):]
+        base = "ws://" + base[len("http://") :]
     return base + "openfoal/ws"
 
 
@@ -55,8 +55,10 @@ async def chat(url: str, token: str | None, text: str, session: str | None) -> i
                 print(f"[{payload['status']} in {payload['durationMs']:.0f} ms]", file=sys.stderr)
             elif frame["event"] == "agent.failed":
                 err = payload["error"]
-                print(f"\nerror {err['code']}: {err['message']} (trace {err.get('traceId')})",
-                      file=sys.stderr)
+                print(
+                    f"\nerror {err['code']}: {err['message']} (trace {err.get('traceId')})",
+                    file=sys.stderr,
+                )
                 return 1
         print(f"\n(session {accepted['sessionId']})", file=sys.stderr)
         return 0
@@ -70,8 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     p_chat.add_argument("text")
     p_chat.add_argument("--session", help="continue this session id")
     for p in (p_chat,):
-        p.add_argument("--url", default=os.environ.get("OPENFOAL_URL"),
-                       help="server URL (default: $OPENFOAL_URL or the running Jupyter server)")
+        p.add_argument(
+            "--url",
+            default=os.environ.get("OPENFOAL_URL"),
+            help="server URL (default: $OPENFOAL_URL or the running Jupyter server)",
+        )
         p.add_argument("--token", default=os.environ.get("JUPYTER_TOKEN"))
     args = parser.parse_args(argv)
     url, token = args.url, args.token

@@ -24,8 +24,14 @@ class GatewayError(OpenFoalError):
 class GatewayClient:
     """One WebSocket connection: requests by id, events on a queue."""
 
-    def __init__(self, url: str, *, token: str | None = None, client_name: str = "openfoal-cli",
-                 origin: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        client_name: str = "openfoal-cli",
+        origin: str | None = None,
+    ) -> None:
         self.url = url
         self.token = token
         self.client_name = client_name
@@ -47,8 +53,12 @@ class GatewayClient:
     async def connect(self, **connect_params: Any) -> dict[str, Any]:
         """Open the socket and send ``connect``; return its payload."""
         headers = {"Authorization": f"token {self.token}"} if self.token else {}
-        self.ws = await websockets.connect(self.url, additional_headers=headers, origin=self.origin,  # type: ignore[arg-type]
-                                           max_size=None)
+        self.ws = await websockets.connect(
+            self.url,
+            additional_headers=headers,
+            origin=self.origin,  # type: ignore[arg-type]
+            max_size=None,
+        )
         self._reader = asyncio.create_task(self._read())
         params = {"client": {"name": self.client_name, "version": "1"}, **connect_params}
         self.hello = await self.request("connect", params)
@@ -88,7 +98,9 @@ class GatewayClient:
         assert self.ws is not None
         await self.ws.send(text)
 
-    async def request_frame(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def request_frame(
+        self, method: str, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Send a request and return the whole ``res`` frame."""
         assert self.ws is not None
         params = dict(params or {})
@@ -97,7 +109,9 @@ class GatewayClient:
         req_id = f"r{next(self._ids)}"
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
-        await self.ws.send(json.dumps({"type": "req", "id": req_id, "method": method, "params": params}))
+        await self.ws.send(
+            json.dumps({"type": "req", "id": req_id, "method": method, "params": params})
+        )
         return await fut
 
     async def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -105,8 +119,12 @@ class GatewayClient:
         frame = await self.request_frame(method, params)
         if not frame.get("ok"):
             err = frame.get("error") or {}
-            raise GatewayError(err.get("code", "INTERNAL_ERROR"), err.get("message", ""),
-                               retryable=err.get("retryable"), details=err)
+            raise GatewayError(
+                err.get("code", "INTERNAL_ERROR"),
+                err.get("message", ""),
+                retryable=err.get("retryable"),
+                details=err,
+            )
         return dict(frame["payload"])
 
     async def next_event(self, timeout: float = 30.0) -> dict[str, Any]:

@@ -50,76 +50,150 @@ class OpenFoalApp(ExtensionApp):
     load_other_extensions = True
 
     # -- models ---------------------------------------------------------------------------
-    model = Unicode(None, allow_none=True, config=True,
-                    help="Model as provider:model (openai:gpt-4.1-mini, anthropic:claude-sonnet-4-5, "
-                         "demo). Default: $OPENFOAL_MODEL, else none (runs explain how to set one).")
-    fallback_models = List(Unicode(), config=True,
-                           help="Models tried in order when the main one fails. Default: "
-                                "$OPENFOAL_FALLBACK_MODELS (comma separated), else [].")
-    allowed_models = List(Unicode(), config=True,
-                          help="Models a client may pick per run; [] (default) allows only the "
-                               "configured model and its fallbacks.")
+    model = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Model as provider:model (openai:gpt-4.1-mini, anthropic:claude-sonnet-4-5, "
+        "demo). Default: $OPENFOAL_MODEL, else none (runs explain how to set one).",
+    )
+    fallback_models = List(
+        Unicode(),
+        config=True,
+        help="Models tried in order when the main one fails. Default: "
+        "$OPENFOAL_FALLBACK_MODELS (comma separated), else [].",
+    )
+    allowed_models = List(
+        Unicode(),
+        config=True,
+        help="Models a client may pick per run; [] (default) allows only the "
+        "configured model and its fallbacks.",
+    )
     openai_api_key = Unicode(None, allow_none=True, config=True, help="Default: $OPENAI_API_KEY.")
-    openai_base_url = Unicode(None, allow_none=True, config=True,
-                              help="Any OpenAI-compatible server (vLLM, Ollama, llama.cpp). "
-                                   "Default: $OPENAI_BASE_URL, else https://api.openai.com/v1.")
-    anthropic_api_key = Unicode(None, allow_none=True, config=True, help="Default: $ANTHROPIC_API_KEY.")
-    anthropic_base_url = Unicode(None, allow_none=True, config=True,
-                                 help="Default: $ANTHROPIC_BASE_URL, else https://api.anthropic.com.")
-    model_timeout = Float(60.0, config=True, help="Seconds before a model request times out (default 60).")
-    model_max_retries = Int(2, config=True, help="Retries per model on timeouts/429/5xx (default 2).")
-    model_backoff_cap = Float(8.0, config=True, help="Cap of the jittered backoff, seconds (default 8).")
+    openai_base_url = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Any OpenAI-compatible server (vLLM, Ollama, llama.cpp). "
+        "Default: $OPENAI_BASE_URL, else https://api.openai.com/v1.",
+    )
+    anthropic_api_key = Unicode(
+        None, allow_none=True, config=True, help="Default: $ANTHROPIC_API_KEY."
+    )
+    anthropic_base_url = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Default: $ANTHROPIC_BASE_URL, else https://api.anthropic.com.",
+    )
+    model_timeout = Float(
+        60.0, config=True, help="Seconds before a model request times out (default 60)."
+    )
+    model_max_retries = Int(
+        2, config=True, help="Retries per model on timeouts/429/5xx (default 2)."
+    )
+    model_backoff_cap = Float(
+        8.0, config=True, help="Cap of the jittered backoff, seconds (default 8)."
+    )
 
     # -- runtime --------------------------------------------------------------------------
     kernel_pool_size = Int(1, config=True, help="Pre-started agent kernels (default 1).")
-    kernel_idle_timeout = Float(600.0, config=True,
-                                help="Seconds before an idle session's agent kernel is shut down (default 600).")
-    workspace_dir = Unicode("", config=True,
-                            help="Workspace of the agent's tools. Default: the server's root_dir.")
+    kernel_idle_timeout = Float(
+        600.0,
+        config=True,
+        help="Seconds before an idle session's agent kernel is shut down (default 600).",
+    )
+    workspace_dir = Unicode(
+        "", config=True, help="Workspace of the agent's tools. Default: the server's root_dir."
+    )
 
     # -- store and protocol ---------------------------------------------------------------
-    db_path = Unicode("", config=True,
-                      help="DuckDB file. Default: <root_dir>/.openfoal/openfoal.duckdb.")
+    db_path = Unicode(
+        "", config=True, help="DuckDB file. Default: <root_dir>/.openfoal/openfoal.duckdb."
+    )
     role = Enum(["local", "cloud"], "local", config=True, help="local (default) or cloud instance.")
-    workspace_id = Unicode("default", config=True, help="Workspace id reported to clients (default 'default').")
-    server_owner = Unicode(config=True,
-                           help="Owner of sessions on a single-user server. Default: $JUPYTERHUB_USER, else the OS user.")
-    max_frame_bytes = Int(8 * 1024 * 1024, config=True, help="Largest frame after connect (default 8 MiB).")
-    send_queue_frames = Int(50_000, config=True,
-                            help="Frames buffered per client before a slow client is disconnected (default 50000).")
-    idempotency_ttl_hours = Float(24.0, config=True, help="Idempotency records kept this long (default 24 h).")
-    commit_window_ms = Float(50.0, config=True,
-                             help="Deltas are committed within this many ms (default 50).")
-    context_window_tokens = Int(128_000, config=True,
-                                help="Context window assumed for contextUsage (default 128000 tokens).")
-    memory_flush_threshold = Float(0.75, config=True,
-                                   help="contextUsage at which a silent memory flush runs, once per "
-                                        "compaction cycle (default 0.75).")
-    start_pool = Bool(True, config=True, help="Pre-start the kernel pool at server start (default True).")
+    workspace_id = Unicode(
+        "default", config=True, help="Workspace id reported to clients (default 'default')."
+    )
+    server_owner = Unicode(
+        config=True,
+        help="Owner of sessions on a single-user server. "
+        "Default: $JUPYTERHUB_USER, else the OS user.",
+    )
+    max_frame_bytes = Int(
+        8 * 1024 * 1024, config=True, help="Largest frame after connect (default 8 MiB)."
+    )
+    send_queue_frames = Int(
+        50_000,
+        config=True,
+        help="Frames buffered per client before a slow client is disconnected (default 50000).",
+    )
+    idempotency_ttl_hours = Float(
+        24.0, config=True, help="Idempotency records kept this long (default 24 h)."
+    )
+    commit_window_ms = Float(
+        50.0, config=True, help="Deltas are committed within this many ms (default 50)."
+    )
+    context_window_tokens = Int(
+        128_000,
+        config=True,
+        help="Context window assumed for contextUsage (default 128000 tokens).",
+    )
+    memory_flush_threshold = Float(
+        0.75,
+        config=True,
+        help="contextUsage at which a silent memory flush runs, once per "
+        "compaction cycle (default 0.75).",
+    )
+    start_pool = Bool(
+        True, config=True, help="Pre-start the kernel pool at server start (default True)."
+    )
 
     # -- cloud mode: the per-session Docker sandbox ------------------------------------------
-    sandbox_enabled = Bool(True, config=True,
-                           help="Offer cloud mode (tools in a per-session Docker container).")
-    sandbox_image = Unicode("openfoal/sandbox-python:latest", config=True,
-                            help="Image of the sandboxes (built by scripts/build-sandbox-images.sh; "
-                                 "any image with /bin/sh works, python.exec needs python3 in it).")
-    sandbox_pool_size = Int(1, config=True,
-                            help="Pre-started sandboxes waiting for a session's first cloud call (default 1).")
-    sandbox_max_live = Int(8, config=True, help="Most sandboxes alive at once, pool included (default 8).")
-    sandbox_idle_ttl = Float(900.0, config=True,
-                             help="Seconds after which an idle session's sandbox is removed (default 900).")
-    sandbox_budget = Float(3600.0, config=True,
-                           help="Seconds of sandbox exec time per session, then BUDGET_EXCEEDED; "
-                                "0 for no budget (default 3600).")
+    sandbox_enabled = Bool(
+        True, config=True, help="Offer cloud mode (tools in a per-session Docker container)."
+    )
+    sandbox_image = Unicode(
+        "openfoal/sandbox-python:latest",
+        config=True,
+        help="Image of the sandboxes (built by scripts/build-sandbox-images.sh; "
+        "any image with /bin/sh works, python.exec needs python3 in it).",
+    )
+    sandbox_pool_size = Int(
+        1,
+        config=True,
+        help="Pre-started sandboxes waiting for a session's first cloud call (default 1).",
+    )
+    sandbox_max_live = Int(
+        8, config=True, help="Most sandboxes alive at once, pool included (default 8)."
+    )
+    sandbox_idle_ttl = Float(
+        900.0,
+        config=True,
+        help="Seconds after which an idle session's sandbox is removed (default 900).",
+    )
+    sandbox_budget = Float(
+        3600.0,
+        config=True,
+        help="Seconds of sandbox exec time per session, then BUDGET_EXCEEDED; "
+        "0 for no budget (default 3600).",
+    )
     sandbox_memory = Unicode("512m", config=True, help="Memory limit per sandbox (default 512m).")
     sandbox_cpus = Float(1.0, config=True, help="CPUs per sandbox (default 1.0).")
     sandbox_pids = Int(256, config=True, help="Process limit per sandbox (default 256).")
-    sandbox_docker_host = Unicode(None, allow_none=True, config=True,
-                                  help="Docker endpoint. Default: $DOCKER_HOST, else the local socket.")
-    sandbox_state_dir = Unicode("", config=True,
-                                help="Folder of sandbox state shared by the servers of this host "
-                                     "(instance locks, budgets). Default: /run/openfoal/sandbox "
-                                     "for root, else a private runtime folder.")
+    sandbox_docker_host = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Docker endpoint. Default: $DOCKER_HOST, else the local socket.",
+    )
+    sandbox_state_dir = Unicode(
+        "",
+        config=True,
+        help="Folder of sandbox state shared by the servers of this host "
+        "(instance locks, budgets). Default: /run/openfoal/sandbox "
+        "for root, else a private runtime folder.",
+    )
 
     @default("model")
     def _model_default(self) -> str | None:
@@ -161,14 +235,22 @@ class OpenFoalApp(ExtensionApp):
         model = self.model
         if requested and requested != self.model:
             if requested not in set(self.allowed_models) | set(chain):
-                raise OpenFoalError(ErrorCode.INVALID_REQUEST,
-                                    f"model {requested!r} is not allowed on this server")
+                raise OpenFoalError(
+                    ErrorCode.INVALID_REQUEST, f"model {requested!r} is not allowed on this server"
+                )
             model = requested
         fallback = [m for m in chain if m != model]
-        return ModelSettings(model=model, fallback=fallback, openaiApiKey=self.openai_api_key,
-                             openaiBaseUrl=self.openai_base_url, anthropicApiKey=self.anthropic_api_key,
-                             anthropicBaseUrl=self.anthropic_base_url, timeoutSec=self.model_timeout,
-                             maxRetries=self.model_max_retries, backoffCapSec=self.model_backoff_cap)
+        return ModelSettings(
+            model=model,
+            fallback=fallback,
+            openaiApiKey=self.openai_api_key,
+            openaiBaseUrl=self.openai_base_url,
+            anthropicApiKey=self.anthropic_api_key,
+            anthropicBaseUrl=self.anthropic_base_url,
+            timeoutSec=self.model_timeout,
+            maxRetries=self.model_max_retries,
+            backoffCapSec=self.model_backoff_cap,
+        )
 
     def _sandbox_factory(self, workspace: str) -> Any:
         """Build the sandbox manager on first use (the Docker SDK loads only then)."""
@@ -179,19 +261,31 @@ class OpenFoalApp(ExtensionApp):
             from openfoal_kernel.sandbox.manager import SandboxManager
 
             return SandboxManager(
-                image=self.sandbox_image, owner_label=self.server_owner,
-                workspace=Path(workspace), pool_size=self.sandbox_pool_size,
-                max_live=self.sandbox_max_live, idle_ttl_s=self.sandbox_idle_ttl,
-                budget_s=self.sandbox_budget or None, memory=self.sandbox_memory,
-                cpus=self.sandbox_cpus, pids=self.sandbox_pids,
+                image=self.sandbox_image,
+                owner_label=self.server_owner,
+                workspace=Path(workspace),
+                pool_size=self.sandbox_pool_size,
+                max_live=self.sandbox_max_live,
+                idle_ttl_s=self.sandbox_idle_ttl,
+                budget_s=self.sandbox_budget or None,
+                memory=self.sandbox_memory,
+                cpus=self.sandbox_cpus,
+                pids=self.sandbox_pids,
                 docker_host=self.sandbox_docker_host,
                 state_dir=Path(self.sandbox_state_dir) if self.sandbox_state_dir else None,
-                on_egress=on_egress)
+                on_egress=on_egress,
+            )
 
         return build
 
+    @property
+    def _server(self) -> Any:
+        """The Jupyter server this extension runs in (set before settings are built)."""
+        assert self.serverapp is not None
+        return self.serverapp
+
     def _root_dir(self) -> Path:
-        return Path(self.serverapp.root_dir).expanduser().resolve()
+        return Path(self._server.root_dir).expanduser().resolve()
 
     def initialize_settings(self) -> None:
         """Open the store and build the services."""
@@ -199,24 +293,35 @@ class OpenFoalApp(ExtensionApp):
         db_path = Path(self.db_path) if self.db_path else root / ".openfoal" / "openfoal.duckdb"
         store = DuckDBStore(db_path)
         if store.recovered_from is not None:
-            self.log.error("OpenFoal: the store did not open; the broken file was moved to %s and "
-                           "a fresh store started", store.recovered_from)
+            self.log.error(
+                "OpenFoal: the store did not open; the broken file was moved to %s and "
+                "a fresh store started",
+                store.recovered_from,
+            )
         worker = StoreWorker(store, window_s=self.commit_window_ms / 1000)
         hub = EventHub(worker)
-        config = GatewayConfig(workspace_id=self.workspace_id, role=self.role,
-                               max_frame_bytes=self.max_frame_bytes,
-                               send_queue_frames=self.send_queue_frames,
-                               server_owner=self.server_owner)
+        config = GatewayConfig(
+            workspace_id=self.workspace_id,
+            role=self.role,
+            max_frame_bytes=self.max_frame_bytes,
+            send_queue_frames=self.send_queue_frames,
+            server_owner=self.server_owner,
+        )
         sessions = SessionService(worker, hub, workspace_id=self.workspace_id)
         audit = AuditService(worker)
         # notebook turns read the policy in force from here (outside the workspace); kernels
         # inherit the variable naming it
-        policy_file = Path(self.serverapp.runtime_dir) / f"openfoal-policy-{os.getpid()}.json"
+        policy_file = Path(self._server.runtime_dir) / f"openfoal-policy-{os.getpid()}.json"
         os.environ[POLICY_FILE_ENV] = str(policy_file)
         self._policy_file = policy_file
         policies = PolicyService(worker, hub, audit, publish_to=policy_file)
-        gates = GateService(worker=worker, hub=hub, sessions=sessions, audit=audit,
-                            timeout_s=lambda: policies.current().gateTimeoutSec)
+        gates = GateService(
+            worker=worker,
+            hub=hub,
+            sessions=sessions,
+            audit=audit,
+            timeout_s=lambda: policies.current().gateTimeoutSec,
+        )
         workspace = self.workspace_dir or str(root)
         memory = MemoryService(Path(workspace))
         sandboxes = SandboxService(self._sandbox_factory(workspace), audit)
@@ -228,33 +333,59 @@ class OpenFoalApp(ExtensionApp):
         async def on_lost(bridge: Any, reason: str) -> None:
             await runs_ref["runs"].on_kernel_lost(bridge, reason)
 
-        kernels = KernelOrchestrator(self.serverapp.kernel_manager, on_event=on_event,
-                                     on_lost=on_lost, pool_size=self.kernel_pool_size,
-                                     idle_timeout_s=self.kernel_idle_timeout)
-        runs = RunService(worker=worker, hub=hub, sessions=sessions, kernels=kernels,
-                          model_settings=self.model_settings, policy=policies.current,
-                          workspace=workspace, default_owner=self.server_owner, memory=memory,
-                          gates=gates, audit=audit, sandboxes=sandboxes,
-                          context_window=self.context_window_tokens,
-                          flush_threshold=self.memory_flush_threshold)
+        kernels = KernelOrchestrator(
+            self._server.kernel_manager,
+            on_event=on_event,
+            on_lost=on_lost,
+            pool_size=self.kernel_pool_size,
+            idle_timeout_s=self.kernel_idle_timeout,
+        )
+        runs = RunService(
+            worker=worker,
+            hub=hub,
+            sessions=sessions,
+            kernels=kernels,
+            model_settings=self.model_settings,
+            policy=policies.current,
+            workspace=workspace,
+            default_owner=self.server_owner,
+            memory=memory,
+            gates=gates,
+            audit=audit,
+            sandboxes=sandboxes,
+            context_window=self.context_window_tokens,
+            flush_threshold=self.memory_flush_threshold,
+        )
         runs_ref["runs"] = runs
         kernels.set_busy_check(runs.busy)
         self.services = Services(
-            config=config, worker=worker, hub=hub, sessions=sessions, runs=runs,
+            config=config,
+            worker=worker,
+            hub=hub,
+            sessions=sessions,
+            runs=runs,
             idempotency=IdempotencyService(worker, ttl=timedelta(hours=self.idempotency_ttl_hours)),
-            kernels=kernels, memory=memory, policies=policies, gates=gates, audit=audit,
-            metrics=MetricsService(worker), sandboxes=sandboxes,
+            kernels=kernels,
+            memory=memory,
+            policies=policies,
+            gates=gates,
+            audit=audit,
+            metrics=MetricsService(worker),
+            sandboxes=sandboxes,
         )
-        self.settings.update({"openfoal_services": self.services,
-                              "openfoal_gateway": Gateway(self.services)})
+        self.settings.update(
+            {"openfoal_services": self.services, "openfoal_gateway": Gateway(self.services)}
+        )
 
     def initialize_handlers(self) -> None:
         """Register the WebSocket, REST and OpenAPI routes."""
-        self.handlers.extend([
-            (r"/openfoal/ws", GatewayWebSocketHandler),
-            (r"/openfoal/api/openapi\.json", OpenAPIHandler),
-            (r"/openfoal/api/(?P<method>[A-Za-z][\w.\-]*)", GatewayAPIHandler),
-        ])
+        self.handlers.extend(
+            [
+                (r"/openfoal/ws", GatewayWebSocketHandler),
+                (r"/openfoal/api/openapi\.json", OpenAPIHandler),
+                (r"/openfoal/api/(?P<method>[A-Za-z][\w.\-]*)", GatewayAPIHandler),
+            ]
+        )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Load state, recover from a crash, attach to kernels, fill the pool."""
@@ -282,8 +413,10 @@ class OpenFoalApp(ExtensionApp):
         # or absent Docker engine never delays the server
         self._sandbox_start = asyncio.ensure_future(s.sandboxes.start())
         if not self.model:
-            self.log.warning("OpenFoal: no model configured. Set OPENFOAL_MODEL (e.g. "
-                             "openai:gpt-4.1-mini with OPENAI_API_KEY, or demo for the scripted demo).")
+            self.log.warning(
+                "OpenFoal: no model configured. Set OPENFOAL_MODEL (e.g. "
+                "openai:gpt-4.1-mini with OPENAI_API_KEY, or demo for the scripted demo)."
+            )
 
     async def stop_extension(self) -> None:
         """Stop kernels' bridges and close the store."""

@@ -33,8 +33,14 @@ def free_port() -> int:
 class ServerProcess:
     """A ``jupyter server`` subprocess with OpenFoal enabled, on loopback with a token."""
 
-    def __init__(self, root: Path, *, env: dict[str, str] | None = None,
-                 args: list[str] | None = None, token: str = "openfoal-test-token") -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        token: str = "openfoal-test-token",
+    ) -> None:
         self.root = root
         self.token = token
         self.port = free_port()
@@ -55,23 +61,37 @@ class ServerProcess:
         """Start and wait until the gateway answers."""
         self.root.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "JUPYTER_PLATFORM_DIRS": "1", **self.extra_env}
-        cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
-               f"--ServerApp.port={self.port}", "--ServerApp.ip=127.0.0.1",
-               "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-               f"--ServerApp.root_dir={self.root}",
-               # no pre-started sandbox per test server (the sandbox tests cover the pool)
-               "--OpenFoalApp.sandbox_pool_size=0", *self.args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--no-browser",
+            "--allow-root",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            # no pre-started sandbox per test server (the sandbox tests cover the pool)
+            "--OpenFoalApp.sandbox_pool_size=0",
+            *self.args,
+        ]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"jupyter server exited early:\n{self.log()}")
             try:
                 # a method call answers once the gateway has loaded its state
-                r = httpx.post(self.url + "openfoal/api/sessions.list", json={"limit": 1},
-                               headers={"Authorization": f"token {self.token}"}, timeout=5)
+                r = httpx.post(
+                    self.url + "openfoal/api/sessions.list",
+                    json={"limit": 1},
+                    headers={"Authorization": f"token {self.token}"},
+                    timeout=5,
+                )
                 if r.status_code == 200:
                     return self
             except httpx.HTTPError:
@@ -88,9 +108,13 @@ class ServerProcess:
 
     def api(self, method: str, params: dict[str, Any] | None = None, **kw: Any) -> httpx.Response:
         """POST a method to the REST surface."""
-        return httpx.post(self.url + f"openfoal/api/{method}", json=params or {},
-                          headers={"Authorization": f"token {self.token}", **kw.pop("headers", {})},
-                          timeout=kw.pop("timeout", 30), **kw)
+        return httpx.post(
+            self.url + f"openfoal/api/{method}",
+            json=params or {},
+            headers={"Authorization": f"token {self.token}", **kw.pop("headers", {})},
+            timeout=kw.pop("timeout", 30),
+            **kw,
+        )
 
     def stop(self) -> None:
         """Stop gracefully (SIGTERM, then SIGKILL)."""
@@ -138,8 +162,12 @@ def model(scripted_model: ScriptedModelServer) -> ScriptedModelServer:
 
 def scripted_env(model_server: ScriptedModelServer) -> dict[str, str]:
     """Environment pointing OpenFoal at the scripted model."""
-    return {"OPENFOAL_MODEL": SCRIPTED_MODEL, "OPENAI_BASE_URL": model_server.openai_base_url,
-            "OPENAI_API_KEY": "sk-scripted", "OPENFOAL_FALLBACK_MODELS": ""}
+    return {
+        "OPENFOAL_MODEL": SCRIPTED_MODEL,
+        "OPENAI_BASE_URL": model_server.openai_base_url,
+        "OPENAI_API_KEY": "sk-scripted",
+        "OPENFOAL_FALLBACK_MODELS": "",
+    }
 
 
 @pytest.fixture
@@ -147,10 +175,18 @@ def server_factory(tmp_path: Path, scripted_model: ScriptedModelServer) -> Itera
     """Start servers wired to the scripted model; all are stopped at the end of the test."""
     started: list[ServerProcess] = []
 
-    def make(*, env: dict[str, str] | None = None, args: list[str] | None = None,
-             root: Path | None = None, start: bool = True) -> ServerProcess:
-        server = ServerProcess(root or tmp_path / "root", env={**scripted_env(scripted_model), **(env or {})},
-                               args=args)
+    def make(
+        *,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        root: Path | None = None,
+        start: bool = True,
+    ) -> ServerProcess:
+        server = ServerProcess(
+            root or tmp_path / "root",
+            env={**scripted_env(scripted_model), **(env or {})},
+            args=args,
+        )
         started.append(server)
         return server.start() if start else server
 
@@ -160,8 +196,9 @@ def server_factory(tmp_path: Path, scripted_model: ScriptedModelServer) -> Itera
 
 
 @pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory,
-                  scripted_model: ScriptedModelServer) -> Iterator[ServerProcess]:
+def shared_server(
+    tmp_path_factory: pytest.TempPathFactory, scripted_model: ScriptedModelServer
+) -> Iterator[ServerProcess]:
     """One server per test module (faster); tests must not depend on its prior state."""
     root = tmp_path_factory.mktemp("shared") / "root"
     server = ServerProcess(root, env=scripted_env(scripted_model)).start()

@@ -66,7 +66,9 @@ def build_context(
     prune = set(tool_positions[:-KEEP_TOOL_RESULTS]) if KEEP_TOOL_RESULTS else set(tool_positions)
     for i, msg in enumerate(active):
         if msg.kind == COMPACTION_KIND:
-            messages.append(ChatMessage(role="user", content=f"Summary of earlier conversation:\n{msg.content}"))
+            messages.append(
+                ChatMessage(role="user", content=f"Summary of earlier conversation:\n{msg.content}")
+            )
         elif i in prune:
             messages.append(msg.model_copy(update={"content": PRUNED}))
         elif msg.kind is None or msg.role != "system":
@@ -87,8 +89,10 @@ def _close_dangling_calls(messages: list[ChatMessage]) -> list[ChatMessage]:
             pending = []
         out.append(msg)
         if msg.role == "assistant":
-            pending = [ChatMessage(role="tool", tool_call_id=c.id, name=c.name, content=NO_RESULT)
-                       for c in msg.tool_calls]
+            pending = [
+                ChatMessage(role="tool", tool_call_id=c.id, name=c.name, content=NO_RESULT)
+                for c in msg.tool_calls
+            ]
     out.extend(pending)
     return out
 

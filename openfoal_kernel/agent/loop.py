@@ -90,8 +90,12 @@ class AgentLoop:
         self.usage = {"inputTokens": 0, "outputTokens": 0}
 
     def _error(self, code: ErrorCode, message: str, retryable: bool = False) -> dict[str, Any]:
-        return {"code": code.value, "message": message, "retryable": retryable,
-                "traceId": self.spec.traceId}
+        return {
+            "code": code.value,
+            "message": message,
+            "retryable": retryable,
+            "traceId": self.spec.traceId,
+        }
 
     def _finish(self, outcome: RunOutcome) -> RunOutcome:
         if outcome.status == "completed":
@@ -112,10 +116,17 @@ class AgentLoop:
         try:
             provider = self.provider_factory()
         except ModelError as exc:
-            return self._finish(RunOutcome(status="failed", usage=self.usage,
-                                           error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc))))
-        specs = [ToolSpec(name=t.name, description=t.description, parameters=t.parameters())
-                 for t in self.tools.values()]
+            return self._finish(
+                RunOutcome(
+                    status="failed",
+                    usage=self.usage,
+                    error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc)),
+                )
+            )
+        specs = [
+            ToolSpec(name=t.name, description=t.description, parameters=t.parameters())
+            for t in self.tools.values()
+        ]
         try:
             if self.spec.resume:
                 await self._resume_pending_calls(transcript, messages)
@@ -127,18 +138,36 @@ class AgentLoop:
                     return self._finish(RunOutcome(status="completed", usage=self.usage))
                 for call in assistant.tool_calls:
                     result = await self._tool_step(call)
-                    tool_msg = ChatMessage(role="tool", tool_call_id=call.id, name=call.name,
-                                           content=result.output)
+                    tool_msg = ChatMessage(
+                        role="tool", tool_call_id=call.id, name=call.name, content=result.output
+                    )
                     messages.append(tool_msg)
                     self.sink.message(tool_msg)
-            return self._finish(RunOutcome(status="failed", usage=self.usage, error=self._error(
-                ErrorCode.INTERNAL_ERROR, f"stopped after {self.max_steps} model steps")))
+            return self._finish(
+                RunOutcome(
+                    status="failed",
+                    usage=self.usage,
+                    error=self._error(
+                        ErrorCode.INTERNAL_ERROR, f"stopped after {self.max_steps} model steps"
+                    ),
+                )
+            )
         except ModelError as exc:
-            return self._finish(RunOutcome(status="failed", usage=self.usage,
-                                           error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc), True)))
+            return self._finish(
+                RunOutcome(
+                    status="failed",
+                    usage=self.usage,
+                    error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc), True),
+                )
+            )
         except asyncio.CancelledError:
-            self._finish(RunOutcome(status="aborted", usage=self.usage, error=self._error(
-                ErrorCode.RUNTIME_LOST, "the run was aborted")))
+            self._finish(
+                RunOutcome(
+                    status="aborted",
+                    usage=self.usage,
+                    error=self._error(ErrorCode.RUNTIME_LOST, "the run was aborted"),
+                )
+            )
             raise
         finally:
             await provider.aclose()
@@ -147,35 +176,63 @@ class AgentLoop:
         """Summarise the active context into a compaction entry (the ``/compact`` command)."""
         messages = build_context(self.spec.transcript)
         if len(messages) <= 1:
-            self.sink.event(ev.AGENT_COMPLETED, {"status": "completed", "usage": self.usage,
-                                                 "summary": "nothing to compact"})
+            self.sink.event(
+                ev.AGENT_COMPLETED,
+                {"status": "completed", "usage": self.usage, "summary": "nothing to compact"},
+            )
             return RunOutcome(status="completed", usage=self.usage)
         messages.append(ChatMessage(role="user", content=COMPACT_PROMPT))
         try:
             provider = self.provider_factory()
         except ModelError as exc:
-            return self._finish(RunOutcome(status="failed", usage=self.usage,
-                                           error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc))))
+            return self._finish(
+                RunOutcome(
+                    status="failed",
+                    usage=self.usage,
+                    error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc)),
+                )
+            )
         try:
             summary = (await self._model_step(provider, messages, ())).content.strip()
         except ModelError as exc:
-            return self._finish(RunOutcome(status="failed", usage=self.usage,
-                                           error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc), True)))
+            return self._finish(
+                RunOutcome(
+                    status="failed",
+                    usage=self.usage,
+                    error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc), True),
+                )
+            )
         except asyncio.CancelledError:
-            self._finish(RunOutcome(status="aborted", usage=self.usage, error=self._error(
-                ErrorCode.RUNTIME_LOST, "the run was aborted")))
+            self._finish(
+                RunOutcome(
+                    status="aborted",
+                    usage=self.usage,
+                    error=self._error(ErrorCode.RUNTIME_LOST, "the run was aborted"),
+                )
+            )
             raise
         finally:
             await provider.aclose()
         if not summary:
-            return self._finish(RunOutcome(status="failed", usage=self.usage, error=self._error(
-                ErrorCode.MODEL_UNAVAILABLE, "the model returned an empty summary", True)))
+            return self._finish(
+                RunOutcome(
+                    status="failed",
+                    usage=self.usage,
+                    error=self._error(
+                        ErrorCode.MODEL_UNAVAILABLE, "the model returned an empty summary", True
+                    ),
+                )
+            )
         self.sink.message(ChatMessage(role="system", kind=COMPACTION_KIND, content=summary))
-        self.sink.event(ev.AGENT_COMPLETED, {"status": "completed", "usage": self.usage,
-                                             "summary": "older context compacted"})
+        self.sink.event(
+            ev.AGENT_COMPLETED,
+            {"status": "completed", "usage": self.usage, "summary": "older context compacted"},
+        )
         return RunOutcome(status="completed", usage=self.usage)
 
-    async def _resume_pending_calls(self, transcript: list[ChatMessage], messages: list[ChatMessage]) -> None:
+    async def _resume_pending_calls(
+        self, transcript: list[ChatMessage], messages: list[ChatMessage]
+    ) -> None:
         """Run the calls of the last assistant message that have no result yet (continue)."""
         last = next((m for m in reversed(transcript) if m.role == "assistant"), None)
         if last is None:
@@ -189,8 +246,9 @@ class AgentLoop:
         for call in pending:
             preset = decided.get("outcome") if decided.get("toolCallId") == call.id else None
             result = await self._tool_step(call, preset=preset)
-            tool_msg = ChatMessage(role="tool", tool_call_id=call.id, name=call.name,
-                                   content=result.output)
+            tool_msg = ChatMessage(
+                role="tool", tool_call_id=call.id, name=call.name, content=result.output
+            )
             messages.append(tool_msg)
             self.sink.message(tool_msg)
 
@@ -216,15 +274,25 @@ class AgentLoop:
     async def _tool_step(self, call: ToolCall, *, preset: str | None = None) -> ToolResult:
         mode = self.spec.runtimeMode
         if preset is None:  # a continued call was announced by the run that was lost
-            self.sink.event(ev.AGENT_TOOL_CALL, {"toolCallId": call.id, "toolName": call.name,
-                                                  "args": call.arguments, "runtimeMode": mode})
+            self.sink.event(
+                ev.AGENT_TOOL_CALL,
+                {
+                    "toolCallId": call.id,
+                    "toolName": call.name,
+                    "args": call.arguments,
+                    "runtimeMode": mode,
+                },
+            )
         started = time.perf_counter()
         result = await self._execute(call, preset=preset)
         if not result.duration_ms:
             result.duration_ms = (time.perf_counter() - started) * 1000
         payload: dict[str, Any] = {
-            "toolCallId": call.id, "toolName": call.name, "status": result.status,
-            "output": _bounded(result.output), "durationMs": round(result.duration_ms, 3),
+            "toolCallId": call.id,
+            "toolName": call.name,
+            "status": result.status,
+            "output": _bounded(result.output),
+            "durationMs": round(result.duration_ms, 3),
         }
         if result.error:
             payload["error"] = result.error
@@ -236,8 +304,9 @@ class AgentLoop:
     async def _execute(self, call: ToolCall, *, preset: str | None = None) -> ToolResult:
         tool = self.tools.get(call.name)
         if tool is None or self.tool_ctx is None:
-            return ToolResult.failed(ErrorCode.TOOL_EXEC_FAILED.value,
-                                     f"unknown tool {call.name!r}")
+            return ToolResult.failed(
+                ErrorCode.TOOL_EXEC_FAILED.value, f"unknown tool {call.name!r}"
+            )
         try:
             args = tool.Args.model_validate(call.arguments)
             risk = tool.risk(args, self.tool_ctx)
@@ -246,8 +315,11 @@ class AgentLoop:
         decision = decide(self.spec.policy, call.name, risk)
         if decision.rule == "deny":
             msg = f"{ErrorCode.POLICY_DENIED.value}: {decision.reason}"
-            return ToolResult(status="denied", output=msg,
-                              error={"code": ErrorCode.POLICY_DENIED.value, "message": decision.reason})
+            return ToolResult(
+                status="denied",
+                output=msg,
+                error={"code": ErrorCode.POLICY_DENIED.value, "message": decision.reason},
+            )
         if preset is not None:  # decided while no kernel was waiting (continue path)
             outcome: GateOutcome = preset  # type: ignore[assignment]
         elif decision.rule == "gate":
@@ -257,12 +329,18 @@ class AgentLoop:
         if outcome != "approved":
             if outcome == "rejected":
                 msg = f"{ErrorCode.GATE_REJECTED.value}: a person rejected this call"
-                return ToolResult(status="rejected", output=msg,
-                                  error={"code": ErrorCode.GATE_REJECTED.value, "message": msg})
+                return ToolResult(
+                    status="rejected",
+                    output=msg,
+                    error={"code": ErrorCode.GATE_REJECTED.value, "message": msg},
+                )
             if outcome == "expired":
                 msg = f"{ErrorCode.GATE_EXPIRED.value}: nobody approved this call in time"
-                return ToolResult(status="rejected", output=msg,
-                                  error={"code": ErrorCode.GATE_EXPIRED.value, "message": msg})
+                return ToolResult(
+                    status="rejected",
+                    output=msg,
+                    error={"code": ErrorCode.GATE_EXPIRED.value, "message": msg},
+                )
         try:
             return await tool.invoke(call.arguments, self.tool_ctx)
         except asyncio.CancelledError:

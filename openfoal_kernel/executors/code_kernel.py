@@ -186,8 +186,8 @@ class CodeKernel:
                 msg = await client.get_iopub_msg(timeout=min(remaining, _LIVENESS_POLL_S))
             except Empty:
                 if not await self.is_alive():
-                    msg = "the code kernel died during the execution (its variables are lost)"
-                    raise OpenFoalError(ErrorCode.TOOL_EXEC_FAILED, msg) from None
+                    died = "the code kernel died during the execution (its variables are lost)"
+                    raise OpenFoalError(ErrorCode.TOOL_EXEC_FAILED, died) from None
                 continue
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue  # another client's traffic (a bound notebook) or an earlier call

@@ -51,7 +51,11 @@ class GateKeeper:
         gate_id = str(content.get("gateId", ""))
         decision = str(content.get("decision", ""))
         by = str(content.get("resolvedBy", "console"))
-        if self.loop is None or gate_id not in self.pending or decision not in ("approve", "reject"):
+        if (
+            self.loop is None
+            or gate_id not in self.pending
+            or decision not in ("approve", "reject")
+        ):
             return False
         self.loop.call_soon_threadsafe(self._resolve, gate_id, decision, by)
         return True
@@ -73,10 +77,19 @@ class GateKeeper:
         """Raise the gate, wait for the first decision or the timeout, report the result."""
         self.loop = asyncio.get_running_loop()
         gate_id = f"gate_{uuid.uuid4().hex[:20]}"
-        gate = {"gateId": gate_id, "sessionId": spec.sessionId, "runId": spec.runId,
-                "toolCallId": call.id, "toolName": call.name, "args": call.arguments,
-                "argsFingerprint": args_fingerprint(call.name, call.arguments), "risk": reason,
-                "status": "pending", "requestedBy": "", "createdAt": _now()}
+        gate = {
+            "gateId": gate_id,
+            "sessionId": spec.sessionId,
+            "runId": spec.runId,
+            "toolCallId": call.id,
+            "toolName": call.name,
+            "args": call.arguments,
+            "argsFingerprint": args_fingerprint(call.name, call.arguments),
+            "risk": reason,
+            "status": "pending",
+            "requestedBy": "",
+            "createdAt": _now(),
+        }
         fut: asyncio.Future[tuple[str, str]] = self.loop.create_future()
         self.pending[gate_id] = fut
         sink.event(ev.GATE_REQUESTED, {"gate": gate})
@@ -98,15 +111,24 @@ class GateKeeper:
         sink.event(ev.GATE_RESOLVED, {"gate": resolved})
         return status  # type: ignore[return-value]
 
-    async def _ask_stdin(self, gate_id: str, gate: dict[str, Any], stdin: tuple[Any, dict[str, Any]]) -> None:
+    async def _ask_stdin(
+        self, gate_id: str, gate: dict[str, Any], stdin: tuple[Any, dict[str, Any]]
+    ) -> None:
         """Ask a notebook user inline; keep asking until a clear yes or no."""
         ident, parent = stdin
         k = self.kernel
-        prompt = (f"OpenFoal wants to run {gate['toolName']} {json.dumps(gate['args'])[:300]} "
-                  f"({gate['risk']}). Approve? [y/n] ")
+        prompt = (
+            f"OpenFoal wants to run {gate['toolName']} {json.dumps(gate['args'])[:300]} "
+            f"({gate['risk']}). Approve? [y/n] "
+        )
         while gate_id in self.pending:
-            k.session.send(k.stdin_socket, "input_request", {"prompt": prompt, "password": False},
-                           parent, ident=ident)
+            k.session.send(
+                k.stdin_socket,
+                "input_request",
+                {"prompt": prompt, "password": False},
+                parent,
+                ident=ident,
+            )
             value = await self._read_reply()
             answer = value.strip().lower()
             if answer in _APPROVE:

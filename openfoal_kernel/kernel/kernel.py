@@ -18,9 +18,8 @@ from ipykernel.kernelbase import Kernel
 
 from .. import __version__
 from ..agent.loop import RunOutcome
-from ..policy.published import published_policy
+from ..policy.published import POLICY_FILE_ENV, published_policy
 from ..protocol import ChatMessage, ErrorCode
-from ..policy.published import POLICY_FILE_ENV
 from ..protocol.kernel_wire import GATEWAY_ATTACH_MSG_TYPE, RUN_METADATA_KEY, RunSpec
 from ..providers.config import settings_from_env
 from .executors import ExecutorCache
@@ -69,10 +68,15 @@ class OpenFoalKernel(Kernel):
         warm_up()  # while the kernel waits in the pool, not during a session's first turn
 
     def _notebook_spec(self) -> RunSpec:
-        return RunSpec(runId=_new_id("run"), sessionId=self.notebook_session_id,
-                       traceId=uuid.uuid4().hex, model=settings_from_env(),
-                       policy=published_policy(),
-                       transcript=list(self.notebook_transcript), workspace=os.getcwd())
+        return RunSpec(
+            runId=_new_id("run"),
+            sessionId=self.notebook_session_id,
+            traceId=uuid.uuid4().hex,
+            model=settings_from_env(),
+            policy=published_policy(),
+            transcript=list(self.notebook_transcript),
+            workspace=os.getcwd(),
+        )
 
     async def do_execute(  # type: ignore[override]
         self,
@@ -106,35 +110,53 @@ class OpenFoalKernel(Kernel):
             self._task = None
         if outcome.status != "completed" and not from_gateway:
             err = outcome.error or {}
-            content = {"ename": str(err.get("code")), "evalue": str(err.get("message")),
-                       "traceback": [f"{err.get('code')}: {err.get('message')}"]}
+            content = {
+                "ename": str(err.get("code")),
+                "evalue": str(err.get("message")),
+                "traceback": [f"{err.get('code')}: {err.get('message')}"],
+            }
             self.send_response(self.iopub_socket, "error", content)
             return self._reply("error", **content)
         return self._reply("ok")
 
-    async def _turn(self, spec: RunSpec, sink: IopubSink, code: str, from_gateway: bool,
-                    stdin: tuple[Any, dict[str, Any]] | None) -> RunOutcome:
+    async def _turn(
+        self,
+        spec: RunSpec,
+        sink: IopubSink,
+        code: str,
+        from_gateway: bool,
+        stdin: tuple[Any, dict[str, Any]] | None,
+    ) -> RunOutcome:
         """Run the loop; any failure before it starts still ends the run with agent.failed."""
         try:
             if not from_gateway:
-                sink.event("agent.accepted", {"runtimeMode": spec.runtimeMode,
-                                              "model": spec.model.model or "",
-                                              "notebookPath": os.environ.get("JPY_SESSION_NAME")})
+                sink.event(
+                    "agent.accepted",
+                    {
+                        "runtimeMode": spec.runtimeMode,
+                        "model": spec.model.model or "",
+                        "notebookPath": os.environ.get("JPY_SESSION_NAME"),
+                    },
+                )
                 self.notebook_transcript.append(ChatMessage(role="user", content=code))
                 sink.message(ChatMessage(role="user", content=code))
             executor = await self._executors.get(spec)
             loop_sink = sink if from_gateway else _Recorder(sink, self.notebook_transcript)
 
             async def gate(call: Any, reason: str) -> Any:
-                return await self.gates.ask(spec=spec, sink=loop_sink, call=call, reason=reason,
-                                            stdin=stdin)
+                return await self.gates.ask(
+                    spec=spec, sink=loop_sink, call=call, reason=reason, stdin=stdin
+                )
 
             loop = build_loop(spec, loop_sink, executor=executor, memory=spec.memory, gate=gate)
         except Exception as exc:
             self.log.exception("could not start run %s", spec.runId)
-            error = {"code": ErrorCode.INTERNAL_ERROR.value, "retryable": False,
-                     "message": f"the agent kernel could not start the run: {exc}",
-                     "traceId": spec.traceId}
+            error = {
+                "code": ErrorCode.INTERNAL_ERROR.value,
+                "retryable": False,
+                "message": f"the agent kernel could not start the run: {exc}",
+                "traceId": spec.traceId,
+            }
             sink.event("agent.failed", {"error": error})
             return RunOutcome(status="failed", error=error)
         if spec.task == "compact":
@@ -154,6 +176,7 @@ class OpenFoalKernel(Kernel):
         task, loop = self._task, self._loop
         if task is not None and loop is not None:
             loop.call_soon_threadsafe(task.cancel)
+        assert self.session is not None  # set once the kernel app has started
         self.session.send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
 
     async def _wait_for_gateway(self) -> None:
@@ -169,21 +192,32 @@ class OpenFoalKernel(Kernel):
         if not (os.environ.get(POLICY_FILE_ENV) and os.environ.get("JPY_SESSION_NAME")):
             return
         if not await asyncio.to_thread(self._gateway_attached.wait, GATEWAY_WAIT_S):
-            self.log.warning("OpenFoal: no gateway listened within %s s; the turn goes on "
-                             "(the gateway may miss its first events)", GATEWAY_WAIT_S)
+            self.log.warning(
+                "OpenFoal: no gateway listened within %s s; the turn goes on "
+                "(the gateway may miss its first events)",
+                GATEWAY_WAIT_S,
+            )
 
     async def openfoal_gateway_attach(self, stream: Any, ident: Any, parent: Any) -> None:
         """The gateway's iopub probe, then its word that it receives iopub (control channel)."""
         if (parent.get("content") or {}).get("synced"):
             self._gateway_attached.set()
-        self.session.send(stream, "openfoal_gateway_attach_reply", {"status": "ok"}, parent,
-                          ident=ident)
+        assert self.session is not None  # set once the kernel app has started
+        self.session.send(
+            stream, "openfoal_gateway_attach_reply", {"status": "ok"}, parent, ident=ident
+        )
 
     async def openfoal_gate_reply(self, stream: Any, ident: Any, parent: Any) -> None:
         """A gate decision from the gateway (control channel)."""
         known = self.gates.reply_from_control(parent.get("content") or {})
-        self.session.send(stream, "openfoal_gate_reply_reply", {"status": "ok", "known": known},
-                          parent, ident=ident)
+        assert self.session is not None  # set once the kernel app has started
+        self.session.send(
+            stream,
+            "openfoal_gate_reply_reply",
+            {"status": "ok", "known": known},
+            parent,
+            ident=ident,
+        )
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:  # type: ignore[override]
         """Release executors (code kernels, sandbox connections)."""

@@ -40,8 +40,9 @@ class IopubSink:
 
     def _send(self, msg_type: str, content: dict[str, Any]) -> None:
         k = self.kernel
-        k.session.send(k.iopub_socket, msg_type, content, parent=self.parent,
-                       ident=k._topic(msg_type))
+        k.session.send(
+            k.iopub_socket, msg_type, content, parent=self.parent, ident=k._topic(msg_type)
+        )
 
     def event(self, name: str, payload: dict[str, Any]) -> None:
         """Publish a protocol event (deltas: coalesced, see the class)."""
@@ -50,12 +51,15 @@ class IopubSink:
             if self._flush_at is None:
                 loop = asyncio.get_running_loop()
                 wait = self._last_flush + FLUSH_INTERVAL_S - loop.time()
-                self._flush_at = (loop.call_later(wait, self.flush) if wait > 0
-                                  else loop.call_soon(self.flush))
+                self._flush_at = (
+                    loop.call_later(wait, self.flush) if wait > 0 else loop.call_soon(self.flush)
+                )
             return
         self.flush()
-        self._send(KERNEL_EVENT_MSG_TYPE, {"kind": "event", **self._base, "event": name,
-                                           "payload": payload})
+        self._send(
+            KERNEL_EVENT_MSG_TYPE,
+            {"kind": "event", **self._base, "event": name, "payload": payload},
+        )
         if name == ev.AGENT_FAILED:
             self.failed = payload.get("error")
         if self.render:
@@ -83,8 +87,10 @@ class IopubSink:
     def message(self, message: ChatMessage) -> None:
         """Publish a transcript entry (stored by the gateway, not announced)."""
         self.flush()
-        self._send(KERNEL_EVENT_MSG_TYPE, {"kind": "message", **self._base,
-                                           "message": message.model_dump(exclude_none=True)})
+        self._send(
+            KERNEL_EVENT_MSG_TYPE,
+            {"kind": "message", **self._base, "message": message.model_dump(exclude_none=True)},
+        )
 
     def _stream(self, name: str, text: str) -> None:
         self._send("stream", {"name": name, "text": text})
@@ -95,13 +101,21 @@ class IopubSink:
         elif name == ev.AGENT_TOOL_CALL:
             from ..agent.loop import args_preview
 
-            self._stream("stdout", f"\n\n> tool {payload['toolName']} {args_preview(payload['args'])}\n")
+            self._stream(
+                "stdout", f"\n\n> tool {payload['toolName']} {args_preview(payload['args'])}\n"
+            )
         elif name == ev.AGENT_TOOL_RESULT:
             head = f"> {payload['status']} in {payload['durationMs']:.0f} ms\n"
             out = payload.get("output", "")
             self._stream("stdout", head + (out if out.endswith("\n") or not out else out + "\n"))
             for bundle in payload.get("displays", []):
-                self._send("display_data", {"data": bundle.get("data", {}),
-                                            "metadata": bundle.get("metadata", {}), "transient": {}})
+                self._send(
+                    "display_data",
+                    {
+                        "data": bundle.get("data", {}),
+                        "metadata": bundle.get("metadata", {}),
+                        "transient": {},
+                    },
+                )
         elif name == ev.AGENT_COMPLETED:
             self._stream("stdout", "\n")

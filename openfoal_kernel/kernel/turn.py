@@ -37,8 +37,21 @@ def build_loop(
 ) -> AgentLoop:
     """Assemble the loop of one run."""
     workspace = Path(spec.workspace or os.getcwd())
-    ctx = ToolContext(session_id=spec.sessionId, run_id=spec.runId, trace_id=spec.traceId,
-                      workspace=workspace, executor=executor, policy=spec.policy,
-                      runtime_mode=spec.runtimeMode)
-    return AgentLoop(spec=spec, provider_factory=lambda: make_provider(spec.model),
-                     tools=make_tools(), tool_ctx=ctx, sink=sink, gate=gate, memory=memory)
+    ctx = ToolContext(
+        session_id=spec.sessionId,
+        run_id=spec.runId,
+        trace_id=spec.traceId,
+        workspace=workspace,
+        executor=executor,
+        policy=spec.policy,
+        runtime_mode=spec.runtimeMode,
+    )
+    return AgentLoop(
+        spec=spec,
+        provider_factory=lambda: make_provider(spec.model),
+        tools=make_tools(),
+        tool_ctx=ctx,
+        sink=sink,
+        gate=gate,
+        memory=memory,
+    )

@@ -24,8 +24,11 @@ def decide(policy: Policy, tool_name: str, risk: str | None) -> Decision:
     """
     tool_rule = policy.tools.get(tool_name)
     if tool_rule is not None:
-        return Decision(rule=tool_rule, reason=f"policy rule for {tool_name}: {tool_rule}"
-                        + (f" (high risk: {risk})" if risk else ""))
+        return Decision(
+            rule=tool_rule,
+            reason=f"policy rule for {tool_name}: {tool_rule}"
+            + (f" (high risk: {risk})" if risk else ""),
+        )
     if risk is not None:
         return Decision(rule=policy.highRisk, reason=f"high risk: {risk}")
     return Decision(rule=policy.toolDefault, reason=f"policy default: {policy.toolDefault}")

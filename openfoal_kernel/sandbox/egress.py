@@ -329,13 +329,12 @@ async def _answer(writer: asyncio.StreamWriter, status: int, message: str) -> No
         502: "Bad Gateway",
     }
     body = (message + "\n").encode("utf-8", "replace")
-    writer.write(
+    head = (
         f"HTTP/1.1 {status} {reasons.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
-        f"X-OpenFoal-Egress: refused\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n".encode(
-            "latin-1"
-        )
-        + body
+        f"X-OpenFoal-Egress: refused\r\nConnection: close\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
     )
+    writer.write(head.encode("latin-1") + body)
     with suppress(OSError):
         await writer.drain()
 

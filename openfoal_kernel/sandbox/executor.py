@@ -52,9 +52,12 @@ class DockerExecutor(Executor):
         async with self._lock:
             if self._execs is None:
                 if self._client is None:
-                    self._client = await blocking(connect, self.handle.docker_host,
-                                                  api_version=self.handle.api_version,
-                                                  what="connect")
+                    self._client = await blocking(
+                        connect,
+                        self.handle.docker_host,
+                        api_version=self.handle.api_version,
+                        what="connect",
+                    )
                 self._execs = Execs(self.handle, self._client)
             return self._execs
 

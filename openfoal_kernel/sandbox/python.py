@@ -69,8 +69,10 @@ class ReplClient:
             self._drop()
             code = await self.execs.exit_code(exec_id)
             if code == -1:  # the bridge still runs: the REPL is held or busy, not broken
-                msg = (f"the sandbox's Python REPL did not answer within {_START_TIMEOUT_S:g} s "
-                       "(another connection of this session holds it, or it is still busy)")
+                msg = (
+                    f"the sandbox's Python REPL did not answer within {_START_TIMEOUT_S:g} s "
+                    "(another connection of this session holds it, or it is still busy)"
+                )
             else:
                 msg = f"the Python REPL did not start in the sandbox (exit code {code})"
             raise OpenFoalError(ErrorCode.TOOL_EXEC_FAILED, msg) from exc

@@ -52,7 +52,6 @@ class BashExecTool(Tool[BashArgs]):
             return "runs a shell command on the host (policy bashMode is 'host')"
         return "runs a shell command on the host (this session's executor is local)"
 
-
     async def run(self, args: BashArgs, ctx: ToolContext) -> ToolResult:
         """Run the command through ``ctx.executor``."""
         try:

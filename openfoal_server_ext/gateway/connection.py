@@ -47,8 +47,16 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 class GatewayConnection:
     """Protocol state of one client (one WebSocket)."""
 
-    def __init__(self, *, services: Services, gateway: Gateway, user: str, send: SendFn,
-                 close: CloseFn, send_many: SendManyFn | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        services: Services,
+        gateway: Gateway,
+        user: str,
+        send: SendFn,
+        close: CloseFn,
+        send_many: SendManyFn | None = None,
+    ) -> None:
         self.s = services
         self.gateway = gateway
         self.user = user
@@ -83,8 +91,11 @@ class GatewayConnection:
                 result = None
                 # write the backlog in batches without waiting, then wait for the flush
                 while True:
-                    while (texts[-1] is not _CLOSE and len(texts) < SEND_BATCH
-                           and not self._queue.empty()):
+                    while (
+                        texts[-1] is not _CLOSE
+                        and len(texts) < SEND_BATCH
+                        and not self._queue.empty()
+                    ):
                         texts.append(self._queue.get_nowait())
                     closing = texts[-1] is _CLOSE
                     if closing:
@@ -149,9 +160,15 @@ class GatewayConnection:
 
     def on_message(self, text: str | bytes) -> None:
         """Handle one incoming frame (requests run concurrently)."""
-        limit = self.s.config.max_frame_bytes if self.connected else self.s.config.pre_connect_max_bytes
+        limit = (
+            self.s.config.max_frame_bytes if self.connected else self.s.config.pre_connect_max_bytes
+        )
         if len(text) > limit:
-            self.push(res_error("", self._err(ErrorCode.INVALID_REQUEST, f"frame larger than {limit} bytes")))
+            self.push(
+                res_error(
+                    "", self._err(ErrorCode.INVALID_REQUEST, f"frame larger than {limit} bytes")
+                )
+            )
             self.close(CLOSE_TOO_BIG, "frame too large")
             return
         try:
@@ -161,8 +178,12 @@ class GatewayConnection:
             self._reject(None, "frame is not valid JSON")
             return
         except ValidationError as exc:
-            req_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
-            where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+            req_id = (
+                raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+            )
+            where = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3]
+            )
             self._reject(req_id, f"not a request frame ({where})")
             return
         if not self.connected:
@@ -183,8 +204,14 @@ class GatewayConnection:
     def _connect(self, frame: ReqFrame, raw: dict[str, Any]) -> None:
         trace_id = trace_id_from(raw.get("traceparent"))
         if frame.method != "connect":
-            self.push(res_error(frame.id, self._err(ErrorCode.INVALID_REQUEST,
-                                                    "the first frame must be connect", trace_id)))
+            self.push(
+                res_error(
+                    frame.id,
+                    self._err(
+                        ErrorCode.INVALID_REQUEST, "the first frame must be connect", trace_id
+                    ),
+                )
+            )
             self.close(CLOSE_POLICY, "the first frame must be connect")
             return
         try:
@@ -208,8 +235,12 @@ class GatewayConnection:
 
     async def _handle(self, frame: ReqFrame, raw: dict[str, Any]) -> None:
         trace_id = trace_id_from(raw.get("traceparent") or frame.params.get("traceparent"))
-        ctx = RequestContext(user=self.user, trace_id=trace_id, workspace_id=self.workspace_id,
-                             on_subscribe=self.subscribe)
+        ctx = RequestContext(
+            user=self.user,
+            trace_id=trace_id,
+            workspace_id=self.workspace_id,
+            on_subscribe=self.subscribe,
+        )
         try:
             payload = await self.gateway.call(ctx, frame.method, frame.params)
         except OpenFoalError as exc:
@@ -218,8 +249,14 @@ class GatewayConnection:
             raise
         except Exception:
             log.exception("OpenFoal method %s failed", frame.method)
-            self.push(res_error(frame.id, self._err(ErrorCode.INTERNAL_ERROR,
-                                                    "internal error; see the server log", trace_id)))
+            self.push(
+                res_error(
+                    frame.id,
+                    self._err(
+                        ErrorCode.INTERNAL_ERROR, "internal error; see the server log", trace_id
+                    ),
+                )
+            )
         else:
             self.push(res_ok(frame.id, payload))
 
@@ -233,5 +270,7 @@ def _check_protocol(params: ConnectParams) -> None:
     except ValueError as exc:
         raise OpenFoalError(ErrorCode.INVALID_REQUEST, "protocol.min/max must be versions") from exc
     if not lo <= 1 <= hi:
-        raise OpenFoalError(ErrorCode.INVALID_REQUEST,
-                            f"this server speaks protocol 1.x; the client asked for {lo}..{hi}")
+        raise OpenFoalError(
+            ErrorCode.INVALID_REQUEST,
+            f"this server speaks protocol 1.x; the client asked for {lo}..{hi}",
+        )

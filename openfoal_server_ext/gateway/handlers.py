@@ -26,11 +26,18 @@ from .wsframes import text_frames
 AUTH_RESOURCE = "openfoal"
 
 HTTP_STATUS = {
-    ErrorCode.UNAUTHORIZED: 401, ErrorCode.FORBIDDEN: 403, ErrorCode.INVALID_REQUEST: 400,
-    ErrorCode.METHOD_NOT_FOUND: 404, ErrorCode.NOT_FOUND: 404,
-    ErrorCode.IDEMPOTENCY_CONFLICT: 409, ErrorCode.SESSION_BUSY: 409,
-    ErrorCode.VERSION_CONFLICT: 409, ErrorCode.SYNC_CONFLICT: 409, ErrorCode.RATE_LIMITED: 429,
-    ErrorCode.MODEL_UNAVAILABLE: 503, ErrorCode.SANDBOX_UNAVAILABLE: 503,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.METHOD_NOT_FOUND: 404,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.IDEMPOTENCY_CONFLICT: 409,
+    ErrorCode.SESSION_BUSY: 409,
+    ErrorCode.VERSION_CONFLICT: 409,
+    ErrorCode.SYNC_CONFLICT: 409,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.MODEL_UNAVAILABLE: 503,
+    ErrorCode.SANDBOX_UNAVAILABLE: 503,
 }
 
 
@@ -48,8 +55,11 @@ class _OpenFoalMixin:
         return self.settings["openfoal_gateway"]  # type: ignore[attr-defined,no-any-return]
 
     def principal(self) -> str:
-        return principal(self.current_user, self.identity_provider,  # type: ignore[attr-defined]
-                         self.services.config.server_owner)
+        return principal(
+            self.current_user,  # type: ignore[attr-defined]
+            self.identity_provider,  # type: ignore[attr-defined]
+            self.services.config.server_owner,
+        )
 
 
 class GatewayWebSocketHandler(_OpenFoalMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -68,7 +78,9 @@ class GatewayWebSocketHandler(_OpenFoalMixin, WebSocketMixin, WebSocketHandler, 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         """Authenticate and authorise the upgrade, then accept it."""
         user = self.current_user
-        if not await _maybe_await(self.authorizer.is_authorized(self, user, "execute", AUTH_RESOURCE)):
+        if not await _maybe_await(
+            self.authorizer.is_authorized(self, user, "execute", AUTH_RESOURCE)
+        ):
             raise web.HTTPError(403)
         await super().get(*args, **kwargs)
 
@@ -78,10 +90,14 @@ class GatewayWebSocketHandler(_OpenFoalMixin, WebSocketMixin, WebSocketHandler, 
         # events are small frames that must leave at once: without this, tornado keeps
         # Nagle's algorithm on and a delta waits for the client's delayed ACK (tens of ms)
         self.set_nodelay(True)
-        self.connection = GatewayConnection(services=self.services, gateway=self.gateway,
-                                            user=self.principal(), send=self._write,
-                                            close=lambda code, reason: self.close(code, reason),
-                                            send_many=self._write_many)
+        self.connection = GatewayConnection(
+            services=self.services,
+            gateway=self.gateway,
+            user=self.principal(),
+            send=self._write,
+            close=lambda code, reason: self.close(code, reason),
+            send_many=self._write_many,
+        )
 
     def _write(self, text: str) -> Any:
         try:
@@ -134,8 +150,11 @@ class GatewayAPIHandler(_OpenFoalMixin, APIHandler):
                 key = self.request.headers.get("Idempotency-Key")
                 if key:
                     params["idempotencyKey"] = key
-            ctx = RequestContext(user=self.principal(), trace_id=trace_id,
-                                 workspace_id=self.services.config.workspace_id)
+            ctx = RequestContext(
+                user=self.principal(),
+                trace_id=trace_id,
+                workspace_id=self.services.config.workspace_id,
+            )
             payload = await self.gateway.call(ctx, method, params)
         except OpenFoalError as exc:
             self.set_status(HTTP_STATUS.get(exc.code, 500))

@@ -33,13 +33,18 @@ def parse_params(method: str, params: Any) -> BaseModel:
     if not isinstance(params, dict):
         raise OpenFoalError(ErrorCode.INVALID_REQUEST, "params must be a JSON object")
     if issubclass(model, m.SideEffectParams) and not params.get("idempotencyKey"):
-        raise OpenFoalError(ErrorCode.INVALID_REQUEST,
-                            f"{method} has a side effect: params.idempotencyKey is required")
+        raise OpenFoalError(
+            ErrorCode.INVALID_REQUEST,
+            f"{method} has a side effect: params.idempotencyKey is required",
+        )
     try:
         return model.model_validate(params)
     except ValidationError as exc:
-        raise OpenFoalError(ErrorCode.INVALID_REQUEST, _validation_message(exc),
-                            details={"errors": exc.errors(include_url=False, include_input=False)}) from exc
+        raise OpenFoalError(
+            ErrorCode.INVALID_REQUEST,
+            _validation_message(exc),
+            details={"errors": exc.errors(include_url=False, include_input=False)},
+        ) from exc
 
 
 class Gateway:
@@ -87,13 +92,18 @@ class Gateway:
             raise OpenFoalError(ErrorCode.METHOD_NOT_FOUND, f"unknown method {method!r}")
         handler = self.handlers.get(method)
         if handler is None:
-            raise OpenFoalError(ErrorCode.METHOD_NOT_FOUND,
-                                f"{method} is part of the protocol but not available on this server yet")
+            raise OpenFoalError(
+                ErrorCode.METHOD_NOT_FOUND,
+                f"{method} is part of the protocol but not available on this server yet",
+            )
         params = parse_params(method, raw_params)
         if isinstance(params, m.SideEffectParams):
             outcome = await self.s.idempotency.run(
-                method=method, key=params.idempotencyKey, actor=ctx.user,
-                session_id=getattr(params, "sessionId", None), params=raw_params,
+                method=method,
+                key=params.idempotencyKey,
+                actor=ctx.user,
+                session_id=getattr(params, "sessionId", None),
+                params=raw_params,
                 action=lambda: handler(ctx, params),
             )
             if not outcome["ok"]:
@@ -116,11 +126,14 @@ class Gateway:
         return await self.s.runs.set_mode(ctx, p.sessionId, p.runtimeMode)
 
     async def _sessions_list(self, ctx: RequestContext, p: m.SessionsListParams) -> dict[str, Any]:
-        items, cursor = await self.s.sessions.list(ctx.user, limit=p.limit, cursor=p.cursor,
-                                                   query=p.query)
+        items, cursor = await self.s.sessions.list(
+            ctx.user, limit=p.limit, cursor=p.cursor, query=p.query
+        )
         return {"items": [s.wire() for s in items], "nextCursor": cursor}
 
-    async def _sessions_delete(self, ctx: RequestContext, p: m.SessionsDeleteParams) -> dict[str, Any]:
+    async def _sessions_delete(
+        self, ctx: RequestContext, p: m.SessionsDeleteParams
+    ) -> dict[str, Any]:
         return await self.s.runs.delete_session(ctx, p.sessionId)
 
     async def _sessions_get(self, ctx: RequestContext, p: m.SessionsGetParams) -> dict[str, Any]:
@@ -131,16 +144,26 @@ class Gateway:
         if p.includeMessages:
             rows = await self.s.worker.call(self.s.worker.store.get_messages, session.id)
             payload["messages"] = [
-                {"idx": r.idx, "runId": r.run_id, "at": r.at.isoformat(),
-                 **r.message.model_dump(mode="json", exclude_none=True)}
+                {
+                    "idx": r.idx,
+                    "runId": r.run_id,
+                    "at": r.at.isoformat(),
+                    **r.message.model_dump(mode="json", exclude_none=True),
+                }
                 for r in rows
             ]
         if p.afterSeq is not None:
-            events = await self.s.worker.call(self.s.worker.store.get_events, session.id,
-                                              after_seq=p.afterSeq, limit=p.limit)
+            events = await self.s.worker.call(
+                self.s.worker.store.get_events, session.id, after_seq=p.afterSeq, limit=p.limit
+            )
             payload["events"] = [
-                {"type": "event", "event": e.event, "payload": e.payload, "seq": e.seq,
-                 "stateVersion": e.state_version}
+                {
+                    "type": "event",
+                    "event": e.event,
+                    "payload": e.payload,
+                    "seq": e.seq,
+                    "stateVersion": e.state_version,
+                }
                 for e in events
             ]
             payload["lastSeq"] = self.s.hub.last_seq(session.id)
@@ -149,19 +172,27 @@ class Gateway:
     async def _memory_get(self, ctx: RequestContext, p: m.MemoryGetParams) -> dict[str, Any]:
         return await self.s.memory.get(p.path)
 
-    async def _memory_append(self, ctx: RequestContext, p: m.MemoryAppendDailyParams) -> dict[str, Any]:
+    async def _memory_append(
+        self, ctx: RequestContext, p: m.MemoryAppendDailyParams
+    ) -> dict[str, Any]:
         return await self.s.memory.append_daily(p.text, p.alsoLongTerm)
 
-    async def _memory_archive(self, ctx: RequestContext, p: m.MemoryArchiveParams) -> dict[str, Any]:
+    async def _memory_archive(
+        self, ctx: RequestContext, p: m.MemoryArchiveParams
+    ) -> dict[str, Any]:
         return await self.s.memory.archive(p.date, p.clearDaily)
 
     async def _policy_get(self, ctx: RequestContext, p: m.PolicyGetParams) -> dict[str, Any]:
         return {"policy": self.s.policies.current(p.scopeKey).wire()}
 
     async def _policy_update(self, ctx: RequestContext, p: m.PolicyUpdateParams) -> dict[str, Any]:
-        policy = await self.s.policies.update(actor=ctx.user, trace_id=ctx.trace_id,
-                                              scope_key=p.scopeKey, patch=p.patch,
-                                              expected_version=p.expectedVersion)
+        policy = await self.s.policies.update(
+            actor=ctx.user,
+            trace_id=ctx.trace_id,
+            scope_key=p.scopeKey,
+            patch=p.patch,
+            expected_version=p.expectedVersion,
+        )
         return {"policy": policy.wire()}
 
     async def _gate_list(self, ctx: RequestContext, p: m.GateListParams) -> dict[str, Any]:

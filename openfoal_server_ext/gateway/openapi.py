@@ -17,8 +17,12 @@ def _paths() -> tuple[dict[str, Any], dict[str, Any]]:
         "Error": {
             "type": "object",
             "required": ["code", "message", "retryable", "traceId"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                           "retryable": {"type": "boolean"}, "traceId": {"type": "string"}},
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "retryable": {"type": "boolean"},
+                "traceId": {"type": "string"},
+            },
         }
     }
     for method, model in METHOD_PARAMS.items():
@@ -33,17 +37,45 @@ def _paths() -> tuple[dict[str, Any], dict[str, Any]]:
                 "operationId": method,
                 "summary": (model.__doc__ or method).strip().splitlines()[0],
                 "description": "Has a side effect: idempotencyKey required."
-                if is_side_effect(method) else "Read-only.",
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}},
+                if is_side_effect(method)
+                else "Read-only.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{model.__name__}"}
+                        }
+                    },
+                },
                 "responses": {
-                    "200": {"description": "ok", "content": {"application/json": {"schema": {
-                        "type": "object", "properties": {"ok": {"const": True},
-                                                         "payload": {"type": "object"}}}}}},
-                    "default": {"description": "error", "content": {"application/json": {"schema": {
-                        "type": "object", "properties": {
-                            "ok": {"const": False},
-                            "error": {"$ref": "#/components/schemas/Error"}}}}}},
+                    "200": {
+                        "description": "ok",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "ok": {"const": True},
+                                        "payload": {"type": "object"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "default": {
+                        "description": "error",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "ok": {"const": False},
+                                        "error": {"$ref": "#/components/schemas/Error"},
+                                    },
+                                }
+                            }
+                        },
+                    },
                 },
             }
         }
@@ -55,12 +87,18 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
     paths, schemas = _paths()
     return {
         "openapi": "3.1.0",
-        "info": {"title": "OpenFoal gateway", "version": __version__,
-                 "description": f"Console REST surface of OpenFoal protocol {PROTOCOL_VERSION}."},
+        "info": {
+            "title": "OpenFoal gateway",
+            "version": __version__,
+            "description": f"Console REST surface of OpenFoal protocol {PROTOCOL_VERSION}.",
+        },
         "servers": [{"url": base_url.rstrip("/") or "/"}],
         "paths": paths,
-        "components": {"schemas": schemas,
-                       "securitySchemes": {"token": {"type": "apiKey", "in": "header",
-                                                     "name": "Authorization"}}},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "token": {"type": "apiKey", "in": "header", "name": "Authorization"}
+            },
+        },
         "security": [{"token": []}],
     }

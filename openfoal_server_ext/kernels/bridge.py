@@ -52,8 +52,11 @@ class KernelBridge:
     def _new_client(self) -> AsyncKernelClient:
         """A client of the kernel's current ports (a client's channels start only once)."""
         km = self.km
-        session = JupyterSession(key=km.session.key, signature_scheme=km.session.signature_scheme,
-                                 username="openfoal-gateway")
+        session = JupyterSession(
+            key=km.session.key,
+            signature_scheme=km.session.signature_scheme,
+            username="openfoal-gateway",
+        )
         client = AsyncKernelClient(session=session)
         client.load_connection_info(km.get_connection_info(session=False))
         return client
@@ -63,8 +66,10 @@ class KernelBridge:
         self.client.start_channels(stdin=False, hb=False, control=True)
         if wait_ready:
             await self.client.wait_for_ready(timeout=60)
-        self._tasks = [asyncio.create_task(self._read_iopub()),
-                       asyncio.create_task(self._read_shell())]
+        self._tasks = [
+            asyncio.create_task(self._read_iopub()),
+            asyncio.create_task(self._read_shell()),
+        ]
         if wait_ready:
             await self.sync_iopub()
 
@@ -82,7 +87,9 @@ class KernelBridge:
                 self.iopub_synced = True
             except asyncio.TimeoutError:
                 if loop.time() > deadline:
-                    raise TimeoutError(f"kernel {self.kernel_id} does not answer on iopub") from None
+                    raise TimeoutError(
+                        f"kernel {self.kernel_id} does not answer on iopub"
+                    ) from None
             finally:
                 self._probes.pop(msg["header"]["msg_id"], None)
 
@@ -104,22 +111,32 @@ class KernelBridge:
                 break
             except asyncio.TimeoutError:
                 if loop.time() > deadline:
-                    raise TimeoutError(f"kernel {self.kernel_id} does not answer on iopub") from None
+                    raise TimeoutError(
+                        f"kernel {self.kernel_id} does not answer on iopub"
+                    ) from None
             finally:
                 self._probes.pop(msg["header"]["msg_id"], None)
         self.iopub_synced = True
         self.client.control_channel.send(
-            self.client.session.msg(GATEWAY_ATTACH_MSG_TYPE, {"synced": True}))
+            self.client.session.msg(GATEWAY_ATTACH_MSG_TYPE, {"synced": True})
+        )
 
     async def execute(self, spec: RunSpec, code: str) -> asyncio.Future[dict[str, Any]]:
         """Send a run as an execute_request; return the future of its execute_reply."""
         self.last_used = time.monotonic()
         if not self.iopub_synced:
             await self.sync_iopub()
-        content = {"code": code, "silent": False, "store_history": False,
-                   "user_expressions": {}, "allow_stdin": False, "stop_on_error": False}
-        msg = self.client.session.msg("execute_request", content,
-                                      metadata={RUN_METADATA_KEY: spec.model_dump(mode="json")})
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": False,
+        }
+        msg = self.client.session.msg(
+            "execute_request", content, metadata={RUN_METADATA_KEY: spec.model_dump(mode="json")}
+        )
         reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.replies[msg["header"]["msg_id"]] = reply
         self.client.shell_channel.send(msg)
@@ -168,8 +185,10 @@ class KernelBridge:
 
     def send_gate_reply(self, gate_id: str, decision: str, resolved_by: str) -> None:
         """Deliver a gate decision to the waiting kernel (control channel)."""
-        msg = self.client.session.msg("openfoal_gate_reply",
-                                      {"gateId": gate_id, "decision": decision, "resolvedBy": resolved_by})
+        msg = self.client.session.msg(
+            "openfoal_gate_reply",
+            {"gateId": gate_id, "decision": decision, "resolvedBy": resolved_by},
+        )
         self.client.control_channel.send(msg)
 
     async def interrupt(self) -> None:
@@ -205,5 +224,7 @@ class KernelBridge:
             await asyncio.sleep(0.05)
         self.client = self._new_client()
         self.client.start_channels(stdin=False, hb=False, control=True)
-        self._tasks = [asyncio.create_task(self._read_iopub()),
-                       asyncio.create_task(self._read_shell())]
+        self._tasks = [
+            asyncio.create_task(self._read_iopub()),
+            asyncio.create_task(self._read_shell()),
+        ]

@@ -191,7 +191,9 @@ class KernelOrchestrator:
         """The session's code kernel (started through Jupyter, so it outlives agent kernels)."""
         kernel_id = self.code_by_session.get(session_id)
         if kernel_id is None or kernel_id not in self.mkm:
-            kernel_id = self._code_pool.pop(0) if self._code_pool else await self._start_code_kernel()
+            kernel_id = (
+                self._code_pool.pop(0) if self._code_pool else await self._start_code_kernel()
+            )
             self.code_by_session[session_id] = kernel_id
             self._refill()
         return self.connection_info(kernel_id, "session")
@@ -242,8 +244,11 @@ class KernelOrchestrator:
     async def reap_idle(self) -> int:
         """Shut down session kernels idle for longer than the timeout; return how many."""
         now = time.monotonic()
-        victims = [b for sid, b in self.by_session.items()
-                   if b.owned and not self._busy(sid) and now - b.last_used > self.idle_timeout_s]
+        victims = [
+            b
+            for sid, b in self.by_session.items()
+            if b.owned and not self._busy(sid) and now - b.last_used > self.idle_timeout_s
+        ]
         for bridge in victims:
             log.info("shutting down idle agent kernel %s", bridge.kernel_id)
             if bridge.session_id:

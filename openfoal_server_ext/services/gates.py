@@ -31,11 +31,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 class GateService:
     """Pending and resolved gates, their decisions and their audit trail."""
 
-    def __init__(self, *, worker: StoreWorker, hub: EventHub, sessions: SessionService,
-                 audit: AuditService, timeout_s: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        *,
+        worker: StoreWorker,
+        hub: EventHub,
+        sessions: SessionService,
+        audit: AuditService,
+        timeout_s: Callable[[], int],
+    ) -> None:
         self.worker = worker
         self.hub = hub
         self.sessions = sessions
@@ -77,13 +85,24 @@ class GateService:
         gate = GateItem.model_validate({**raw, "sessionId": run.session_id, "runId": run.id})
         self._stage(gate, run.owner)
         GATES.labels("requested").inc()
-        self.audit.record(actor=run.owner, owner=run.owner, action="gate.requested",
-                          resource=f"gate:{gate.gateId}", trace_id=run.trace_id,
-                          session_id=run.session_id, run_id=run.id,
-                          detail={"toolName": gate.toolName, "args": gate.args, "risk": gate.risk})
+        self.audit.record(
+            actor=run.owner,
+            owner=run.owner,
+            action="gate.requested",
+            resource=f"gate:{gate.gateId}",
+            trace_id=run.trace_id,
+            session_id=run.session_id,
+            run_id=run.id,
+            detail={"toolName": gate.toolName, "args": gate.args, "risk": gate.risk},
+        )
         self.sessions.update(run.session_id, status="waiting_gate")
-        await self.hub.publish(run.session_id, ev.GATE_REQUESTED, {"gate": _wire(gate)},
-                               run_id=run.id, trace_id=run.trace_id)
+        await self.hub.publish(
+            run.session_id,
+            ev.GATE_REQUESTED,
+            {"gate": _wire(gate)},
+            run_id=run.id,
+            trace_id=run.trace_id,
+        )
 
     async def on_resolved(self, run: RunRow, payload: dict[str, Any]) -> None:
         """A kernel reports how its gate ended (our decision, a notebook user's, or expiry)."""
@@ -94,67 +113,116 @@ class GateService:
             if gate is None:
                 return
             if gate.status == "pending":  # decided inside the kernel: notebook user or timeout
-                gate = gate.model_copy(update={
-                    "status": raw.get("status", "expired"), "decision": raw.get("decision"),
-                    "resolvedBy": raw.get("resolvedBy") or None, "resolvedAt": utcnow()})
+                gate = gate.model_copy(
+                    update={
+                        "status": raw.get("status", "expired"),
+                        "decision": raw.get("decision"),
+                        "resolvedBy": raw.get("resolvedBy") or None,
+                        "resolvedAt": utcnow(),
+                    }
+                )
                 if gate.resolvedBy == "notebook":
                     gate = gate.model_copy(update={"resolvedBy": run.owner})
                 self._stage(gate, run.owner)
                 await self.audit.record_now(
-                    actor=gate.resolvedBy or "system", owner=run.owner, action=f"gate.{gate.status}",
-                    resource=f"gate:{gate.gateId}", trace_id=run.trace_id, session_id=run.session_id,
-                    run_id=run.id, detail={"via": raw.get("resolvedBy") or "timeout"})
+                    actor=gate.resolvedBy or "system",
+                    owner=run.owner,
+                    action=f"gate.{gate.status}",
+                    resource=f"gate:{gate.gateId}",
+                    trace_id=run.trace_id,
+                    session_id=run.session_id,
+                    run_id=run.id,
+                    detail={"via": raw.get("resolvedBy") or "timeout"},
+                )
         if self.sessions.peek(run.session_id) is not None:
             self.sessions.update(run.session_id, status="running")
         GATES.labels(gate.status).inc()
-        await self.hub.publish(run.session_id, ev.GATE_RESOLVED, {"gate": _wire(gate)},
-                               run_id=run.id, trace_id=run.trace_id)
+        await self.hub.publish(
+            run.session_id,
+            ev.GATE_RESOLVED,
+            {"gate": _wire(gate)},
+            run_id=run.id,
+            trace_id=run.trace_id,
+        )
 
     # -- from people ----------------------------------------------------------------------
 
-    async def resolve(self, ctx: RequestContext, gate_id: str, decision: str, reason: str | None) -> dict[str, Any]:
+    async def resolve(
+        self, ctx: RequestContext, gate_id: str, decision: str, reason: str | None
+    ) -> dict[str, Any]:
         """Approve or reject a pending gate (first decision wins)."""
         assert self.runs is not None
         async with self._lock(gate_id):
             gate = self._gates.get(gate_id) or await self._load(gate_id)
             owner = self._owners.get(gate_id)
             if owner != ctx.user:
-                raise OpenFoalError(ErrorCode.FORBIDDEN, "this gate belongs to another user's session")
+                raise OpenFoalError(
+                    ErrorCode.FORBIDDEN, "this gate belongs to another user's session"
+                )
             if gate.status != "pending":
-                raise OpenFoalError(ErrorCode.VERSION_CONFLICT,
-                                    f"gate already {gate.status}" + (f" by {gate.resolvedBy}" if gate.resolvedBy else ""),
-                                    details={"gate": _wire(gate)})
+                raise OpenFoalError(
+                    ErrorCode.VERSION_CONFLICT,
+                    f"gate already {gate.status}"
+                    + (f" by {gate.resolvedBy}" if gate.resolvedBy else ""),
+                    details={"gate": _wire(gate)},
+                )
             active = self.runs.by_id.get(gate.runId)
             waiting = active is not None and active.bridge is not None and not active.ended.is_set()
             if not waiting and self.runs.busy(gate.sessionId):
-                raise OpenFoalError(ErrorCode.SESSION_BUSY,
-                                    "the session is running another turn; resolve the gate when it ends")
+                raise OpenFoalError(
+                    ErrorCode.SESSION_BUSY,
+                    "the session is running another turn; resolve the gate when it ends",
+                )
             status = "approved" if decision == "approve" else "rejected"
-            gate = gate.model_copy(update={"status": status, "decision": decision, "reason": reason,
-                                           "resolvedBy": ctx.user, "resolvedAt": utcnow()})
+            gate = gate.model_copy(
+                update={
+                    "status": status,
+                    "decision": decision,
+                    "reason": reason,
+                    "resolvedBy": ctx.user,
+                    "resolvedAt": utcnow(),
+                }
+            )
             self._stage(gate, ctx.user)
             # audited and committed before the call can execute
-            await self.audit.record_now(actor=ctx.user, owner=ctx.user, action=f"gate.{status}",
-                                        resource=f"gate:{gate.gateId}", trace_id=ctx.trace_id,
-                                        session_id=gate.sessionId, run_id=gate.runId,
-                                        detail={"decision": decision, "reason": reason,
-                                                "toolName": gate.toolName})
+            await self.audit.record_now(
+                actor=ctx.user,
+                owner=ctx.user,
+                action=f"gate.{status}",
+                resource=f"gate:{gate.gateId}",
+                trace_id=ctx.trace_id,
+                session_id=gate.sessionId,
+                run_id=gate.runId,
+                detail={"decision": decision, "reason": reason, "toolName": gate.toolName},
+            )
             if waiting:
                 assert active is not None and active.bridge is not None
                 active.bridge.send_gate_reply(gate.gateId, decision, ctx.user)
                 return {"gate": _wire(gate)}
         # no kernel waits for it: announce the decision, then continue the run
-        await self.hub.publish(gate.sessionId, ev.GATE_RESOLVED, {"gate": _wire(gate)},
-                               run_id=gate.runId, trace_id=ctx.trace_id)
+        await self.hub.publish(
+            gate.sessionId,
+            ev.GATE_RESOLVED,
+            {"gate": _wire(gate)},
+            run_id=gate.runId,
+            trace_id=ctx.trace_id,
+        )
         outcome = "approved" if decision == "approve" else "rejected"
         continued = await self.runs.continue_after_gate(ctx, gate, outcome)
         return {"gate": _wire(gate), "continuedRunId": continued["runId"]}
 
-    async def list(self, ctx: RequestContext, *, status: str | None, session_id: str | None, limit: int) -> list[dict[str, Any]]:
+    async def list(
+        self, ctx: RequestContext, *, status: str | None, session_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
         """The caller's gates, newest first."""
         await self.worker.commit()
-        rows = await self.worker.call(self.worker.store.list_gates, owner=ctx.user, status=status,
-                                      session_id=session_id, limit=limit)
+        rows = await self.worker.call(
+            self.worker.store.list_gates,
+            owner=ctx.user,
+            status=status,
+            session_id=session_id,
+            limit=limit,
+        )
         return [_wire(g) for g in rows]
 
     # -- helpers --------------------------------------------------------------------------
@@ -174,16 +242,29 @@ class GateService:
 
     async def expire_for_run(self, run: RunRow) -> None:
         """An aborted run's pending gates can no longer be answered: expire them."""
-        for gate in [g for g in self._gates.values() if g.runId == run.id and g.status == "pending"]:
+        for gate in [
+            g for g in self._gates.values() if g.runId == run.id and g.status == "pending"
+        ]:
             async with self._lock(gate.gateId):
                 gate = gate.model_copy(update={"status": "expired", "resolvedAt": utcnow()})
                 self._stage(gate, run.owner)
-                self.audit.record(actor="system", owner=run.owner, action="gate.expired",
-                                  resource=f"gate:{gate.gateId}", trace_id=run.trace_id,
-                                  session_id=run.session_id, run_id=run.id,
-                                  detail={"why": "run aborted"})
-            self.hub.publish(run.session_id, ev.GATE_RESOLVED, {"gate": _wire(gate)},
-                             run_id=run.id, trace_id=run.trace_id)
+                self.audit.record(
+                    actor="system",
+                    owner=run.owner,
+                    action="gate.expired",
+                    resource=f"gate:{gate.gateId}",
+                    trace_id=run.trace_id,
+                    session_id=run.session_id,
+                    run_id=run.id,
+                    detail={"why": "run aborted"},
+                )
+            self.hub.publish(
+                run.session_id,
+                ev.GATE_RESOLVED,
+                {"gate": _wire(gate)},
+                run_id=run.id,
+                trace_id=run.trace_id,
+            )
 
     async def expire_stale(self) -> int:
         """Expire pending gates past the timeout that no kernel is waiting on."""
@@ -200,11 +281,19 @@ class GateService:
                 gate = gate.model_copy(update={"status": "expired", "resolvedAt": now})
                 owner = self._owners.get(gate.gateId, "")
                 self._stage(gate, owner)
-                await self.audit.record_now(actor="system", owner=owner, action="gate.expired",
-                                            resource=f"gate:{gate.gateId}", trace_id=gate.runId,
-                                            session_id=gate.sessionId, run_id=gate.runId, detail={})
-            await self.hub.publish(gate.sessionId, ev.GATE_RESOLVED, {"gate": _wire(gate)},
-                                   run_id=gate.runId)
+                await self.audit.record_now(
+                    actor="system",
+                    owner=owner,
+                    action="gate.expired",
+                    resource=f"gate:{gate.gateId}",
+                    trace_id=gate.runId,
+                    session_id=gate.sessionId,
+                    run_id=gate.runId,
+                    detail={},
+                )
+            await self.hub.publish(
+                gate.sessionId, ev.GATE_RESOLVED, {"gate": _wire(gate)}, run_id=gate.runId
+            )
             count += 1
         return count
 
@@ -221,4 +310,3 @@ def _wire(gate: GateItem) -> dict[str, Any]:
     data = gate.wire()
     data["args"] = redact(data.get("args", {}))
     return data
-

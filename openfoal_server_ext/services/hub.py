@@ -101,13 +101,25 @@ class EventHub:
         seq = self._seq.get(session_id, 0) + 1
         self._seq[session_id] = seq
         self._state_version += 1
-        row = EventRow(session_id=session_id, seq=seq, event=event, payload=full,
-                       state_version=self._state_version, at=utcnow(), run_id=run_id,
-                       trace_id=trace_id)
+        row = EventRow(
+            session_id=session_id,
+            seq=seq,
+            event=event,
+            payload=full,
+            state_version=self._state_version,
+            at=utcnow(),
+            run_id=run_id,
+            trace_id=trace_id,
+        )
         self.worker.stage_event(row)
         self._staged += 1
-        frame = {"type": "event", "event": event, "payload": full, "seq": seq,
-                 "stateVersion": row.state_version}
+        frame = {
+            "type": "event",
+            "event": event,
+            "payload": full,
+            "seq": seq,
+            "stateVersion": row.state_version,
+        }
         delta = event in DELTA_EVENTS
         done: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         queue = self._queues.get(session_id)
@@ -168,8 +180,12 @@ class EventHub:
         not stored: after a restart the next session event may carry it again, and clients
         resynchronise on reconnect anyway."""
         self._state_version += 1
-        frame = {"type": "event", "event": event, "payload": payload,
-                 "stateVersion": self._state_version}
+        frame = {
+            "type": "event",
+            "event": event,
+            "payload": payload,
+            "stateVersion": self._state_version,
+        }
         targets: set[Subscriber] = set().union(*self._owner_subs.values())
         for sub in targets:
             try:

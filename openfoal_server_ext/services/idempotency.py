@@ -67,13 +67,26 @@ class IdempotencyService:
             try:
                 outcome: Outcome = {"ok": True, "payload": await action()}
             except OpenFoalError as exc:
-                outcome = {"ok": False, "error": {"code": exc.code.value, "message": exc.message,
-                                                  "retryable": exc.retryable}}
+                outcome = {
+                    "ok": False,
+                    "error": {
+                        "code": exc.code.value,
+                        "message": exc.message,
+                        "retryable": exc.retryable,
+                    },
+                }
             now = utcnow()
             # errors are remembered too (PROTOCOL.md): a retry needs a fresh key
-            row = IdempotencyRow(method=method, key=key, actor=actor,
-                                 session_id=session_id or "", params_hash=fingerprint,
-                                 response=outcome, created_at=now, expires_at=now + self.ttl)
+            row = IdempotencyRow(
+                method=method,
+                key=key,
+                actor=actor,
+                session_id=session_id or "",
+                params_hash=fingerprint,
+                response=outcome,
+                created_at=now,
+                expires_at=now + self.ttl,
+            )
             await self.worker.call(self.worker.store.put_idempotency, row)
             future.set_result(outcome)
             return outcome

@@ -23,14 +23,16 @@ class MemoryService:
 
     async def append_daily(self, text: str, also_long_term: bool) -> dict[str, Any]:
         """Append to today's note (and MEMORY.md)."""
-        path, written = await asyncio.to_thread(append_daily, self.workspace, text,
-                                                also_long_term=also_long_term)
+        path, written = await asyncio.to_thread(
+            append_daily, self.workspace, text, also_long_term=also_long_term
+        )
         return {"path": path, "bytes": written}
 
     async def archive(self, date: str | None, clear_daily: bool) -> dict[str, Any]:
         """Archive a day's note."""
-        archived, path = await asyncio.to_thread(archive, self.workspace, date=date,
-                                                 clear_daily=clear_daily)
+        archived, path = await asyncio.to_thread(
+            archive, self.workspace, date=date, clear_daily=clear_daily
+        )
         return {"archived": archived, "path": path}
 
     async def prompt_for(self, session_key: str) -> str:

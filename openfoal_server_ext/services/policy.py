@@ -162,8 +162,14 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 class PolicyService:
     """The policy in force for each scope, its history, and changes to it."""
 
-    def __init__(self, worker: StoreWorker, hub: EventHub, audit: AuditService, *,
-                 publish_to: Path | None = None) -> None:
+    def __init__(
+        self,
+        worker: StoreWorker,
+        hub: EventHub,
+        audit: AuditService,
+        *,
+        publish_to: Path | None = None,
+    ) -> None:
         self.worker = worker
         self.hub = hub
         self.audit = audit

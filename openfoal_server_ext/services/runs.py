@@ -15,8 +15,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from openfoal_kernel.agent.context import FLUSH_KIND, FLUSH_PROMPT, build_context, estimate_tokens
 from openfoal_kernel.protocol import (
     ChatMessage,
     ErrorCode,
@@ -29,7 +30,6 @@ from openfoal_kernel.protocol import (
     utcnow,
 )
 from openfoal_kernel.protocol import events as ev
-from openfoal_kernel.agent.context import FLUSH_KIND, FLUSH_PROMPT, build_context, estimate_tokens
 from openfoal_kernel.protocol.methods import AgentRunParams
 from openfoal_kernel.redact import redact
 
@@ -69,6 +69,11 @@ class ActiveRun:
     notebook_kernel_id: str | None = None  # python.exec bound to this notebook kernel
     dispatch: asyncio.Task[None] | None = None
     sandboxed: bool = False  # holds the session's sandbox until it ends
+
+
+def _log_flush_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("memory flush failed: %s", task.exception())
 
 
 class RunService:
@@ -123,12 +128,19 @@ class RunService:
         for run in runs:
             run.status = "interrupted"
             run.ended_at = utcnow()
-            run.error = {"code": ErrorCode.RUNTIME_LOST.value, "retryable": True,
-                         "message": "the server stopped while this run was in progress"}
+            run.error = {
+                "code": ErrorCode.RUNTIME_LOST.value,
+                "retryable": True,
+                "message": "the server stopped while this run was in progress",
+            }
             self.worker.stage_run(run)
-            self.hub.publish(run.session_id, ev.AGENT_FAILED,
-                             {"error": {**run.error, "traceId": run.trace_id}, "interrupted": True},
-                             run_id=run.id, trace_id=run.trace_id)
+            self.hub.publish(
+                run.session_id,
+                ev.AGENT_FAILED,
+                {"error": {**run.error, "traceId": run.trace_id}, "interrupted": True},
+                run_id=run.id,
+                trace_id=run.trace_id,
+            )
             if self.sessions.peek(run.session_id) is not None:
                 self.sessions.update(run.session_id, status="idle")
         for session in list(self.sessions._cache.values()):
@@ -150,8 +162,9 @@ class RunService:
 
     async def _append_message(self, session_id: str, run_id: str | None, msg: ChatMessage) -> None:
         transcript = await self.transcript(session_id)
-        row = MessageRow(session_id=session_id, idx=len(transcript), message=msg, at=utcnow(),
-                         run_id=run_id)
+        row = MessageRow(
+            session_id=session_id, idx=len(transcript), message=msg, at=utcnow(), run_id=run_id
+        )
         transcript.append(msg)
         self.worker.stage_message(row)
         self.worker.schedule_commit()
@@ -168,29 +181,48 @@ class RunService:
         session, _ = await self.sessions.resolve(ctx.user, p.sessionId, p.sessionKey)
         ctx.subscribe(session.id)
         if session.id in self.by_session:
-            raise OpenFoalError(ErrorCode.SESSION_BUSY,
-                                "this session already has a run in progress; wait or abort it")
+            raise OpenFoalError(
+                ErrorCode.SESSION_BUSY,
+                "this session already has a run in progress; wait or abort it",
+            )
         if text == "/reset":
-            await self._append_message(session.id, None, ChatMessage(role="system", kind="reset",
-                                                                      content="context reset"))
+            await self._append_message(
+                session.id, None, ChatMessage(role="system", kind="reset", content="context reset")
+            )
             self._transcripts[session.id] = []
-            return await self._instant(ctx, session.id, p.input,
-                                       "Context cleared; the transcript is kept for audit.")
+            return await self._instant(
+                ctx, session.id, p.input, "Context cleared; the transcript is kept for audit."
+            )
         if text == "/compact":
             return await self._launch(ctx, session.id, p, task="compact")
         return await self._launch(ctx, session.id, p)
 
-    async def _instant(self, ctx: RequestContext, session_id: str, text: str, summary: str) -> dict[str, Any]:
+    async def _instant(
+        self, ctx: RequestContext, session_id: str, text: str, summary: str
+    ) -> dict[str, Any]:
         """A command answered by the gateway itself: accepted + completed, no kernel."""
         run = self._new_run(ctx, session_id, text, model=None)
         self.worker.stage_run(run)
-        self.hub.publish(session_id, ev.AGENT_ACCEPTED, {"runtimeMode": self.sessions.get_owned(ctx.user, session_id).runtimeMode, "model": ""},
-                         run_id=run.id, trace_id=run.trace_id)
+        self.hub.publish(
+            session_id,
+            ev.AGENT_ACCEPTED,
+            {"runtimeMode": self.sessions.get_owned(ctx.user, session_id).runtimeMode, "model": ""},
+            run_id=run.id,
+            trace_id=run.trace_id,
+        )
         run.status, run.ended_at = "completed", utcnow()
         self.worker.stage_run(run)
-        await self.hub.publish(session_id, ev.AGENT_COMPLETED,
-                               {"status": "completed", "usage": {"inputTokens": 0, "outputTokens": 0},
-                                "summary": summary}, run_id=run.id, trace_id=run.trace_id)
+        await self.hub.publish(
+            session_id,
+            ev.AGENT_COMPLETED,
+            {
+                "status": "completed",
+                "usage": {"inputTokens": 0, "outputTokens": 0},
+                "summary": summary,
+            },
+            run_id=run.id,
+            trace_id=run.trace_id,
+        )
         return {"runId": run.id, "sessionId": session_id, "status": "accepted"}
 
     async def _memory_prompt(self, session_key: str) -> str:
@@ -201,15 +233,33 @@ class RunService:
             log.exception("OpenFoal: cannot read the memory files for the prompt")
             return ""
 
-    def _new_run(self, ctx: RequestContext, session_id: str, text: str, model: str | None) -> RunRow:
+    def _new_run(
+        self, ctx: RequestContext, session_id: str, text: str, model: str | None
+    ) -> RunRow:
         session = self.sessions.get_owned(ctx.user, session_id)
-        return RunRow(id=new_id("run"), new=True, session_id=session_id, owner=ctx.user,
-                      trace_id=ctx.trace_id, status="accepted", created_at=utcnow(),
-                      input=text, model=model, runtime_mode=session.runtimeMode,
-                      policy_version=self.policy().version)
+        return RunRow(
+            id=new_id("run"),
+            new=True,
+            session_id=session_id,
+            owner=ctx.user,
+            trace_id=ctx.trace_id,
+            status="accepted",
+            created_at=utcnow(),
+            input=text,
+            model=model,
+            runtime_mode=session.runtimeMode,
+            policy_version=self.policy().version,
+        )
 
-    async def _launch(self, ctx: RequestContext, session_id: str, p: AgentRunParams, *,
-                      task: str = "turn", silent: bool = False) -> dict[str, Any]:
+    async def _launch(
+        self,
+        ctx: RequestContext,
+        session_id: str,
+        p: AgentRunParams,
+        *,
+        task: Literal["turn", "compact"] = "turn",
+        silent: bool = False,
+    ) -> dict[str, Any]:
         settings = self.model_settings(p.model_id())
         session = self.sessions.get_owned(ctx.user, session_id)
         changes: dict[str, Any] = {"status": "running"}
@@ -220,11 +270,14 @@ class RunService:
                 changes["title"] = _title(p.input)
             changes["preview"] = _title(p.input, 120)
         run = self._new_run(ctx, session_id, p.input, settings.model)
-        active = ActiveRun(run=run, notebook_kernel_id=_notebook_kernel_id(p), task=task,
-                           silent=silent)
+        active = ActiveRun(
+            run=run, notebook_kernel_id=_notebook_kernel_id(p), task=task, silent=silent
+        )
         if active.notebook_kernel_id and active.notebook_kernel_id not in self.kernels.mkm:
-            raise OpenFoalError(ErrorCode.NOT_FOUND,
-                                f"notebookKernelId {active.notebook_kernel_id!r} is not a running kernel")
+            raise OpenFoalError(
+                ErrorCode.NOT_FOUND,
+                f"notebookKernelId {active.notebook_kernel_id!r} is not a running kernel",
+            )
         self.by_session[session_id] = active
         self.by_id[run.id] = active
         ACTIVE_RUNS.set(len(self.by_id))
@@ -232,23 +285,47 @@ class RunService:
             self.worker.stage_run(run)
             prior = list(await self.transcript(session_id))
             if task == "turn":
-                user = ChatMessage(role="user", content=p.input, kind=FLUSH_KIND if silent else None)
+                user = ChatMessage(
+                    role="user", content=p.input, kind=FLUSH_KIND if silent else None
+                )
                 await self._append_message(session_id, run.id, user)
             session = self.sessions.update(session_id, **changes)
-            accepted = self.hub.publish(session_id, ev.AGENT_ACCEPTED,
-                                        {"runtimeMode": session.runtimeMode,
-                                         "model": settings.model or ""},
-                                        run_id=run.id, trace_id=run.trace_id)
+            accepted = self.hub.publish(
+                session_id,
+                ev.AGENT_ACCEPTED,
+                {"runtimeMode": session.runtimeMode, "model": settings.model or ""},
+                run_id=run.id,
+                trace_id=run.trace_id,
+            )
             # read while agent.accepted is being committed (it is on the first token's path)
             memory = await self._memory_prompt(session.sessionKey) if task == "turn" else ""
-            spec = RunSpec(runId=run.id, sessionId=session_id, traceId=run.trace_id,
-                           runtimeMode=session.runtimeMode, policy=self.policy(), model=settings,
-                           transcript=prior, workspace=self.workspace, memory=memory, task=task)
-            self.audit.record(actor=ctx.user, owner=ctx.user, action="run.start",
-                              resource=f"run:{run.id}", trace_id=run.trace_id, session_id=session_id,
-                              run_id=run.id, detail={"input": p.input, "task": task,
-                                                     "model": settings.model,
-                                                     "policyVersion": run.policy_version})
+            spec = RunSpec(
+                runId=run.id,
+                sessionId=session_id,
+                traceId=run.trace_id,
+                runtimeMode=session.runtimeMode,
+                policy=self.policy(),
+                model=settings,
+                transcript=prior,
+                workspace=self.workspace,
+                memory=memory,
+                task=task,
+            )
+            self.audit.record(
+                actor=ctx.user,
+                owner=ctx.user,
+                action="run.start",
+                resource=f"run:{run.id}",
+                trace_id=run.trace_id,
+                session_id=session_id,
+                run_id=run.id,
+                detail={
+                    "input": p.input,
+                    "task": task,
+                    "model": settings.model,
+                    "policyVersion": run.policy_version,
+                },
+            )
             active.dispatch = asyncio.create_task(self._dispatch(active, spec, p.input))
             await accepted
         except BaseException:
@@ -257,7 +334,9 @@ class RunService:
             raise
         return {"runId": run.id, "sessionId": session_id, "status": "accepted"}
 
-    async def continue_after_gate(self, ctx: RequestContext, gate: GateItem, outcome: str) -> dict[str, Any]:
+    async def continue_after_gate(
+        self, ctx: RequestContext, gate: GateItem, outcome: str
+    ) -> dict[str, Any]:
         """Continue a run whose kernel was lost while its gate waited: a new run resumes the
         stored transcript, running the decided call first (and only once)."""
         session = self.sessions.peek(gate.sessionId)
@@ -267,24 +346,49 @@ class RunService:
             raise OpenFoalError(ErrorCode.SESSION_BUSY, "the session is running another turn")
         settings = self.model_settings(None)
         policy = self.policy()
-        run = RunRow(id=new_id("run"), new=True, session_id=session.id, owner=session.owner,
-                     trace_id=ctx.trace_id, status="accepted", created_at=utcnow(),
-                     input="", model=settings.model, runtime_mode=session.runtimeMode,
-                     policy_version=policy.version)
+        run = RunRow(
+            id=new_id("run"),
+            new=True,
+            session_id=session.id,
+            owner=session.owner,
+            trace_id=ctx.trace_id,
+            status="accepted",
+            created_at=utcnow(),
+            input="",
+            model=settings.model,
+            runtime_mode=session.runtimeMode,
+            policy_version=policy.version,
+        )
         active = ActiveRun(run=run)
         self.by_session[session.id] = active
         self.by_id[run.id] = active
         self.worker.stage_run(run)
         prior = list(await self.transcript(session.id))
         session = self.sessions.update(session.id, status="running")
-        accepted = self.hub.publish(session.id, ev.AGENT_ACCEPTED,
-                                    {"runtimeMode": session.runtimeMode, "model": settings.model or "",
-                                     "continues": gate.runId, "gateId": gate.gateId},
-                                    run_id=run.id, trace_id=run.trace_id)
-        spec = RunSpec(runId=run.id, sessionId=session.id, traceId=run.trace_id,
-                       runtimeMode=session.runtimeMode, policy=policy, model=settings,
-                       transcript=prior, workspace=self.workspace, resume=True,
-                       gateDecision={"toolCallId": gate.toolCallId, "outcome": outcome})
+        accepted = self.hub.publish(
+            session.id,
+            ev.AGENT_ACCEPTED,
+            {
+                "runtimeMode": session.runtimeMode,
+                "model": settings.model or "",
+                "continues": gate.runId,
+                "gateId": gate.gateId,
+            },
+            run_id=run.id,
+            trace_id=run.trace_id,
+        )
+        spec = RunSpec(
+            runId=run.id,
+            sessionId=session.id,
+            traceId=run.trace_id,
+            runtimeMode=session.runtimeMode,
+            policy=policy,
+            model=settings,
+            transcript=prior,
+            workspace=self.workspace,
+            resume=True,
+            gateDecision={"toolCallId": gate.toolCallId, "outcome": outcome},
+        )
         active.dispatch = asyncio.create_task(self._dispatch(active, spec, ""))
         await accepted
         return {"runId": run.id, "sessionId": session.id, "status": "accepted"}
@@ -292,11 +396,20 @@ class RunService:
     def _tool_call(self, active: ActiveRun, payload: dict[str, Any]) -> None:
         active.tool_started[str(payload.get("toolCallId"))] = (utcnow(), payload)
         run = active.run
-        self.audit.record(actor=run.owner, owner=run.owner, action="tool.call",
-                          resource=f"tool:{payload.get('toolName')}", trace_id=run.trace_id,
-                          session_id=run.session_id, run_id=run.id,
-                          detail={"toolCallId": payload.get("toolCallId"), "args": payload.get("args"),
-                                  "runtimeMode": payload.get("runtimeMode")})
+        self.audit.record(
+            actor=run.owner,
+            owner=run.owner,
+            action="tool.call",
+            resource=f"tool:{payload.get('toolName')}",
+            trace_id=run.trace_id,
+            session_id=run.session_id,
+            run_id=run.id,
+            detail={
+                "toolCallId": payload.get("toolCallId"),
+                "args": payload.get("args"),
+                "runtimeMode": payload.get("runtimeMode"),
+            },
+        )
 
     def _tool_result(self, active: ActiveRun, payload: dict[str, Any]) -> None:
         run = active.run
@@ -305,19 +418,39 @@ class RunService:
         tool = str(payload.get("toolName"))
         TOOL_CALLS.labels(tool, str(payload.get("status"))).inc()
         TOOL_SECONDS.labels(tool).observe(float(payload.get("durationMs") or 0) / 1000)
-        self.worker.stage_tool_run(ToolRunRow(
-            id=call_id, session_id=run.session_id, run_id=run.id, trace_id=run.trace_id,
-            tool_name=str(payload.get("toolName")), args=redact(call.get("args") or {}),
-            status=str(payload.get("status")), duration_ms=float(payload.get("durationMs") or 0),
-            runtime_mode=str(call.get("runtimeMode") or run.runtime_mode), started_at=started,
-            ended_at=utcnow(), output=redact(str(payload.get("output", "")))[:16384],
-            error=payload.get("error")))
-        self.audit.record(actor=run.owner, owner=run.owner, action="tool.result",
-                          resource=f"tool:{payload.get('toolName')}", trace_id=run.trace_id,
-                          session_id=run.session_id, run_id=run.id,
-                          detail={"toolCallId": call_id, "status": payload.get("status"),
-                                  "durationMs": payload.get("durationMs"),
-                                  "error": payload.get("error"), "output": payload.get("output")})
+        self.worker.stage_tool_run(
+            ToolRunRow(
+                id=call_id,
+                session_id=run.session_id,
+                run_id=run.id,
+                trace_id=run.trace_id,
+                tool_name=str(payload.get("toolName")),
+                args=redact(call.get("args") or {}),
+                status=str(payload.get("status")),
+                duration_ms=float(payload.get("durationMs") or 0),
+                runtime_mode=str(call.get("runtimeMode") or run.runtime_mode),
+                started_at=started,
+                ended_at=utcnow(),
+                output=redact(str(payload.get("output", "")))[:16384],
+                error=payload.get("error"),
+            )
+        )
+        self.audit.record(
+            actor=run.owner,
+            owner=run.owner,
+            action="tool.result",
+            resource=f"tool:{payload.get('toolName')}",
+            trace_id=run.trace_id,
+            session_id=run.session_id,
+            run_id=run.id,
+            detail={
+                "toolCallId": call_id,
+                "status": payload.get("status"),
+                "durationMs": payload.get("durationMs"),
+                "error": payload.get("error"),
+                "output": payload.get("output"),
+            },
+        )
 
     async def _dispatch(self, active: ActiveRun, spec: RunSpec, text: str) -> None:
         try:
@@ -328,8 +461,11 @@ class RunService:
             return
         except Exception as exc:  # never a hang: any failure to place the turn ends it
             log.exception("could not prepare the sandbox of run %s", spec.runId)
-            await self._fail(active, ErrorCode.SANDBOX_UNAVAILABLE,
-                             f"could not prepare the session's sandbox: {exc}")
+            await self._fail(
+                active,
+                ErrorCode.SANDBOX_UNAVAILABLE,
+                f"could not prepare the session's sandbox: {exc}",
+            )
             return
         if active.ended.is_set():  # aborted while its sandbox was being prepared
             if active.sandboxed:
@@ -345,7 +481,9 @@ class RunService:
             reply = await bridge.execute(spec, text)
         except Exception as exc:
             log.exception("could not start run %s", spec.runId)
-            await self._fail(active, ErrorCode.RUNTIME_LOST, f"could not start the agent kernel: {exc}")
+            await self._fail(
+                active, ErrorCode.RUNTIME_LOST, f"could not start the agent kernel: {exc}"
+            )
             return
         await reply
         if active.ended.is_set():
@@ -359,15 +497,23 @@ class RunService:
             except asyncio.TimeoutError:
                 if time.monotonic() - bridge.last_iopub >= REPLY_GRACE_S:
                     break
-        await self._fail(active, ErrorCode.INTERNAL_ERROR,
-                         "the agent kernel finished the turn without reporting its end")
+        await self._fail(
+            active,
+            ErrorCode.INTERNAL_ERROR,
+            "the agent kernel finished the turn without reporting its end",
+        )
 
     async def _place(self, active: ActiveRun, spec: RunSpec) -> None:
         """Give a cloud turn its sandbox, or run it locally when the policy allows a fallback."""
         run = active.run
         placement = await self.sandboxes.place(
-            session_id=run.session_id, owner=run.owner, workspace=self.workspace,
-            policy=spec.policy, trace_id=run.trace_id, run_id=run.id)
+            session_id=run.session_id,
+            owner=run.owner,
+            workspace=self.workspace,
+            policy=spec.policy,
+            trace_id=run.trace_id,
+            run_id=run.id,
+        )
         active.sandboxed = placement.sandbox is not None
         spec.runtimeMode = placement.runtime_mode  # type: ignore[assignment]
         spec.sandbox = placement.sandbox
@@ -393,18 +539,28 @@ class RunService:
                 return
         run = active.run
         if ke.kind == "message" and ke.message is not None:
-            msg = ke.message.model_copy(update={"kind": FLUSH_KIND}) if active.silent else ke.message
+            msg = (
+                ke.message.model_copy(update={"kind": FLUSH_KIND}) if active.silent else ke.message
+            )
             await self._append_message(run.session_id, run.id, msg)
             return
         if active.silent and ke.event == ev.AGENT_DELTA:
             return  # a memory flush's text is never shown
         if ke.deltas is not None:  # a burst the kernel coalesced: one agent.delta per delta
             for text in ke.deltas:
-                self.hub.publish(run.session_id, ev.AGENT_DELTA, {"delta": text}, run_id=run.id,
-                                 trace_id=run.trace_id)
+                self.hub.publish(
+                    run.session_id,
+                    ev.AGENT_DELTA,
+                    {"delta": text},
+                    run_id=run.id,
+                    trace_id=run.trace_id,
+                )
             return
-        if (ke.event == ev.AGENT_TOOL_RESULT and ke.payload.get("toolName") == "memory.append"
-                and ke.payload.get("status") == "success"):
+        if (
+            ke.event == ev.AGENT_TOOL_RESULT
+            and ke.payload.get("toolName") == "memory.append"
+            and ke.payload.get("status") == "success"
+        ):
             active.wrote_memory = True
         if ke.event is None:
             return
@@ -432,12 +588,24 @@ class RunService:
         if session is None:
             from openfoal_kernel.protocol.session_keys import build_session_key
 
-            key = build_session_key(self.sessions.workspace_id, "main", "dm", "notebook", ke.sessionId)
-            await self.sessions.create(self.default_owner, session_key=key, session_id=ke.sessionId,
-                                       title=path or "Notebook conversation")
-        run = RunRow(id=ke.runId, session_id=ke.sessionId, owner=self.default_owner,
-                     trace_id=ke.traceId, status="running", created_at=utcnow(),
-                     model=ke.payload.get("model"))
+            key = build_session_key(
+                self.sessions.workspace_id, "main", "dm", "notebook", ke.sessionId
+            )
+            await self.sessions.create(
+                self.default_owner,
+                session_key=key,
+                session_id=ke.sessionId,
+                title=path or "Notebook conversation",
+            )
+        run = RunRow(
+            id=ke.runId,
+            session_id=ke.sessionId,
+            owner=self.default_owner,
+            trace_id=ke.traceId,
+            status="running",
+            created_at=utcnow(),
+            model=ke.payload.get("model"),
+        )
         active = ActiveRun(run=run, bridge=bridge, external=True)
         self.by_id[run.id] = active
         self.by_session[run.session_id] = active
@@ -471,8 +639,12 @@ class RunService:
             active.bridge.last_used = time.monotonic()
         if active.silent:
             payload = {**payload, "silent": True}
-        done = self.hub.publish(run.session_id, event, payload, run_id=run.id, trace_id=run.trace_id)
-        self.sessions.update(run.session_id, status="idle", **await self._context_changes(active, event))
+        done = self.hub.publish(
+            run.session_id, event, payload, run_id=run.id, trace_id=run.trace_id
+        )
+        self.sessions.update(
+            run.session_id, status="idle", **await self._context_changes(active, event)
+        )
         pending = self.sessions.peek(run.session_id)
         if pending is not None and pending.pendingRuntimeMode is not None:
             await self._apply_mode(run.session_id, pending.pendingRuntimeMode)
@@ -497,20 +669,28 @@ class RunService:
     def _maybe_flush(self, session_id: str) -> None:
         """Near the context limit, run one silent memory flush per compaction cycle."""
         session = self.sessions.peek(session_id)
-        if (session is None or session.memoryFlushState != "idle" or session_id in self.by_session
-                or session.contextUsage < self.flush_threshold):
+        if (
+            session is None
+            or session.memoryFlushState != "idle"
+            or session_id in self.by_session
+            or session.contextUsage < self.flush_threshold
+        ):
             return
         self.sessions.update(session_id, memoryFlushState="pending")
         ctx = RequestContext(user=session.owner, trace_id=new_trace_id())
-        params = AgentRunParams(input=FLUSH_PROMPT, idempotencyKey=new_id("flush"), sessionId=session_id)
+        params = AgentRunParams(
+            input=FLUSH_PROMPT, idempotencyKey=new_id("flush"), sessionId=session_id
+        )
         task = asyncio.ensure_future(self._launch(ctx, session_id, params, silent=True))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None
-                               or log.error("memory flush failed: %s", t.exception()))
+        task.add_done_callback(_log_flush_failure)
 
     async def _fail(self, active: ActiveRun, code: ErrorCode, message: str, **extra: Any) -> None:
-        error = {"code": code.value, "message": message,
-                 "retryable": OpenFoalError(code, message).retryable,
-                 "traceId": active.run.trace_id}
+        error = {
+            "code": code.value,
+            "message": message,
+            "retryable": OpenFoalError(code, message).retryable,
+            "traceId": active.run.trace_id,
+        }
         await self._end(active, ev.AGENT_FAILED, {"error": error, **extra})
 
     async def on_kernel_lost(self, bridge: KernelBridge, reason: str) -> None:
@@ -524,12 +704,18 @@ class RunService:
         """Delete an idle session: its sandbox and kernels go, its audit trail stays."""
         self.sessions.get_owned(ctx.user, session_id)
         if session_id in self.by_session:
-            raise OpenFoalError(ErrorCode.SESSION_BUSY,
-                                "the session is running a turn: abort it before deleting")
+            raise OpenFoalError(
+                ErrorCode.SESSION_BUSY, "the session is running a turn: abort it before deleting"
+            )
         self.sessions.forget(session_id)  # no new turn can start from here on
-        await self.audit.record_now(actor=ctx.user, owner=ctx.user, action="session.delete",
-                                    resource=f"session:{session_id}", trace_id=ctx.trace_id,
-                                    session_id=session_id)
+        await self.audit.record_now(
+            actor=ctx.user,
+            owner=ctx.user,
+            action="session.delete",
+            resource=f"session:{session_id}",
+            trace_id=ctx.trace_id,
+            session_id=session_id,
+        )
         await self.sandboxes.remove(session_id)
         await self.kernels.release_session(session_id)
         self._transcripts.pop(session_id, None)
@@ -548,11 +734,19 @@ class RunService:
             else:
                 self.sessions.update(session_id, pendingRuntimeMode=mode)
             await self.worker.commit()
-            return {"sessionId": session_id, "runtimeMode": mode, "status": "queued-change",
-                    "effectiveOn": "next_turn"}
+            return {
+                "sessionId": session_id,
+                "runtimeMode": mode,
+                "status": "queued-change",
+                "effectiveOn": "next_turn",
+            }
         await self._apply_mode(session_id, mode)
-        return {"sessionId": session_id, "runtimeMode": mode, "status": "applied",
-                "effectiveOn": "now"}
+        return {
+            "sessionId": session_id,
+            "runtimeMode": mode,
+            "status": "applied",
+            "effectiveOn": "now",
+        }
 
     async def _apply_mode(self, session_id: str, mode: str) -> None:
         session = self.sessions.peek(session_id)
@@ -561,8 +755,11 @@ class RunService:
         changed = session.runtimeMode != mode
         self.sessions.update(session_id, runtimeMode=mode, pendingRuntimeMode=None)
         if changed:
-            await self.hub.publish(session_id, ev.RUNTIME_MODE_CHANGED,
-                                   {"runtimeMode": mode, "effectiveAt": utcnow().isoformat()})
+            await self.hub.publish(
+                session_id,
+                ev.RUNTIME_MODE_CHANGED,
+                {"runtimeMode": mode, "effectiveAt": utcnow().isoformat()},
+            )
         else:
             await self.worker.commit()
 
@@ -587,9 +784,13 @@ class RunService:
         except asyncio.TimeoutError:
             if active.dispatch is not None:
                 active.dispatch.cancel()
-            await self._fail(active, ErrorCode.RUNTIME_LOST, f"the run was aborted by {ctx.user}",
-                             aborted=True)
-        return {"runId": run_id, "status": "aborted" if active.run.status == "aborted" else active.run.status}
+            await self._fail(
+                active, ErrorCode.RUNTIME_LOST, f"the run was aborted by {ctx.user}", aborted=True
+            )
+        return {
+            "runId": run_id,
+            "status": "aborted" if active.run.status == "aborted" else active.run.status,
+        }
 
     async def _stored_run(self, run_id: str) -> RunRow:
         await self.worker.commit()
@@ -603,7 +804,9 @@ def _notebook_kernel_id(p: AgentRunParams) -> str | None:
     """The extension param ``notebookKernelId``: bind python.exec to that notebook's kernel."""
     value = (p.model_extra or {}).get("notebookKernelId")
     if value is not None and not isinstance(value, str):
-        raise OpenFoalError(ErrorCode.INVALID_REQUEST, "notebookKernelId must be a kernel id string")
+        raise OpenFoalError(
+            ErrorCode.INVALID_REQUEST, "notebookKernelId must be a kernel id string"
+        )
     return value or None
 
 

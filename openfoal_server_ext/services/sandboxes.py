@@ -51,8 +51,10 @@ class SandboxService:
 
     def _get(self) -> Any:
         if self._factory is None:
-            raise OpenFoalError(ErrorCode.SANDBOX_UNAVAILABLE,
-                                "cloud mode is disabled on this server (sandbox_enabled is False)")
+            raise OpenFoalError(
+                ErrorCode.SANDBOX_UNAVAILABLE,
+                "cloud mode is disabled on this server (sandbox_enabled is False)",
+            )
         if self.manager is None:
             self.manager = self._factory(self._on_egress)
         return self.manager
@@ -71,25 +73,41 @@ class SandboxService:
         if self.manager is not None:
             await self.manager.aclose()
 
-    async def place(self, *, session_id: str, owner: str, workspace: str, policy: Policy,
-                    trace_id: str, run_id: str) -> Placement:
+    async def place(
+        self,
+        *,
+        session_id: str,
+        owner: str,
+        workspace: str,
+        policy: Policy,
+        trace_id: str,
+        run_id: str,
+    ) -> Placement:
         """Acquire the session's sandbox for a cloud turn, or decide the fallback.
 
         Raises SANDBOX_UNAVAILABLE (Docker down, cap reached, cloud disabled, and the policy
         keeps bash off the host) or BUDGET_EXCEEDED.
         """
         try:
-            handle = await self._get().acquire(session_id, owner, Path(workspace),
-                                               allow_hosts=list(policy.network.allow))
+            handle = await self._get().acquire(
+                session_id, owner, Path(workspace), allow_hosts=list(policy.network.allow)
+            )
         except OpenFoalError as exc:
             if exc.code != ErrorCode.SANDBOX_UNAVAILABLE or policy.bashMode != "host":
                 raise
-            self.audit.record(actor=owner, owner=owner, action="sandbox.fallback",
-                              resource=f"session:{session_id}", trace_id=trace_id,
-                              session_id=session_id, run_id=run_id,
-                              detail={"reason": exc.message, "runtimeMode": "local"})
-            log.warning("OpenFoal sandbox: session %s runs locally this turn: %s",
-                        session_id, exc.message)
+            self.audit.record(
+                actor=owner,
+                owner=owner,
+                action="sandbox.fallback",
+                resource=f"session:{session_id}",
+                trace_id=trace_id,
+                session_id=session_id,
+                run_id=run_id,
+                detail={"reason": exc.message, "runtimeMode": "local"},
+            )
+            log.warning(
+                "OpenFoal sandbox: session %s runs locally this turn: %s", session_id, exc.message
+            )
             return Placement("local", fallback_reason=exc.message)
         self._held[session_id] = (trace_id, run_id)
         return Placement("cloud", sandbox=handle.model_dump())
@@ -108,17 +126,23 @@ class SandboxService:
         try:
             await self.manager.remove(session_id)
         except OpenFoalError as exc:
-            log.warning("OpenFoal sandbox: cannot remove the sandbox of %s: %s",
-                        session_id, exc.message)
+            log.warning(
+                "OpenFoal sandbox: cannot remove the sandbox of %s: %s", session_id, exc.message
+            )
 
     def _on_egress(self, record: dict[str, Any]) -> None:
         owner = str(record.get("owner") or "")
         session_id = record.get("sessionId")
         trace_id, run_id = self._held.get(str(session_id), ("", ""))
         self.audit.record(
-            actor=owner, owner=owner, action="sandbox.egress",
+            actor=owner,
+            owner=owner,
+            action="sandbox.egress",
             resource=f"host:{record.get('host')}:{record.get('port')}",
-            trace_id=trace_id, session_id=session_id, run_id=run_id or None,
-            detail={k: record.get(k) for k in ("method", "host", "port", "allowed", "reason",
-                                               "address")},
+            trace_id=trace_id,
+            session_id=session_id,
+            run_id=run_id or None,
+            detail={
+                k: record.get(k) for k in ("method", "host", "port", "allowed", "reason", "address")
+            },
         )

@@ -10,7 +10,11 @@ from typing import Any
 
 from openfoal_kernel.protocol import ErrorCode, OpenFoalError, Session, utcnow
 from openfoal_kernel.protocol.events import SESSION_UPDATED
-from openfoal_kernel.protocol.session_keys import SessionKeyError, build_session_key, canonical_session_key
+from openfoal_kernel.protocol.session_keys import (
+    SessionKeyError,
+    build_session_key,
+    canonical_session_key,
+)
 
 from ..store import StoreWorker
 from .hub import EventHub
@@ -76,14 +80,21 @@ class SessionService:
         """Create and persist a session (the key defaults to a fresh direct chat)."""
         sid = session_id or new_id("ses")
         key = session_key or build_session_key(self.workspace_id, "main", "dm", "jupyterlab", sid)
-        session = Session(id=sid, sessionKey=key, owner=owner, runtimeMode=runtime_mode,  # type: ignore[arg-type]
-                          title=title)
+        session = Session(
+            id=sid,
+            sessionKey=key,
+            owner=owner,
+            runtimeMode=runtime_mode,  # type: ignore[arg-type]
+            title=title,
+        )
         self.worker.stage_session(session)  # committed with the run's first event
         self._cache[sid] = session
         self.hub.set_owner(sid, owner)
         return session
 
-    async def resolve(self, owner: str, session_id: str | None, session_key: str | None) -> tuple[Session, bool]:
+    async def resolve(
+        self, owner: str, session_id: str | None, session_key: str | None
+    ) -> tuple[Session, bool]:
         """Find the run's session by id or key, or create it; return it and whether it is new."""
         if session_id:
             return self.get_owned(owner, session_id), False
@@ -117,12 +128,19 @@ class SessionService:
         await self.worker.commit()
         await self.worker.call(self.worker.store.delete_session, session_id)
 
-    async def list(self, owner: str, *, limit: int, cursor: str | None, query: str | None) -> tuple[list[Session], str | None]:
+    async def list(
+        self, owner: str, *, limit: int, cursor: str | None, query: str | None
+    ) -> tuple[list[Session], str | None]:
         """A page of the owner's sessions, newest first, and the cursor of the next page."""
         before = decode_cursor(cursor) if cursor else None
         await self.worker.commit()
-        items = await self.worker.call(self.worker.store.list_sessions, owner=owner,
-                                       limit=limit + 1, before=before, query=query)
+        items = await self.worker.call(
+            self.worker.store.list_sessions,
+            owner=owner,
+            limit=limit + 1,
+            before=before,
+            query=query,
+        )
         next_cursor = None
         if len(items) > limit:
             items = items[:limit]

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from .base import AuditRow, EventRow, IdempotencyRow, MessageRow, RunRow, Store, ToolRunRow, WriteBatch
+from .base import (
+    AuditRow,
+    EventRow,
+    IdempotencyRow,
+    MessageRow,
+    RunRow,
+    Store,
+    ToolRunRow,
+    WriteBatch,
+)
 from .duckdb_store import DuckDBStore
 from .worker import StoreWorker
 

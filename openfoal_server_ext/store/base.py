@@ -120,8 +120,16 @@ class WriteBatch:
     tool_runs: list[ToolRunRow] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.sessions or self.runs or self.events or self.messages or self.audit
-                    or self.policies or self.gates or self.tool_runs)
+        return bool(
+            self.sessions
+            or self.runs
+            or self.events
+            or self.messages
+            or self.audit
+            or self.policies
+            or self.gates
+            or self.tool_runs
+        )
 
 
 class Store(ABC):

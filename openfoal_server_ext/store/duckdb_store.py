@@ -148,12 +148,8 @@ class DuckDBStore(GovernanceTables, Store):
             finally:
                 self.con.unregister("_openfoal_batch")
             return
-        selects = ", ".join(
-            f"CAST(unnest(${i + 1}) AS {types[c]})" for i, c in enumerate(columns)
-        )
-        self.con.execute(
-            f"{verb} {table} ({names}) SELECT {selects}", list(columns.values())
-        )
+        selects = ", ".join(f"CAST(unnest(${i + 1}) AS {types[c]})" for i, c in enumerate(columns))
+        self.con.execute(f"{verb} {table} ({names}) SELECT {selects}", list(columns.values()))
 
     # -- sessions -------------------------------------------------------------------------
 
@@ -165,8 +161,9 @@ class DuckDBStore(GovernanceTables, Store):
             [*values, session.id],
         ):
             return
-        self.con.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?)",
-                         [session.id, *values])
+        self.con.execute(
+            "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?)", [session.id, *values]
+        )
         self._stored_sessions.add(session.id)
 
     def _updated(self, sql: str, params: list[Any]) -> bool:
@@ -178,8 +175,11 @@ class DuckDBStore(GovernanceTables, Store):
         """Delete a session, its events and its transcript in one transaction."""
         self.con.execute("BEGIN TRANSACTION")
         try:
-            for table, column in (("events", "session_id"), ("messages", "session_id"),
-                                  ("sessions", "id")):
+            for table, column in (
+                ("events", "session_id"),
+                ("messages", "session_id"),
+                ("sessions", "id"),
+            ):
                 self.con.execute(f"DELETE FROM {table} WHERE {column} = ?", [session_id])
             self.con.execute("COMMIT")
         except BaseException:
@@ -211,7 +211,9 @@ class DuckDBStore(GovernanceTables, Store):
             sql += " AND (updated_at < ? OR (updated_at = ? AND id < ?))"
             args += [before[0], before[0], before[1]]
         if query:
-            sql += " AND (data->>'title' ILIKE ? OR data->>'preview' ILIKE ? OR session_key ILIKE ?)"
+            sql += (
+                " AND (data->>'title' ILIKE ? OR data->>'preview' ILIKE ? OR session_key ILIKE ?)"
+            )
             like = f"%{query}%"
             args += [like, like, like]
         sql += " ORDER BY updated_at DESC, id DESC LIMIT ?"
@@ -237,11 +239,19 @@ class DuckDBStore(GovernanceTables, Store):
             "usage": run.usage,
             "policyVersion": run.policy_version,
         }
-        values = [run.session_id, run.owner, run.trace_id, run.status, run.created_at,
-                  run.ended_at, _dumps(data)]
+        values = [
+            run.session_id,
+            run.owner,
+            run.trace_id,
+            run.status,
+            run.created_at,
+            run.ended_at,
+            _dumps(data),
+        ]
         if run.id in self._stored_runs and self._updated(
             "UPDATE runs SET session_id = ?, owner = ?, trace_id = ?, status = ?, created_at = ?, "
-            "ended_at = ?, data = ? WHERE id = ?", [*values, run.id],
+            "ended_at = ?, data = ? WHERE id = ?",
+            [*values, run.id],
         ):
             return
         verb = "INSERT" if run.new else "INSERT OR REPLACE"
@@ -318,8 +328,13 @@ class DuckDBStore(GovernanceTables, Store):
                 "ts": [r.at for r in rows],
                 "data": [r.message.model_dump_json(exclude_none=True) for r in rows],
             },
-            {"session_id": "VARCHAR", "idx": "BIGINT", "run_id": "VARCHAR",
-             "ts": "TIMESTAMPTZ", "data": "JSON"},
+            {
+                "session_id": "VARCHAR",
+                "idx": "BIGINT",
+                "run_id": "VARCHAR",
+                "ts": "TIMESTAMPTZ",
+                "data": "JSON",
+            },
         )
 
     def get_messages(self, session_id: str) -> list[MessageRow]:
@@ -330,8 +345,13 @@ class DuckDBStore(GovernanceTables, Store):
             [session_id],
         ).fetchall()
         return [
-            MessageRow(session_id=r[0], idx=r[1], run_id=r[2], at=r[3],
-                       message=ChatMessage.model_validate_json(r[4]))
+            MessageRow(
+                session_id=r[0],
+                idx=r[1],
+                run_id=r[2],
+                at=r[3],
+                message=ChatMessage.model_validate_json(r[4]),
+            )
             for r in rows
         ]
 
@@ -349,16 +369,31 @@ class DuckDBStore(GovernanceTables, Store):
         ).fetchone()
         if not row:
             return None
-        return IdempotencyRow(method=method, key=key, actor=actor, session_id=session_id,
-                              params_hash=row[0], response=json.loads(row[1]),
-                              created_at=row[2], expires_at=row[3])
+        return IdempotencyRow(
+            method=method,
+            key=key,
+            actor=actor,
+            session_id=session_id,
+            params_hash=row[0],
+            response=json.loads(row[1]),
+            created_at=row[2],
+            expires_at=row[3],
+        )
 
     def put_idempotency(self, row: IdempotencyRow) -> None:
         """Store an idempotency record."""
         self.con.execute(
             "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [row.method, row.key, row.actor, row.session_id, row.params_hash,
-             _dumps(row.response), row.created_at, row.expires_at],
+            [
+                row.method,
+                row.key,
+                row.actor,
+                row.session_id,
+                row.params_hash,
+                _dumps(row.response),
+                row.created_at,
+                row.expires_at,
+            ],
         )
 
     def purge_idempotency(self, now: datetime) -> int:
@@ -370,21 +405,45 @@ class DuckDBStore(GovernanceTables, Store):
 
 
 _EVENT_TYPES = {
-    "session_id": "VARCHAR", "seq": "BIGINT", "event": "VARCHAR", "run_id": "VARCHAR",
-    "trace_id": "VARCHAR", "state_version": "BIGINT", "ts": "TIMESTAMPTZ", "payload": "JSON",
+    "session_id": "VARCHAR",
+    "seq": "BIGINT",
+    "event": "VARCHAR",
+    "run_id": "VARCHAR",
+    "trace_id": "VARCHAR",
+    "state_version": "BIGINT",
+    "ts": "TIMESTAMPTZ",
+    "payload": "JSON",
 }
 _EVENT_COLS = "session_id, seq, event, run_id, trace_id, state_version, ts, payload"
 
 
 def _event_from_row(r: tuple[Any, ...]) -> EventRow:
-    return EventRow(session_id=r[0], seq=r[1], event=r[2], run_id=r[3], trace_id=r[4],
-                    state_version=r[5], at=r[6], payload=json.loads(r[7]))
+    return EventRow(
+        session_id=r[0],
+        seq=r[1],
+        event=r[2],
+        run_id=r[3],
+        trace_id=r[4],
+        state_version=r[5],
+        at=r[6],
+        payload=json.loads(r[7]),
+    )
 
 
 def _run_from_row(r: tuple[Any, ...]) -> RunRow:
     data = json.loads(r[7])
-    return RunRow(id=r[0], session_id=r[1], owner=r[2], trace_id=r[3], status=r[4],
-                  created_at=r[5], ended_at=r[6], input=data.get("input", ""),
-                  model=data.get("model"), runtime_mode=data.get("runtimeMode", "local"),
-                  error=data.get("error"), usage=data.get("usage") or {},
-                  policy_version=data.get("policyVersion"))
+    return RunRow(
+        id=r[0],
+        session_id=r[1],
+        owner=r[2],
+        trace_id=r[3],
+        status=r[4],
+        created_at=r[5],
+        ended_at=r[6],
+        input=data.get("input", ""),
+        model=data.get("model"),
+        runtime_mode=data.get("runtimeMode", "local"),
+        error=data.get("error"),
+        usage=data.get("usage") or {},
+        policy_version=data.get("policyVersion"),
+    )

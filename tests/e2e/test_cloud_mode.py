@@ -37,15 +37,17 @@ def engine() -> Iterator[docker.DockerClient]:
     except docker.errors.ImageNotFound:
         pytest.fail("sandbox image missing: run scripts/build-sandbox-images.sh", pytrace=False)
     except Exception as exc:
-        pytest.fail(f"Docker engine not reachable ({exc}): run scripts/install-docker.sh",
-                    pytrace=False)
+        pytest.fail(
+            f"Docker engine not reachable ({exc}): run scripts/install-docker.sh", pytrace=False
+        )
     yield client
     client.close()
 
 
 def _session_containers(engine: docker.DockerClient, session_id: str) -> list[Any]:
-    return engine.containers.list(all=True, filters={
-        "label": [f"{LABEL_SANDBOX}=1", f"{LABEL_SESSION}={session_id}"]})
+    return engine.containers.list(
+        all=True, filters={"label": [f"{LABEL_SANDBOX}=1", f"{LABEL_SESSION}={session_id}"]}
+    )
 
 
 async def _gone(engine: docker.DockerClient, session_id: str, timeout: float) -> bool:
@@ -85,8 +87,10 @@ async def _tool(c: GatewayClient, text: str, **params: Any) -> tuple[dict, dict]
 
 def _set_policy(server: ServerProcess, patch: dict[str, Any]) -> None:
     policy = server.api("policy.get").json()["payload"]["policy"]
-    r = server.api("policy.update", {"patch": patch, "expectedVersion": policy["version"],
-                                     "idempotencyKey": _key()})
+    r = server.api(
+        "policy.update",
+        {"patch": patch, "expectedVersion": policy["version"], "idempotencyKey": _key()},
+    )
     assert r.status_code == 200, r.text
 
 
@@ -97,8 +101,9 @@ async def _new_session(c: GatewayClient, model: Any) -> str:
 
 
 async def _set_mode(c: GatewayClient, sid: str, mode: str) -> dict[str, Any]:
-    return await c.request("runtime.setMode", {"sessionId": sid, "runtimeMode": mode,
-                                               "idempotencyKey": _key()})
+    return await c.request(
+        "runtime.setMode", {"sessionId": sid, "runtimeMode": mode, "idempotencyKey": _key()}
+    )
 
 
 async def _event(c: GatewayClient, name: str, timeout: float = 20.0) -> dict[str, Any]:
@@ -110,7 +115,8 @@ async def _event(c: GatewayClient, name: str, timeout: float = 20.0) -> dict[str
 
 
 async def test_cloud_turns_run_in_the_session_sandbox(
-        engine: docker.DockerClient, server_factory: Any, model: Any) -> None:
+    engine: docker.DockerClient, server_factory: Any, model: Any
+) -> None:
     server = server_factory()
     # python.exec and bash.exec are high risk on the host only: the local turn here opens bash
     _set_policy(server, {"tools": {"bash.exec": "allow"}})
@@ -124,8 +130,9 @@ async def test_cloud_turns_run_in_the_session_sandbox(
         assert changed["payload"]["runtimeMode"] == "cloud"
         assert switch_ms < 2000, f"an idle mode switch took {switch_ms:.0f} ms"
 
-        model.enqueue(_bash("id -u; echo made-in-sandbox > from_sandbox.txt; ls /workspace"),
-                      _done())
+        model.enqueue(
+            _bash("id -u; echo made-in-sandbox > from_sandbox.txt; ls /workspace"), _done()
+        )
         accepted, result = await _tool(c, "who am I", sessionId=sid)
         assert accepted["runtimeMode"] == "cloud"
         assert result["call"]["runtimeMode"] == "cloud"
@@ -164,13 +171,15 @@ async def test_cloud_turns_run_in_the_session_sandbox(
 
 
 async def test_a_switch_during_a_run_waits_for_the_next_turn(
-        engine: docker.DockerClient, shared_server: ServerProcess, model: Any) -> None:
+    engine: docker.DockerClient, shared_server: ServerProcess, model: Any
+) -> None:
     _set_policy(shared_server, {"tools": {"bash.exec": "allow"}})  # a shell on the host
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
         sid = await _new_session(c, model)
         model.enqueue(_bash("sleep 1.5; echo slow"), _done())
-        accepted = await c.request("agent.run", {"sessionId": sid, "input": "slow",
-                                                 "idempotencyKey": _key()})
+        accepted = await c.request(
+            "agent.run", {"sessionId": sid, "input": "slow", "idempotencyKey": _key()}
+        )
         await _event(c, "agent.tool_call")
         queued = await _set_mode(c, sid, "cloud")
         assert queued["status"] == "queued-change" and queued["effectiveOn"] == "next_turn"
@@ -189,7 +198,8 @@ async def test_a_switch_during_a_run_waits_for_the_next_turn(
 
 
 async def test_docker_down_fails_fast_or_falls_back_as_the_policy_says(
-        server_factory: Any, model: Any, tmp_path: Any) -> None:
+    server_factory: Any, model: Any, tmp_path: Any
+) -> None:
     nowhere = f"unix://{tmp_path}/no-docker.sock"
     server = server_factory(args=[f"--OpenFoalApp.sandbox_docker_host={nowhere}"])
     async with GatewayClient(server.ws_url, token=server.token) as c:
@@ -227,15 +237,18 @@ class _Hello(http.server.BaseHTTPRequestHandler):
 
 
 async def test_egress_follows_the_allowlist_and_is_audited(
-        engine: docker.DockerClient, server_factory: Any, model: Any) -> None:
+    engine: docker.DockerClient, server_factory: Any, model: Any
+) -> None:
     web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
     threading.Thread(target=web.serve_forever, daemon=True).start()
     allowed = f"127.0.0.1:{web.server_address[1]}"
     server = server_factory()
     _set_policy(server, {"network": {"allow": [allowed]}})
-    fetch = ("python3 -c \"import sys,urllib.request as u\n"
-             "try: print(u.urlopen(sys.argv[1], timeout=10).read().decode())\n"
-             "except Exception as e: print('REFUSED', e)\" ")
+    fetch = (
+        'python3 -c "import sys,urllib.request as u\n'
+        "try: print(u.urlopen(sys.argv[1], timeout=10).read().decode())\n"
+        "except Exception as e: print('REFUSED', e)\" "
+    )
     try:
         async with GatewayClient(server.ws_url, token=server.token) as c:
             model.enqueue(_bash(fetch + f"http://{allowed}/"), _done())
@@ -255,7 +268,8 @@ async def test_egress_follows_the_allowlist_and_is_audited(
 
 
 async def test_idle_sandboxes_are_reaped_and_orphans_removed_after_a_kill(
-        engine: docker.DockerClient, server_factory: Any, model: Any, tmp_path: Any) -> None:
+    engine: docker.DockerClient, server_factory: Any, model: Any, tmp_path: Any
+) -> None:
     root = tmp_path / "root"
     server = server_factory(root=root, args=["--OpenFoalApp.sandbox_idle_ttl=1.5"])
     async with GatewayClient(server.ws_url, token=server.token) as c:

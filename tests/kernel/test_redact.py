@@ -15,7 +15,10 @@ CASES = [
     ({"OPENAI_API_KEY": "sk-whatever-long-value"}, {"OPENAI_API_KEY": MASK}),
     ("https://alice:pa55word@db.example.com/x", f"https://alice:{MASK}@db.example.com/x"),
     ("postgres://u:p%40ss@h:5432/db", f"postgres://u:{MASK}@h:5432/db"),
-    ("curl -H 'Authorization: Bearer abcdefghijklmnop' x", f"curl -H 'Authorization: Bearer {MASK}' x"),
+    (
+        "curl -H 'Authorization: Bearer abcdefghijklmnop' x",
+        f"curl -H 'Authorization: Bearer {MASK}' x",
+    ),
     ("token ghp_abcdefghijklmnopqrstuvwxyz0123", f"token {MASK}"),
     ("key sk-proj-abcdefghijklmnopqrstuv", f"key {MASK}"),
     ("anthropic sk-ant-api03-abcdefghijklmnopqrst", f"anthropic {MASK}"),
@@ -26,7 +29,10 @@ CASES = [
     ('{"api_key": "zzzzzzzzzz"}', f'{{"api_key": "{MASK}"}}'),
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----", MASK),
     # ordinary text and data stay as they are
-    ("the token count was 42 and the password policy is strict", "the token count was 42 and the password policy is strict"),
+    (
+        "the token count was 42 and the password policy is strict",
+        "the token count was 42 and the password policy is strict",
+    ),
     ({"max_tokens": 100, "inputTokens": 5}, {"max_tokens": 100, "inputTokens": 5}),
     ("https://example.com/path?q=1", "https://example.com/path?q=1"),
     ({"command": "ls -la /data"}, {"command": "ls -la /data"}),

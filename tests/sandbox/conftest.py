@@ -47,7 +47,9 @@ def docker_client() -> Iterator[docker.DockerClient]:
     try:
         info = subprocess.run(
             ["docker", "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True, text=True, timeout=20,
+            capture_output=True,
+            text=True,
+            timeout=20,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         pytest.fail(f"Docker is not usable ({exc}); run scripts/install-docker.sh", pytrace=False)
@@ -108,19 +110,39 @@ def start_sandbox(
     plan = mounts.plan(workspace)
     name = container_name(instance, "s_test")
     kwargs = sandbox_kwargs(
-        image=image, name=name, user=plan.user, workspace_source=plan.source, memory=memory,
-        cpus=1.0, pids=pids, tmpfs_size="32m",
-        container_labels=labels(instance=instance, host="test", owner="tester",
-                                session="s_test", pool=False, role="sandbox"),
+        image=image,
+        name=name,
+        user=plan.user,
+        workspace_source=plan.source,
+        memory=memory,
+        cpus=1.0,
+        pids=pids,
+        tmpfs_size="32m",
+        container_labels=labels(
+            instance=instance,
+            host="test",
+            owner="tester",
+            session="s_test",
+            pool=False,
+            role="sandbox",
+        ),
     )
     container = client.containers.run(**kwargs)
     endpoint = endpoint_of(client)
     handle = SandboxHandle(
-        container_id=container.id, name=name, session_id="s_test", owner="tester",
-        docker_host=endpoint.docker_host, api_version=endpoint.api_version, user=plan.user,
-        host_workspace=str(workspace), env=dict(PROXY_ENV),
-        python="python3" if image == DEFAULT_IMAGE else None, memory=memory,
-        budget_s=budget_s, ledger=str(state_dir / "ledger") if budget_s else None,
+        container_id=container.id,
+        name=name,
+        session_id="s_test",
+        owner="tester",
+        docker_host=endpoint.docker_host,
+        api_version=endpoint.api_version,
+        user=plan.user,
+        host_workspace=str(workspace),
+        env=dict(PROXY_ENV),
+        python="python3" if image == DEFAULT_IMAGE else None,
+        memory=memory,
+        budget_s=budget_s,
+        ledger=str(state_dir / "ledger") if budget_s else None,
     )
     return Sandbox(handle, workspace, client), mounts
 

@@ -107,8 +107,12 @@ def egress_box(
             sandbox_id=sandbox.container_id,
             socket_dir=str(folder),
             container_labels=labels(
-                instance=new_instance_id(), host="test", owner="tester", session="s_test",
-                pool=False, role="egress-relay",
+                instance=new_instance_id(),
+                host="test",
+                owner="tester",
+                session="s_test",
+                pool=False,
+                role="egress-relay",
             ),
         )
     )
@@ -160,7 +164,8 @@ class Egress:
         """Fetch ``url`` from inside the sandbox; "STATUS BODY" or "ERR ..."."""
         res = await self.executor.run_command(
             f"python3 -c {shlex.quote(FETCH)} {shlex.quote(url)}",
-            timeout_s=30, max_output_bytes=65536,
+            timeout_s=30,
+            max_output_bytes=65536,
         )
         return res.stdout.strip()
 
@@ -188,7 +193,8 @@ async def test_allowlisted_host_is_reachable_through_the_relay(
     assert out == "200 hello from the host, path=/hello?x=1"
     res = await egress.executor.run_command(
         f"python3 -c {shlex.quote(TUNNEL)} 127.0.0.1 {http_port}",
-        timeout_s=30, max_output_bytes=65536,
+        timeout_s=30,
+        max_output_bytes=65536,
     )
     assert res.stdout.strip() == "200 hello from the host, path=/hello"
     seen = [(r["method"], r["host"], r["port"], r["allowed"], r["reason"]) for r in egress.records]
@@ -202,7 +208,8 @@ async def test_allowlisted_host_is_reachable_through_the_relay(
     direct = await egress.executor.run_command(
         f"env -u http_proxy -u HTTP_PROXY python3 -c {shlex.quote(FETCH)} "
         f"http://127.0.0.1:{http_port}/hello",
-        timeout_s=30, max_output_bytes=65536,
+        timeout_s=30,
+        max_output_bytes=65536,
     )
     assert direct.stdout.startswith("ERR"), direct
 
@@ -218,7 +225,9 @@ async def test_hosts_off_the_allowlist_are_refused_without_a_lookup(
         assert out.startswith("403 egress to ") and "not on the policy's network allowlist" in out
     assert egress.resolver.lookups == []  # the secret in the name never reached a resolver
     assert [(r["host"], r["allowed"]) for r in egress.records] == [
-        ("127.0.0.1", False), (secret, False), ("allowed.test", False),
+        ("127.0.0.1", False),
+        (secret, False),
+        ("allowed.test", False),
     ]
     assert {r["reason"] for r in egress.records} == {"not on the policy's network allowlist"}
 
@@ -244,14 +253,20 @@ async def test_names_resolving_to_inside_addresses_are_refused(egress: Egress) -
     egress.resolver.table.update(
         {"internal.corp.test": ["10.0.0.5"], "rebind.test": ["93.184.216.34", "127.0.0.1"]}
     )
-    assert "resolves to 10.0.0.5, private address" in await egress.fetch("http://internal.corp.test/")
+    assert "resolves to 10.0.0.5, private address" in await egress.fetch(
+        "http://internal.corp.test/"
+    )
     assert "resolves to 127.0.0.1, loopback address" in await egress.fetch("http://rebind.test/")
     assert "cannot resolve" in await egress.fetch("http://gone.test/")
     assert egress.resolver.lookups == [
-        ("internal.corp.test", 80), ("rebind.test", 80), ("gone.test", 80),
+        ("internal.corp.test", 80),
+        ("rebind.test", 80),
+        ("gone.test", 80),
     ]
     assert [(r["host"], r["allowed"]) for r in egress.records] == [
-        ("internal.corp.test", False), ("rebind.test", False), ("gone.test", False),
+        ("internal.corp.test", False),
+        ("rebind.test", False),
+        ("gone.test", False),
     ]
     assert egress.records[0]["address"] == "10.0.0.5"
 
@@ -267,7 +282,8 @@ async def test_dns_cannot_leave_the_sandbox(egress: Egress) -> None:
     net = await ex.run_command(
         "ls /sys/class/net; echo --; tail -n +2 /proc/net/udp /proc/net/udp6; echo --; "
         "awk 'NR > 1 && $4 == \"0A\" {print $2}' /proc/net/tcp /proc/net/tcp6",
-        timeout_s=15, max_output_bytes=65536,
+        timeout_s=15,
+        max_output_bytes=65536,
     )
     ifaces, udp, listeners = (part.split() for part in net.stdout.split("--"))
     assert ifaces == ["lo"]
@@ -283,8 +299,13 @@ async def test_dns_cannot_leave_the_sandbox(egress: Egress) -> None:
 async def test_decide_unit() -> None:
     spy = SpyResolver({"api.example.com": ["93.184.216.34"], "mixed.test": ["1.1.1.1", "fe80::1"]})
     proxy = EgressProxy(resolver=spy)
-    allow = ["api.example.com", "*.example.org:443", "mixed.test", "::ffff:169.254.169.254",
-             "10.0.0.5:8080"]
+    allow = [
+        "api.example.com",
+        "*.example.org:443",
+        "mixed.test",
+        "::ffff:169.254.169.254",
+        "10.0.0.5:8080",
+    ]
     ok = await proxy.decide("API.Example.COM.", 443, allow)
     assert (ok.allowed, ok.host, str(ok.address)) == (True, "api.example.com", "93.184.216.34")
     literal = await proxy.decide("10.0.0.5", 8080, allow)
@@ -317,8 +338,11 @@ async def test_every_attempt_is_reported_even_if_the_callback_fails(tmp_path: Pa
     sock = Path(tempfile.mkdtemp(prefix="of-eg-")) / "p.sock"
     await proxy.open("k", sock, allow=[], session_id="s1", owner="ann")
     try:
-        for request in (b"CONNECT evil.test:443 HTTP/1.1\r\n\r\n", b"GET /x HTTP/1.1\r\n\r\n",
-                        b"GET http://evil.test:8080/x HTTP/1.1\r\nHost: evil.test\r\n\r\n"):
+        for request in (
+            b"CONNECT evil.test:443 HTTP/1.1\r\n\r\n",
+            b"GET /x HTTP/1.1\r\n\r\n",
+            b"GET http://evil.test:8080/x HTTP/1.1\r\nHost: evil.test\r\n\r\n",
+        ):
             reader, writer = await asyncio.open_unix_connection(str(sock))
             writer.write(request)
             await writer.drain()
@@ -330,6 +354,7 @@ async def test_every_attempt_is_reported_even_if_the_callback_fails(tmp_path: Pa
     assert not sock.exists()
     sock.parent.rmdir()
     assert [(r["method"], r["host"], r["port"], r["allowed"]) for r in seen] == [
-        ("CONNECT", "evil.test", 443, False), ("GET", "evil.test", 8080, False),
+        ("CONNECT", "evil.test", 443, False),
+        ("GET", "evil.test", 8080, False),
     ]
     assert all(r["event"] == "sandbox.egress" and r["owner"] == "ann" for r in seen)

@@ -200,8 +200,14 @@ async def test_file_errors(executor: DockerExecutor, py_sandbox: Sandbox) -> Non
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     "path",
-    ["../etc/passwd", "a/../../etc/passwd", "/workspace/../etc/passwd", "/etc/passwd", "/tmp/x",
-     "/workspace-evil/x"],
+    [
+        "../etc/passwd",
+        "a/../../etc/passwd",
+        "/workspace/../etc/passwd",
+        "/etc/passwd",
+        "/tmp/x",
+        "/workspace-evil/x",
+    ],
 )
 async def test_paths_outside_the_workspace_are_refused(executor: DockerExecutor, path: str) -> None:
     await refused(executor.read_file(path, max_bytes=99), ErrorCode.FORBIDDEN)

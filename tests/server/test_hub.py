@@ -21,13 +21,20 @@ async def test_order_and_durability(tmp_path: Path) -> None:
 
     def sub(frame: dict) -> None:
         # when a non-delta is delivered, it must already be in the store
-        committed = any(e.seq == frame["seq"] for e in worker.store.get_events("s", after_seq=0, limit=100))
+        committed = any(
+            e.seq == frame["seq"] for e in worker.store.get_events("s", after_seq=0, limit=100)
+        )
         seen.append((frame["seq"], frame["event"], committed))
 
     hub.subscribe_session("s", sub)
     futures = [hub.publish("s", "agent.accepted", {}, run_id="r", trace_id="t")]
-    futures += [hub.publish("s", "agent.delta", {"delta": str(i)}, run_id="r", trace_id="t") for i in range(5)]
-    futures.append(hub.publish("s", "agent.completed", {"status": "completed"}, run_id="r", trace_id="t"))
+    futures += [
+        hub.publish("s", "agent.delta", {"delta": str(i)}, run_id="r", trace_id="t")
+        for i in range(5)
+    ]
+    futures.append(
+        hub.publish("s", "agent.completed", {"status": "completed"}, run_id="r", trace_id="t")
+    )
     await asyncio.gather(*futures)
     assert [s for s, _, _ in seen] == list(range(1, 8))  # delivered in seq order
     assert all(committed for _, event, committed in seen if event != "agent.delta")

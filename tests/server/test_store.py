@@ -5,15 +5,35 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from openfoal_kernel.protocol import AuditEntry, ChatMessage, Session, utcnow
-from openfoal_server_ext.store import AuditRow, DuckDBStore, EventRow, MessageRow, RunRow, StoreWorker, WriteBatch
+from openfoal_server_ext.store import (
+    AuditRow,
+    DuckDBStore,
+    EventRow,
+    MessageRow,
+    RunRow,
+    StoreWorker,
+    WriteBatch,
+)
 
 
 def _events(session_id: str, start: int, n: int) -> list[EventRow]:
-    return [EventRow(session_id=session_id, seq=i, event="agent.delta", payload={"delta": str(i)},
-                     state_version=i, at=utcnow(), run_id="r", trace_id="t") for i in range(start, start + n)]
+    return [
+        EventRow(
+            session_id=session_id,
+            seq=i,
+            event="agent.delta",
+            payload={"delta": str(i)},
+            state_version=i,
+            at=utcnow(),
+            run_id="r",
+            trace_id="t",
+        )
+        for i in range(start, start + n)
+    ]
 
 
 def test_small_and_large_batches(tmp_path: Path) -> None:
@@ -30,17 +50,37 @@ def test_small_and_large_batches(tmp_path: Path) -> None:
 def test_write_batch_is_one_transaction(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "s.duckdb")
     session = Session(id="s1", sessionKey="workspace:w/agent:a/main", owner="u")
-    run = RunRow(id="r1", session_id="s1", owner="u", trace_id="t", status="accepted", created_at=utcnow())
+    run = RunRow(
+        id="r1", session_id="s1", owner="u", trace_id="t", status="accepted", created_at=utcnow()
+    )
     bad = EventRow(session_id="s1", seq=1, event="x", payload={}, state_version=1, at=utcnow())
     bad.seq = "not a number"  # type: ignore[assignment]
-    with pytest.raises(Exception):
+    with pytest.raises(duckdb.Error):
         store.write_batch(WriteBatch(sessions={"s1": session}, runs={"r1": run}, events=[bad]))
     assert store.get_session("s1") is None and store.get_run("r1") is None  # rolled back
-    store.write_batch(WriteBatch(
-        sessions={"s1": session}, runs={"r1": run}, events=_events("s1", 1, 2),
-        messages=[MessageRow(session_id="s1", idx=0, message=ChatMessage(role="user", content="hi"), at=utcnow())],
-        audit=[AuditRow(entry=AuditEntry(id="a1", actor="u", action="run.start", resource="run:r1", traceId="t"), owner="u")],
-    ))
+    store.write_batch(
+        WriteBatch(
+            sessions={"s1": session},
+            runs={"r1": run},
+            events=_events("s1", 1, 2),
+            messages=[
+                MessageRow(
+                    session_id="s1",
+                    idx=0,
+                    message=ChatMessage(role="user", content="hi"),
+                    at=utcnow(),
+                )
+            ],
+            audit=[
+                AuditRow(
+                    entry=AuditEntry(
+                        id="a1", actor="u", action="run.start", resource="run:r1", traceId="t"
+                    ),
+                    owner="u",
+                )
+            ],
+        )
+    )
     assert store.get_session("s1") == session
     assert store.get_run("r1").status == "accepted"
     assert [m.message.content for m in store.get_messages("s1")] == ["hi"]

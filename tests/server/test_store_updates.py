@@ -76,7 +76,12 @@ def test_a_new_run_is_inserted_and_a_failed_batch_retries_safely(tmp_path: Path)
     store = DuckDBStore(tmp_path / "s.duckdb")
     session = Session(id="s1", sessionKey="workspace:w/agent:a/main", owner="u")
     run = RunRow(
-        id="r1", new=True, session_id="s1", owner="u", trace_id="t", status="accepted",
+        id="r1",
+        new=True,
+        session_id="s1",
+        owner="u",
+        trace_id="t",
+        status="accepted",
         created_at=utcnow(),
     )
     store.write_batch(WriteBatch(sessions={"s1": session}, runs={"r1": run}))
@@ -91,7 +96,12 @@ def test_a_new_run_is_inserted_and_a_failed_batch_retries_safely(tmp_path: Path)
     # a run marked new whose id is stored already (never made by the services) is refused
     # loudly rather than silently replaced
     twin = RunRow(
-        id="r1", new=True, session_id="s1", owner="u", trace_id="t", status="accepted",
+        id="r1",
+        new=True,
+        session_id="s1",
+        owner="u",
+        trace_id="t",
+        status="accepted",
         created_at=utcnow(),
     )
     store._stored_runs.clear()  # as after a restart: the id is not known to be stored

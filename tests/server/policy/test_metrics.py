@@ -28,32 +28,102 @@ async def _seed(worker: StoreWorker) -> list[float]:
     statuses = ["completed", "completed", "completed", "failed", "interrupted", "aborted"]
     for n, (ms, status) in enumerate(zip(latencies, statuses, strict=True)):
         created = T0 + timedelta(minutes=n)
-        worker.stage_run(RunRow(id=f"run_{n}", session_id="s", owner="alice", trace_id="t",
-                                status=status, created_at=created,
-                                ended_at=created + timedelta(milliseconds=ms)))
-    worker.stage_run(RunRow(id="run_live", session_id="s", owner="alice", trace_id="t",
-                            status="running", created_at=T0 + timedelta(minutes=7)))
+        worker.stage_run(
+            RunRow(
+                id=f"run_{n}",
+                session_id="s",
+                owner="alice",
+                trace_id="t",
+                status=status,
+                created_at=created,
+                ended_at=created + timedelta(milliseconds=ms),
+            )
+        )
+    worker.stage_run(
+        RunRow(
+            id="run_live",
+            session_id="s",
+            owner="alice",
+            trace_id="t",
+            status="running",
+            created_at=T0 + timedelta(minutes=7),
+        )
+    )
     # outside the window: counted only without one
-    worker.stage_run(RunRow(id="run_old", session_id="s", owner="alice", trace_id="t",
-                            status="failed", created_at=T0 - timedelta(days=1),
-                            ended_at=T0 - timedelta(days=1) + timedelta(seconds=60)))
-    for n, (status, ms) in enumerate([("success", 10.0), ("success", 20.0), ("failed", 30.0),
-                                      ("timeout", 5000.0), ("denied", 0.0), ("rejected", 0.0)]):
+    worker.stage_run(
+        RunRow(
+            id="run_old",
+            session_id="s",
+            owner="alice",
+            trace_id="t",
+            status="failed",
+            created_at=T0 - timedelta(days=1),
+            ended_at=T0 - timedelta(days=1) + timedelta(seconds=60),
+        )
+    )
+    for n, (status, ms) in enumerate(
+        [
+            ("success", 10.0),
+            ("success", 20.0),
+            ("failed", 30.0),
+            ("timeout", 5000.0),
+            ("denied", 0.0),
+            ("rejected", 0.0),
+        ]
+    ):
         started = T0 + timedelta(minutes=n, seconds=5)
-        worker.stage_tool_run(ToolRunRow(id=f"call_{n}", session_id="s", run_id="run_0", trace_id="t",
-                                         tool_name="bash.exec", args={}, status=status, duration_ms=ms,
-                                         runtime_mode="local", started_at=started, ended_at=started))
-    for n, (status, wait_s) in enumerate([("pending", None), ("approved", 1.0), ("approved", 4.0),
-                                          ("rejected", 10.0), ("expired", 900.0)]):
+        worker.stage_tool_run(
+            ToolRunRow(
+                id=f"call_{n}",
+                session_id="s",
+                run_id="run_0",
+                trace_id="t",
+                tool_name="bash.exec",
+                args={},
+                status=status,
+                duration_ms=ms,
+                runtime_mode="local",
+                started_at=started,
+                ended_at=started,
+            )
+        )
+    for n, (status, wait_s) in enumerate(
+        [
+            ("pending", None),
+            ("approved", 1.0),
+            ("approved", 4.0),
+            ("rejected", 10.0),
+            ("expired", 900.0),
+        ]
+    ):
         created = T0 + timedelta(minutes=n)
-        gate = GateItem(gateId=f"g{n}", sessionId="s", runId="run_0", toolCallId=f"c{n}",
-                        toolName="bash.exec", args={}, argsFingerprint="f", risk="shell",
-                        requestedBy="alice", status=status, createdAt=created,
-                        resolvedAt=created + timedelta(seconds=wait_s) if wait_s else None)
+        gate = GateItem(
+            gateId=f"g{n}",
+            sessionId="s",
+            runId="run_0",
+            toolCallId=f"c{n}",
+            toolName="bash.exec",
+            args={},
+            argsFingerprint="f",
+            risk="shell",
+            requestedBy="alice",
+            status=status,
+            createdAt=created,
+            resolvedAt=created + timedelta(seconds=wait_s) if wait_s else None,
+        )
         worker.stage_gate(gate, "alice")
-    old_gate = GateItem(gateId="g_old", sessionId="s", runId="run_old", toolCallId="c", toolName="x",
-                        args={}, argsFingerprint="f", risk="", requestedBy="alice",
-                        createdAt=T0 - timedelta(days=1))
+    old_gate = GateItem(
+        gateId="g_old",
+        sessionId="s",
+        runId="run_old",
+        toolCallId="c",
+        toolName="x",
+        args={},
+        argsFingerprint="f",
+        risk="",
+        requestedBy="alice",
+        createdAt=T0 - timedelta(days=1),
+    )
     worker.stage_gate(old_gate, "alice")
     await worker.commit()
     return latencies

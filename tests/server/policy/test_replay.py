@@ -23,39 +23,96 @@ def at(ms: int) -> datetime:
     return T0 + timedelta(milliseconds=ms)
 
 
-def _event(seq: int, ms: int, event: str, payload: dict[str, Any], run_id: str = "run_1") -> EventRow:
-    return EventRow(session_id="ses_1", seq=seq, event=event, payload=payload, state_version=seq,
-                    at=at(ms), run_id=run_id, trace_id="trace_1")
+def _event(
+    seq: int, ms: int, event: str, payload: dict[str, Any], run_id: str = "run_1"
+) -> EventRow:
+    return EventRow(
+        session_id="ses_1",
+        seq=seq,
+        event=event,
+        payload=payload,
+        state_version=seq,
+        at=at(ms),
+        run_id=run_id,
+        trace_id="trace_1",
+    )
 
 
 def _audit(n: int, ms: int, action: str, actor: str = "alice", **detail: Any) -> AuditEntry:
-    return AuditEntry(id=f"aud_{n}", at=at(ms), actor=actor, action=action, resource="r",
-                      sessionId="ses_1", runId="run_1", traceId="trace_1", detail=detail)
+    return AuditEntry(
+        id=f"aud_{n}",
+        at=at(ms),
+        actor=actor,
+        action=action,
+        resource="r",
+        sessionId="ses_1",
+        runId="run_1",
+        traceId="trace_1",
+        detail=detail,
+    )
 
 
 async def _seed(worker: StoreWorker, policy_version: int) -> None:
-    worker.stage_run(RunRow(id="run_1", session_id="ses_1", owner="alice", trace_id="trace_1",
-                            status="completed", created_at=T0, ended_at=at(900),
-                            input="deploy with OPENAI_API_KEY=sk-abc123def456ghi789jkl0",
-                            model="scripted", policy_version=policy_version,
-                            usage={"inputTokens": 10, "outputTokens": 5}))
-    worker.stage_run(RunRow(id="run_0", session_id="ses_1", owner="alice", trace_id="trace_0",
-                            status="completed", created_at=T0 - timedelta(minutes=5)))
-    call = ToolCall(id="call_1", name="bash.exec", arguments={"command": "curl -H 'Authorization: Bearer abc123xyz' https://x"})
+    worker.stage_run(
+        RunRow(
+            id="run_1",
+            session_id="ses_1",
+            owner="alice",
+            trace_id="trace_1",
+            status="completed",
+            created_at=T0,
+            ended_at=at(900),
+            input="deploy with OPENAI_API_KEY=sk-abc123def456ghi789jkl0",
+            model="scripted",
+            policy_version=policy_version,
+            usage={"inputTokens": 10, "outputTokens": 5},
+        )
+    )
+    worker.stage_run(
+        RunRow(
+            id="run_0",
+            session_id="ses_1",
+            owner="alice",
+            trace_id="trace_0",
+            status="completed",
+            created_at=T0 - timedelta(minutes=5),
+        )
+    )
+    call = ToolCall(
+        id="call_1",
+        name="bash.exec",
+        arguments={"command": "curl -H 'Authorization: Bearer abc123xyz' https://x"},
+    )
     for idx, ms, message, run_id in [
         (0, -60_000, ChatMessage(role="user", content="an earlier turn"), "run_0"),
-        (1, 1, ChatMessage(role="user", content="deploy with OPENAI_API_KEY=sk-abc123def456ghi789jkl0"), "run_1"),
+        (
+            1,
+            1,
+            ChatMessage(
+                role="user", content="deploy with OPENAI_API_KEY=sk-abc123def456ghi789jkl0"
+            ),
+            "run_1",
+        ),
         (2, 100, ChatMessage(role="assistant", content="", tool_calls=[call]), "run_1"),
         (3, 700, ChatMessage(role="tool", content="done", tool_call_id="call_1"), "run_1"),
         (4, 850, ChatMessage(role="assistant", content="Deployed."), "run_1"),
     ]:
-        worker.stage_message(MessageRow(session_id="ses_1", idx=idx, message=message, at=at(ms),
-                                        run_id=run_id))
+        worker.stage_message(
+            MessageRow(session_id="ses_1", idx=idx, message=message, at=at(ms), run_id=run_id)
+        )
     for row in [
         _event(1, 2, "agent.accepted", {"runtimeMode": "local", "model": "scripted"}),
         _event(2, 50, "agent.delta", {"delta": "Let me "}),
-        _event(3, 110, "agent.tool_call", {"toolCallId": "call_1", "toolName": "bash.exec",
-                                           "args": {"command": "echo", "password": "hunter2"}}),
+        _event(
+            3,
+            110,
+            "agent.tool_call",
+            {
+                "toolCallId": "call_1",
+                "toolName": "bash.exec",
+                "args": {"command": "echo", "password": "hunter2"},
+            },
+        ),
         _event(4, 120, "policy-gate.requested", {"gate": {"gateId": "g1"}}),
         _event(5, 600, "policy-gate.resolved", {"gate": {"gateId": "g1", "status": "approved"}}),
         _event(6, 690, "agent.tool_result", {"toolCallId": "call_1", "status": "success"}),
@@ -75,15 +132,23 @@ async def _seed(worker: StoreWorker, policy_version: int) -> None:
     await worker.commit()
 
 
-async def test_replay_orders_the_whole_timeline(audit: AuditService, worker: StoreWorker,
-                                                policies: PolicyService) -> None:
-    policy = await policies.update(actor="alice", trace_id="t", scope_key="default",
-                                   patch={"highRisk": "deny"}, expected_version=1)
+async def test_replay_orders_the_whole_timeline(
+    audit: AuditService, worker: StoreWorker, policies: PolicyService
+) -> None:
+    policy = await policies.update(
+        actor="alice",
+        trace_id="t",
+        scope_key="default",
+        patch={"highRisk": "deny"},
+        expected_version=1,
+    )
     await _seed(worker, policy_version=policy.version)
     replay = await audit.replay("alice", "run_1")
     assert replay["runId"] == "run_1" and replay["policyVersion"] == 2
-    steps = [(e["kind"], e.get("event") or e.get("action") or e.get("message", {}).get("role"))
-             for e in replay["events"]]
+    steps = [
+        (e["kind"], e.get("event") or e.get("action") or e.get("message", {}).get("role"))
+        for e in replay["events"]
+    ]
     assert steps == [
         ("run", None),
         ("message", "user"),

@@ -13,10 +13,18 @@ from openfoal_server_ext.store.duckdb_governance import TOOL_OUTPUT_LIMIT
 
 
 def _gate(n: int, **kw: object) -> GateItem:
-    base = {"gateId": f"gate_{n:04d}", "sessionId": f"ses_{n % 3}", "runId": "run_1",
-            "toolCallId": f"call_{n}", "toolName": "bash.exec", "args": {"command": "ls"},
-            "argsFingerprint": "fp", "risk": "shell", "requestedBy": "alice",
-            "createdAt": utcnow() + timedelta(seconds=n)}
+    base = {
+        "gateId": f"gate_{n:04d}",
+        "sessionId": f"ses_{n % 3}",
+        "runId": "run_1",
+        "toolCallId": f"call_{n}",
+        "toolName": "bash.exec",
+        "args": {"command": "ls"},
+        "argsFingerprint": "fp",
+        "risk": "shell",
+        "requestedBy": "alice",
+        "createdAt": utcnow() + timedelta(seconds=n),
+    }
     return GateItem.model_validate({**base, **kw})
 
 
@@ -39,9 +47,20 @@ def test_gates_upsert_by_id_in_small_and_arrow_sized_batches(tmp_path: Path) -> 
     # 600 rows go through the Arrow path, then every gate is replaced by its resolution
     gates = {f"gate_{n:04d}": (_gate(n), "alice" if n % 2 else "bob") for n in range(600)}
     store.write_batch(WriteBatch(gates=gates))
-    resolved = {gid: (g.model_copy(update={"status": "approved", "resolvedBy": owner,
-                                           "resolvedAt": g.createdAt + timedelta(seconds=1)}), owner)
-                for gid, (g, owner) in gates.items() if int(gid[-4:]) < 590}
+    resolved = {
+        gid: (
+            g.model_copy(
+                update={
+                    "status": "approved",
+                    "resolvedBy": owner,
+                    "resolvedAt": g.createdAt + timedelta(seconds=1),
+                }
+            ),
+            owner,
+        )
+        for gid, (g, owner) in gates.items()
+        if int(gid[-4:]) < 590
+    }
     store.write_batch(WriteBatch(gates=resolved))
     assert store.con.execute("SELECT count(*) FROM gate_items").fetchone() == (600,)
     pending = store.pending_gates()
@@ -58,8 +77,15 @@ def test_gates_upsert_by_id_in_small_and_arrow_sized_batches(tmp_path: Path) -> 
     newest = store.list_gates(owner="alice", limit=3)
     assert [g.gateId for g in newest] == ["gate_0599", "gate_0597", "gate_0595"]
     assert [g.gateId for g in store.list_gates(owner="bob", status="pending", limit=10)] == [
-        "gate_0598", "gate_0596", "gate_0594", "gate_0592", "gate_0590"]
-    assert {g.sessionId for g in store.list_gates(owner=None, session_id="ses_1", limit=1000)} == {"ses_1"}
+        "gate_0598",
+        "gate_0596",
+        "gate_0594",
+        "gate_0592",
+        "gate_0590",
+    ]
+    assert {g.sessionId for g in store.list_gates(owner=None, session_id="ses_1", limit=1000)} == {
+        "ses_1"
+    }
     assert len(store.list_gates(owner=None, limit=1000)) == 600
     store.close()
 
@@ -68,20 +94,57 @@ def test_tool_runs_and_run_policy_version(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "t.duckdb")
     start = utcnow()
     rows = [
-        ToolRunRow(id="call_1", session_id="s", run_id="r1", trace_id="t", tool_name="bash.exec",
-                   args={"command": "ls"}, status="success", duration_ms=12.5, runtime_mode="local",
-                   started_at=start, ended_at=start + timedelta(milliseconds=13),
-                   output="x" * (TOOL_OUTPUT_LIMIT + 100)),
-        ToolRunRow(id="call_2", session_id="s", run_id="r1", trace_id="t", tool_name="http.request",
-                   args={}, status="failed", duration_ms=3.0, runtime_mode="cloud",
-                   started_at=start + timedelta(seconds=1), ended_at=start + timedelta(seconds=2),
-                   error={"code": "TOOL_EXEC_FAILED", "message": "boom"}),
-        ToolRunRow(id="call_1", session_id="s", run_id="r2", trace_id="t2", tool_name="file.read",
-                   args={}, status="success", duration_ms=1.0, runtime_mode="local",
-                   started_at=start, ended_at=start),
+        ToolRunRow(
+            id="call_1",
+            session_id="s",
+            run_id="r1",
+            trace_id="t",
+            tool_name="bash.exec",
+            args={"command": "ls"},
+            status="success",
+            duration_ms=12.5,
+            runtime_mode="local",
+            started_at=start,
+            ended_at=start + timedelta(milliseconds=13),
+            output="x" * (TOOL_OUTPUT_LIMIT + 100),
+        ),
+        ToolRunRow(
+            id="call_2",
+            session_id="s",
+            run_id="r1",
+            trace_id="t",
+            tool_name="http.request",
+            args={},
+            status="failed",
+            duration_ms=3.0,
+            runtime_mode="cloud",
+            started_at=start + timedelta(seconds=1),
+            ended_at=start + timedelta(seconds=2),
+            error={"code": "TOOL_EXEC_FAILED", "message": "boom"},
+        ),
+        ToolRunRow(
+            id="call_1",
+            session_id="s",
+            run_id="r2",
+            trace_id="t2",
+            tool_name="file.read",
+            args={},
+            status="success",
+            duration_ms=1.0,
+            runtime_mode="local",
+            started_at=start,
+            ended_at=start,
+        ),
     ]
-    run = RunRow(id="r1", session_id="s", owner="alice", trace_id="t", status="completed",
-                 created_at=start, policy_version=7)
+    run = RunRow(
+        id="r1",
+        session_id="s",
+        owner="alice",
+        trace_id="t",
+        status="completed",
+        created_at=start,
+        policy_version=7,
+    )
     store.write_batch(WriteBatch(tool_runs=rows, runs={"r1": run}))
     got = store.tool_runs_of("r1")
     assert [r.id for r in got] == ["call_1", "call_2"]  # the same call id in another run is apart
@@ -96,13 +159,37 @@ def test_tool_runs_and_run_policy_version(tmp_path: Path) -> None:
 def test_audit_owner_column_bare_entries_and_run_lookup(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "a.duckdb")
     now = utcnow()
-    bare = AuditEntry(id="a1", at=now, actor="system", action="policy.create", resource="policy:default",
-                      traceId="t0")
-    owned = AuditEntry(id="a2", at=now + timedelta(seconds=1), actor="carol", action="gate.approved",
-                       resource="gate:g", runId="r1", traceId="t1")
-    later = AuditEntry(id="a0", at=now + timedelta(seconds=2), actor="alice", action="tool.result",
-                       resource="tool:x", runId="r1", traceId="t1")
-    store.write_batch(WriteBatch(audit=[AuditRow(entry=owned, owner="alice"), AuditRow(entry=later, owner="alice")]))
+    bare = AuditEntry(
+        id="a1",
+        at=now,
+        actor="system",
+        action="policy.create",
+        resource="policy:default",
+        traceId="t0",
+    )
+    owned = AuditEntry(
+        id="a2",
+        at=now + timedelta(seconds=1),
+        actor="carol",
+        action="gate.approved",
+        resource="gate:g",
+        runId="r1",
+        traceId="t1",
+    )
+    later = AuditEntry(
+        id="a0",
+        at=now + timedelta(seconds=2),
+        actor="alice",
+        action="tool.result",
+        resource="tool:x",
+        runId="r1",
+        traceId="t1",
+    )
+    store.write_batch(
+        WriteBatch(
+            audit=[AuditRow(entry=owned, owner="alice"), AuditRow(entry=later, owner="alice")]
+        )
+    )
     store.append_audit([bare])  # the interface as it was: an entry without an owner is its actor's
     assert store.query_audit(owner="system") == [bare]
     assert store.query_audit(owner="alice") == [later, owned]
@@ -121,8 +208,10 @@ def test_an_audit_table_from_before_owners_gets_the_column(tmp_path: Path) -> No
     con.execute("INSERT INTO audit VALUES ('old', now(), 'u', 'a', 'r', NULL, 'r1', 't', '{}')")
     con.close()
     store = DuckDBStore(path)
-    assert store.query_audit(owner="") [0].id == "old"
+    assert store.query_audit(owner="")[0].id == "old"
     assert [e.id for e in store.audit_for_run("r1")] == ["old"]
-    indexes = {r[0] for r in store.con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
+    indexes = {
+        r[0] for r in store.con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()
+    }
     assert {"audit_run_idx", "tool_runs_run_idx"} <= indexes
     store.close()

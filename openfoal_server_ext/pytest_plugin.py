@@ -30,6 +30,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def log_tail(path: Path, chars: int = 20000) -> str:
+    """The end of a server's output file ('' before it exists)."""
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except FileNotFoundError:
+        return ""
+
+
+def stop_group(proc: subprocess.Popen[bytes] | None, grace_s: float) -> None:
+    """Stop a server and its kernels: SIGTERM to its process group, SIGKILL after ``grace_s``."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
 class ServerProcess:
     """A ``jupyter server`` subprocess with OpenFoal enabled, on loopback with a token."""
 
@@ -101,10 +121,7 @@ class ServerProcess:
 
     def log(self) -> str:
         """The server's output so far."""
-        try:
-            return self.log_path.read_text(errors="replace")[-20000:]
-        except FileNotFoundError:
-            return ""
+        return log_tail(self.log_path)
 
     def api(self, method: str, params: dict[str, Any] | None = None, **kw: Any) -> httpx.Response:
         """POST a method to the REST surface."""
@@ -118,14 +135,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Stop gracefully (SIGTERM, then SIGKILL)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
+        stop_group(self.proc, 15)
 
     def kill(self) -> None:
         """SIGKILL the server alone (its kernels are orphaned, as after a crash), then reap them."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from openfoal_server_ext.pytest_plugin import free_port
+from openfoal_server_ext.pytest_plugin import free_port, log_tail, stop_group
 
 
 class LabServer:
@@ -106,21 +105,11 @@ class LabServer:
 
     def log(self) -> str:
         """The server output so far (its tail)."""
-        try:
-            return self.log_path.read_text(errors="replace")[-20000:]
-        except FileNotFoundError:
-            return ""
+        return log_tail(self.log_path)
 
     def stop(self) -> None:
         """Stop the server and its kernels (SIGTERM to the group, then SIGKILL)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
+        stop_group(self.proc, 20)
 
     def restart(self) -> LabServer:
         """Stop and start again on the same port, root and store, as after a server restart."""

@@ -97,6 +97,16 @@ class AgentLoop:
             "traceId": self.spec.traceId,
         }
 
+    def _fail(self, code: ErrorCode, message: str, retryable: bool = False) -> RunOutcome:
+        """End the run as failed (``agent.failed``)."""
+        error = self._error(code, message, retryable)
+        return self._finish(RunOutcome(status="failed", usage=self.usage, error=error))
+
+    def _aborted(self) -> RunOutcome:
+        """End the run as aborted (``agent.failed`` with ``aborted: true``)."""
+        error = self._error(ErrorCode.RUNTIME_LOST, "the run was aborted")
+        return self._finish(RunOutcome(status="aborted", usage=self.usage, error=error))
+
     def _finish(self, outcome: RunOutcome) -> RunOutcome:
         if outcome.status == "completed":
             self.sink.event(ev.AGENT_COMPLETED, {"status": "completed", "usage": outcome.usage})
@@ -116,13 +126,7 @@ class AgentLoop:
         try:
             provider = self.provider_factory()
         except ModelError as exc:
-            return self._finish(
-                RunOutcome(
-                    status="failed",
-                    usage=self.usage,
-                    error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc)),
-                )
-            )
+            return self._fail(ErrorCode.MODEL_UNAVAILABLE, str(exc))
         specs = [
             ToolSpec(name=t.name, description=t.description, parameters=t.parameters())
             for t in self.tools.values()
@@ -143,31 +147,13 @@ class AgentLoop:
                     )
                     messages.append(tool_msg)
                     self.sink.message(tool_msg)
-            return self._finish(
-                RunOutcome(
-                    status="failed",
-                    usage=self.usage,
-                    error=self._error(
-                        ErrorCode.INTERNAL_ERROR, f"stopped after {self.max_steps} model steps"
-                    ),
-                )
+            return self._fail(
+                ErrorCode.INTERNAL_ERROR, f"stopped after {self.max_steps} model steps"
             )
         except ModelError as exc:
-            return self._finish(
-                RunOutcome(
-                    status="failed",
-                    usage=self.usage,
-                    error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc), True),
-                )
-            )
+            return self._fail(ErrorCode.MODEL_UNAVAILABLE, str(exc), True)
         except asyncio.CancelledError:
-            self._finish(
-                RunOutcome(
-                    status="aborted",
-                    usage=self.usage,
-                    error=self._error(ErrorCode.RUNTIME_LOST, "the run was aborted"),
-                )
-            )
+            self._aborted()
             raise
         finally:
             await provider.aclose()
@@ -185,43 +171,19 @@ class AgentLoop:
         try:
             provider = self.provider_factory()
         except ModelError as exc:
-            return self._finish(
-                RunOutcome(
-                    status="failed",
-                    usage=self.usage,
-                    error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc)),
-                )
-            )
+            return self._fail(ErrorCode.MODEL_UNAVAILABLE, str(exc))
         try:
             summary = (await self._model_step(provider, messages, ())).content.strip()
         except ModelError as exc:
-            return self._finish(
-                RunOutcome(
-                    status="failed",
-                    usage=self.usage,
-                    error=self._error(ErrorCode.MODEL_UNAVAILABLE, str(exc), True),
-                )
-            )
+            return self._fail(ErrorCode.MODEL_UNAVAILABLE, str(exc), True)
         except asyncio.CancelledError:
-            self._finish(
-                RunOutcome(
-                    status="aborted",
-                    usage=self.usage,
-                    error=self._error(ErrorCode.RUNTIME_LOST, "the run was aborted"),
-                )
-            )
+            self._aborted()
             raise
         finally:
             await provider.aclose()
         if not summary:
-            return self._finish(
-                RunOutcome(
-                    status="failed",
-                    usage=self.usage,
-                    error=self._error(
-                        ErrorCode.MODEL_UNAVAILABLE, "the model returned an empty summary", True
-                    ),
-                )
+            return self._fail(
+                ErrorCode.MODEL_UNAVAILABLE, "the model returned an empty summary", True
             )
         self.sink.message(ChatMessage(role="system", kind=COMPACTION_KIND, content=summary))
         self.sink.event(

@@ -1,8 +1,8 @@
 """Gated tool calls inside the kernel: wait for a human decision.
 
 A notebook user answers inline on the stdin channel (an ``input_request``); the gateway
-answers with an ``openfoal_gate_reply`` message on the control channel (the console's
-decision, or the one a notebook user gave elsewhere). The first answer wins; no answer
+answers with a ``gate_reply`` on its comm (the console's decision, or the one a notebook user
+gave elsewhere). The first answer wins; no answer
 within the policy's ``gateTimeoutSec`` expires the gate.
 """
 
@@ -20,10 +20,9 @@ import zmq
 
 from ..agent.loop import EventSink, GateOutcome
 from ..protocol import events as ev
-from ..protocol.kernel_wire import RunSpec
+from ..protocol.kernel_wire import GateAnswer, RunSpec
 from ..protocol.transcript import ToolCall
 
-GATE_REPLY_MSG_TYPE = "openfoal_gate_reply"
 _APPROVE = {"y", "yes", "approve", "approved", "ok"}
 _REJECT = {"n", "no", "reject", "rejected", "deny"}
 
@@ -46,18 +45,13 @@ class GateKeeper:
         self.pending: dict[str, asyncio.Future[tuple[str, str]]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
 
-    def reply_from_control(self, content: dict[str, Any]) -> bool:
-        """Deliver a decision that came on the control channel (called on its thread)."""
-        gate_id = str(content.get("gateId", ""))
-        decision = str(content.get("decision", ""))
-        by = str(content.get("resolvedBy", "console"))
-        if (
-            self.loop is None
-            or gate_id not in self.pending
-            or decision not in ("approve", "reject")
-        ):
+    def answer(self, answer: GateAnswer) -> bool:
+        """Deliver the gateway's decision; ``False`` when no such gate is pending."""
+        if self.loop is None or answer.gateId not in self.pending:
             return False
-        self.loop.call_soon_threadsafe(self._resolve, gate_id, decision, by)
+        self.loop.call_soon_threadsafe(
+            self._resolve, answer.gateId, answer.decision, answer.resolvedBy
+        )
         return True
 
     def _resolve(self, gate_id: str, decision: str, by: str) -> None:

@@ -1,16 +1,16 @@
 """The OpenFoal agent kernel: a Jupyter kernel whose cells are chat turns.
 
-A run arrives as an ``execute_request``: from the gateway with a :class:`RunSpec` in the
-message metadata, or from a notebook as a plain cell (a turn of the notebook's own session).
-The agent loop streams its events back on iopub; an ``interrupt_request`` (interrupt mode
-``message``) cancels the loop and whatever tool process it started.
+A gateway turn arrives as a ``run`` request on the gateway's comm (see
+:mod:`openfoal_kernel.protocol.kernel_wire`); a notebook cell arrives as an ``execute_request``
+(a turn of the notebook's own session, or a ``/command``). Every event goes out on the comm;
+a notebook cell also shows its run (:mod:`.view`). An ``interrupt_request`` (interrupt mode
+``message``) cancels the turn and whatever tool process it started.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import uuid
 from typing import Any
 
@@ -20,16 +20,21 @@ from .. import __version__
 from ..agent.loop import RunOutcome
 from ..policy.published import POLICY_FILE_ENV, published_policy
 from ..protocol import ChatMessage, ErrorCode
-from ..protocol.kernel_wire import GATEWAY_ATTACH_MSG_TYPE, RUN_METADATA_KEY, RunSpec
+from ..protocol.kernel_wire import GateAnswer, RunRequest, RunSpec
 from ..providers.config import settings_from_env
+from . import notebook
+from .channel import GatewayChannel
 from .executors import ExecutorCache
-from .gates import GATE_REPLY_MSG_TYPE, GateKeeper
-from .sink import IopubSink
-from .turn import build_loop
-from .warm import SHARED_HTTP, warm_up
+from .gates import GateKeeper
+from .shared_http import SHARED_HTTP
+from .sink import CommSink
+from .turn import build_loop, make_tools
+from .view import NotebookView
+from .warm import warm_up
 
 #: How long a notebook turn waits for the gateway to listen (a fresh kernel only).
 GATEWAY_WAIT_S = 10.0
+_ENDED = {"completed": "ok", "failed": "error", "aborted": "abort"}
 
 
 def _new_id(prefix: str) -> str:
@@ -41,7 +46,7 @@ class OpenFoalKernel(Kernel):
 
     implementation = "openfoal"
     implementation_version = __version__
-    banner = "OpenFoal agent kernel: each cell is a chat turn with the agent."
+    banner = "OpenFoal agent kernel: each cell is a chat turn with the agent (/help for more)."
     language_info = {
         "name": "markdown",
         "mimetype": "text/markdown",
@@ -58,13 +63,13 @@ class OpenFoalKernel(Kernel):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executors = ExecutorCache()
         self.gates = GateKeeper(self)
-        self.control_handlers[GATE_REPLY_MSG_TYPE] = self.openfoal_gate_reply
-        self.control_handlers[GATEWAY_ATTACH_MSG_TYPE] = self.openfoal_gateway_attach
-        # set (from the control thread) once an OpenFoal gateway receives this kernel's iopub
-        self._gateway_attached = threading.Event()
-        # the notebook conversation of this kernel (cells without a gateway RunSpec)
+        self.channel = GatewayChannel(self, on_run=self._gateway_run, on_gate=self._gate_answer)
+        self.comm_manager = self.channel.manager  # comm_info_request lists its comms
+        self.tools = make_tools()
+        # the notebook conversation of this kernel (cells that are turns)
         self.notebook_session_id = _new_id("nb")
         self.notebook_transcript: list[ChatMessage] = []
+        self.history = notebook.CellHistory()
         warm_up()  # while the kernel waits in the pool, not during a session's first turn
 
     def _notebook_spec(self) -> RunSpec:
@@ -78,6 +83,36 @@ class OpenFoalKernel(Kernel):
             workspace=os.getcwd(),
         )
 
+    # -- gateway turns (the comm) -------------------------------------------------------
+
+    def _gateway_run(self, request: RunRequest, parent: dict[str, Any]) -> None:
+        """Start a gateway turn without holding the shell (gate answers arrive on it)."""
+        spec = request.spec
+        if self._task is not None:
+            self.channel.refuse(spec.runId, "the agent kernel is running another turn", parent)
+            return
+        sink = CommSink(self.channel, spec, parent)
+        self._start(self._gateway_turn(spec, sink, request.code))
+
+    async def _gateway_turn(self, spec: RunSpec, sink: CommSink, code: str) -> None:
+        try:
+            outcome = await self._turn(spec, sink, code, stdin=None)
+            sink.ended(_ENDED[outcome.status])
+        except asyncio.CancelledError:
+            sink.ended("abort")
+        finally:
+            self._task = None
+
+    def _gate_answer(self, answer: GateAnswer) -> bool:
+        return self.gates.answer(answer)
+
+    def _start(self, coro: Any) -> asyncio.Task[Any]:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.ensure_future(coro)
+        return self._task
+
+    # -- notebook cells (execute_request) ----------------------------------------------
+
     async def do_execute(  # type: ignore[override]
         self,
         code: str,
@@ -89,66 +124,104 @@ class OpenFoalKernel(Kernel):
         cell_meta: dict[str, Any] | None = None,
         cell_id: str | None = None,
     ) -> dict[str, Any]:
-        """Run one turn; the reply is sent when the run has ended."""
-        raw = (cell_meta or {}).get(RUN_METADATA_KEY)
-        from_gateway = raw is not None
-        spec = RunSpec.model_validate(raw) if from_gateway else self._notebook_spec()
-        if not from_gateway and not code.strip():
+        """Run one cell: a kernel command, or a turn (the reply is sent when it has ended)."""
+        if not code.strip():
             return self._reply("ok")
-        if not from_gateway:
-            await self._wait_for_gateway()
+        command = notebook.command_of(code)
+        if command is not None:
+            return self._command(command)
+        if self._task is not None:
+            return self._error("SESSION_BUSY", "the agent kernel is running another turn")
+        await self._wait_for_gateway()
         parent = self.get_parent("shell")
-        sink = IopubSink(self, spec, parent, render=not from_gateway)
+        spec = self._notebook_spec()
+        view = NotebookView(
+            spec, lambda msg_type, content: self._publish(msg_type, content, parent)
+        )
+        sink = CommSink(self.channel, spec, parent, view=view)
         stdin = (self._parent_ident["shell"], parent) if allow_stdin else None
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.ensure_future(self._turn(spec, sink, code, from_gateway, stdin))
         try:
-            outcome = await self._task
+            outcome = await self._start(self._notebook_turn(spec, sink, code, stdin))
         except asyncio.CancelledError:
             return self._reply("abort")
         finally:
             self._task = None
-        if outcome.status != "completed" and not from_gateway:
+        if store_history:
+            self.history.add(self.execution_count, code, view.answer)
+        if outcome.status != "completed":
             err = outcome.error or {}
-            content = {
-                "ename": str(err.get("code")),
-                "evalue": str(err.get("message")),
-                "traceback": [f"{err.get('code')}: {err.get('message')}"],
-            }
-            self.send_response(self.iopub_socket, "error", content)
-            return self._reply("error", **content)
+            return self._error(str(err.get("code")), str(err.get("message")))
+        if view.answer:
+            data = {"text/plain": view.answer, "text/markdown": view.answer}
+            self._publish(
+                "execute_result",
+                {"data": data, "metadata": {}, "execution_count": self.execution_count},
+                parent,
+            )
         return self._reply("ok")
+
+    async def _notebook_turn(
+        self, spec: RunSpec, sink: CommSink, code: str, stdin: tuple[Any, dict[str, Any]] | None
+    ) -> RunOutcome:
+        sink.event(
+            "agent.accepted",
+            {
+                "runtimeMode": spec.runtimeMode,
+                "model": spec.model.model or "",
+                "notebookPath": os.environ.get("JPY_SESSION_NAME"),
+            },
+        )
+        assert sink.view is not None
+        sink.view.draw()
+        user = ChatMessage(role="user", content=code)
+        self.notebook_transcript.append(user)
+        sink.message(user)
+        recorder = _Recorder(sink, self.notebook_transcript)
+        return await self._turn(spec, recorder, code, stdin=stdin)
+
+    def _command(self, command: str) -> dict[str, Any]:
+        if command == "/help":
+            page = {
+                "source": "page",
+                "data": {"text/plain": notebook.help_text(self.tools)},
+                "start": 0,
+            }
+            return self._reply("ok", payload=[page])
+        if command == "/clear":
+            self.notebook_transcript.clear()
+            self.notebook_session_id = _new_id("nb")
+            self.send_response(self.iopub_socket, "clear_output", {"wait": False})
+            self.send_response(
+                self.iopub_socket, "stream", {"name": "stdout", "text": "A new conversation.\n"}
+            )
+            return self._reply("ok")
+        if command == "/tools":
+            text = notebook.tools_text(self.tools)
+            content = {"data": {"text/markdown": text, "text/plain": text}, "metadata": {}}
+            self.send_response(self.iopub_socket, "display_data", {**content, "transient": {}})
+            return self._reply("ok")
+        known = ", ".join(notebook.COMMANDS)
+        return self._error("UNKNOWN_COMMAND", f"{command} is not a command (try {known})")
+
+    # -- one turn, from either side -----------------------------------------------------
 
     async def _turn(
         self,
         spec: RunSpec,
-        sink: IopubSink,
+        sink: Any,
         code: str,
-        from_gateway: bool,
         stdin: tuple[Any, dict[str, Any]] | None,
     ) -> RunOutcome:
         """Run the loop; any failure before it starts still ends the run with agent.failed."""
         try:
-            if not from_gateway:
-                sink.event(
-                    "agent.accepted",
-                    {
-                        "runtimeMode": spec.runtimeMode,
-                        "model": spec.model.model or "",
-                        "notebookPath": os.environ.get("JPY_SESSION_NAME"),
-                    },
-                )
-                self.notebook_transcript.append(ChatMessage(role="user", content=code))
-                sink.message(ChatMessage(role="user", content=code))
             executor = await self._executors.get(spec)
-            loop_sink = sink if from_gateway else _Recorder(sink, self.notebook_transcript)
 
             async def gate(call: Any, reason: str) -> Any:
                 return await self.gates.ask(
-                    spec=spec, sink=loop_sink, call=call, reason=reason, stdin=stdin
+                    spec=spec, sink=sink, call=call, reason=reason, stdin=stdin
                 )
 
-            loop = build_loop(spec, loop_sink, executor=executor, memory=spec.memory, gate=gate)
+            loop = build_loop(spec, sink, executor=executor, memory=spec.memory, gate=gate)
         except Exception as exc:
             self.log.exception("could not start run %s", spec.runId)
             error = {
@@ -163,13 +236,24 @@ class OpenFoalKernel(Kernel):
             return await loop.compact()
         return await loop.run(None if spec.resume else code)
 
+    def _publish(self, msg_type: str, content: dict[str, Any], parent: dict[str, Any]) -> None:
+        assert self.session is not None  # set once the kernel app has started
+        self.session.send(
+            self.iopub_socket, msg_type, content, parent=parent, ident=self._topic(msg_type)
+        )
+
     def _reply(self, status: str, **extra: Any) -> dict[str, Any]:
         reply: dict[str, Any] = {"status": status, "execution_count": self.execution_count}
         if status == "ok":
-            reply.update(payload=[], user_expressions={})
+            reply.update(payload=extra.get("payload", []), user_expressions={})
         elif status == "error":
             reply.update(extra)
         return reply
+
+    def _error(self, ename: str, evalue: str) -> dict[str, Any]:
+        content = {"ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
+        self.send_response(self.iopub_socket, "error", content)
+        return self._reply("error", **content)
 
     async def interrupt_request(self, stream: Any, ident: Any, parent: Any) -> None:
         """Cancel the running turn (the loop kills its tool processes on cancellation)."""
@@ -180,44 +264,62 @@ class OpenFoalKernel(Kernel):
         self.session.send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
 
     async def _wait_for_gateway(self) -> None:
-        """Under an OpenFoal server, hold a notebook turn until the gateway hears iopub.
+        """Under an OpenFoal server, hold a notebook turn until the gateway's comm is open.
 
         A notebook's kernel can run its first cell before the gateway has subscribed to its
-        iopub (events published earlier are lost on a PUB socket). A kernel not started by
-        such a server for a notebook (no policy file or no session name in its environment,
-        e.g. nbclient from a shell) has no gateway to wait for.
+        iopub (events published earlier are lost on a PUB socket); the gateway opens its comm
+        once it hears iopub, and comm messages are served while a cell runs. A kernel not
+        started by such a server for a notebook (no policy file or no session name in its
+        environment, e.g. nbclient from a shell) has no gateway to wait for.
         """
-        if self._gateway_attached.is_set():
+        if self.channel.attached.is_set():
             return
         if not (os.environ.get(POLICY_FILE_ENV) and os.environ.get("JPY_SESSION_NAME")):
             return
-        if not await asyncio.to_thread(self._gateway_attached.wait, GATEWAY_WAIT_S):
+        try:
+            await asyncio.wait_for(self.channel.attached.wait(), GATEWAY_WAIT_S)
+        except asyncio.TimeoutError:
             self.log.warning(
                 "OpenFoal: no gateway listened within %s s; the turn goes on "
                 "(the gateway may miss its first events)",
                 GATEWAY_WAIT_S,
             )
 
-    async def openfoal_gateway_attach(self, stream: Any, ident: Any, parent: Any) -> None:
-        """The gateway's iopub probe, then its word that it receives iopub (control channel)."""
-        if (parent.get("content") or {}).get("synced"):
-            self._gateway_attached.set()
-        assert self.session is not None  # set once the kernel app has started
-        self.session.send(
-            stream, "openfoal_gateway_attach_reply", {"status": "ok"}, parent, ident=ident
-        )
+    # -- the rest of the kernel protocol ------------------------------------------------
 
-    async def openfoal_gate_reply(self, stream: Any, ident: Any, parent: Any) -> None:
-        """A gate decision from the gateway (control channel)."""
-        known = self.gates.reply_from_control(parent.get("content") or {})
-        assert self.session is not None  # set once the kernel app has started
-        self.session.send(
-            stream,
-            "openfoal_gate_reply_reply",
-            {"status": "ok", "known": known},
-            parent,
-            ident=ident,
+    async def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:  # type: ignore[override]
+        """Complete ``/`` commands and workspace file names."""
+        return notebook.complete(code, cursor_pos, os.getcwd())
+
+    async def do_inspect(  # type: ignore[override]
+        self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Any = ()
+    ) -> dict[str, Any]:
+        """Describe the tool named under the cursor."""
+        return notebook.inspect(code, cursor_pos, self.tools)
+
+    async def do_history(  # type: ignore[override]
+        self,
+        hist_access_type: str,
+        output: bool,
+        raw: bool,
+        session: int | None = None,
+        start: int | None = None,
+        stop: int | None = None,
+        n: int | None = None,
+        pattern: str | None = None,
+        unique: bool = False,
+    ) -> dict[str, Any]:
+        """This kernel's cells and their answers."""
+        history = self.history.query(
+            hist_access_type,
+            output=output,
+            start=start,
+            stop=stop,
+            n=n,
+            pattern=pattern,
+            unique=unique,
         )
+        return {"status": "ok", "history": history}
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:  # type: ignore[override]
         """Release executors (code kernels, sandbox connections)."""
@@ -233,7 +335,7 @@ class OpenFoalKernel(Kernel):
 class _Recorder:
     """Keeps the notebook conversation's transcript in the kernel while forwarding events."""
 
-    def __init__(self, inner: IopubSink, transcript: list[ChatMessage]) -> None:
+    def __init__(self, inner: CommSink, transcript: list[ChatMessage]) -> None:
         self.inner = inner
         self.transcript = transcript
 

@@ -1,4 +1,4 @@
-"""Sends a run's events to the gateway on iopub (and, for notebook turns, renders them)."""
+"""Sends a run's events to the gateway's comm (and, for notebook turns, to the cell's view)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,20 @@ import asyncio
 from typing import Any
 
 from ..protocol import events as ev
-from ..protocol.kernel_wire import KERNEL_EVENT_MSG_TYPE, RunSpec
+from ..protocol.kernel_wire import RunSpec
 from ..protocol.transcript import ChatMessage
+from .channel import GatewayChannel
+from .view import NotebookView
 
 #: While deltas stream fast, those of this many seconds leave the kernel as one message.
 FLUSH_INTERVAL_S = 0.002
 
 
-class IopubSink:
-    """An :class:`~openfoal_kernel.agent.loop.EventSink` that publishes ``openfoal_event``s.
+class CommSink:
+    """An :class:`~openfoal_kernel.agent.loop.EventSink` publishing on the gateway's comm.
 
-    ``render`` is set for notebook turns: the answer then also appears as the cell's output
-    (``stream`` text and ``display_data``), since a notebook front end ignores our events.
+    ``view`` is set for notebook turns: the cell then shows the run (see :mod:`.view`), since
+    a notebook front end does not listen on the gateway's comm.
 
     Deltas are coalesced into one message carrying several (:attr:`KernelEvent.deltas`); the
     gateway still announces one ``agent.delta`` per model delta. A delta after a quiet spell
@@ -27,22 +29,25 @@ class IopubSink:
     Any other event or transcript entry first sends the deltas before it, keeping the order.
     """
 
-    def __init__(self, kernel: Any, spec: RunSpec, parent: dict[str, Any], *, render: bool) -> None:
-        self.kernel = kernel
+    def __init__(
+        self,
+        channel: GatewayChannel,
+        spec: RunSpec,
+        parent: dict[str, Any],
+        *,
+        view: NotebookView | None = None,
+    ) -> None:
+        self.channel = channel
         self.spec = spec
         self.parent = parent
-        self.render = render
-        self.failed: dict[str, Any] | None = None
+        self.view = view
         self._base = {"runId": spec.runId, "sessionId": spec.sessionId, "traceId": spec.traceId}
         self._deltas: list[str] = []
         self._flush_at: asyncio.TimerHandle | asyncio.Handle | None = None
         self._last_flush = 0.0
 
-    def _send(self, msg_type: str, content: dict[str, Any]) -> None:
-        k = self.kernel
-        k.session.send(
-            k.iopub_socket, msg_type, content, parent=self.parent, ident=k._topic(msg_type)
-        )
+    def _send(self, data: dict[str, Any]) -> None:
+        self.channel.send(data, self.parent)
 
     def event(self, name: str, payload: dict[str, Any]) -> None:
         """Publish a protocol event (deltas: coalesced, see the class)."""
@@ -56,14 +61,9 @@ class IopubSink:
                 )
             return
         self.flush()
-        self._send(
-            KERNEL_EVENT_MSG_TYPE,
-            {"kind": "event", **self._base, "event": name, "payload": payload},
-        )
-        if name == ev.AGENT_FAILED:
-            self.failed = payload.get("error")
-        if self.render:
-            self._render(name, payload)
+        self._send({"kind": "event", **self._base, "event": name, "payload": payload})
+        if self.view is not None:
+            self.view.event(name, payload)
 
     def flush(self) -> None:
         """Send the deltas not sent yet, as one message."""
@@ -74,48 +74,27 @@ class IopubSink:
             return
         self._last_flush = asyncio.get_running_loop().time()
         deltas, self._deltas = self._deltas, []
-        content: dict[str, Any] = {"kind": "event", **self._base, "event": ev.AGENT_DELTA}
+        data: dict[str, Any] = {"kind": "event", **self._base, "event": ev.AGENT_DELTA}
         if len(deltas) == 1:
-            content["payload"] = {"delta": deltas[0]}
+            data["payload"] = {"delta": deltas[0]}
         else:
-            content["payload"] = {}
-            content["deltas"] = deltas
-        self._send(KERNEL_EVENT_MSG_TYPE, content)
-        if self.render:
-            self._stream("stdout", "".join(deltas))
+            data["payload"] = {}
+            data["deltas"] = deltas
+        self._send(data)
+        if self.view is not None:
+            self.view.text("".join(deltas))
 
     def message(self, message: ChatMessage) -> None:
         """Publish a transcript entry (stored by the gateway, not announced)."""
         self.flush()
         self._send(
-            KERNEL_EVENT_MSG_TYPE,
-            {"kind": "message", **self._base, "message": message.model_dump(exclude_none=True)},
+            {"kind": "message", **self._base, "message": message.model_dump(exclude_none=True)}
         )
 
-    def _stream(self, name: str, text: str) -> None:
-        self._send("stream", {"name": name, "text": text})
-
-    def _render(self, name: str, payload: dict[str, Any]) -> None:
-        if name == ev.AGENT_DELTA:
-            self._stream("stdout", payload["delta"])  # a delta with more fields, sent alone
-        elif name == ev.AGENT_TOOL_CALL:
-            from ..agent.loop import args_preview
-
-            self._stream(
-                "stdout", f"\n\n> tool {payload['toolName']} {args_preview(payload['args'])}\n"
-            )
-        elif name == ev.AGENT_TOOL_RESULT:
-            head = f"> {payload['status']} in {payload['durationMs']:.0f} ms\n"
-            out = payload.get("output", "")
-            self._stream("stdout", head + (out if out.endswith("\n") or not out else out + "\n"))
-            for bundle in payload.get("displays", []):
-                self._send(
-                    "display_data",
-                    {
-                        "data": bundle.get("data", {}),
-                        "metadata": bundle.get("metadata", {}),
-                        "transient": {},
-                    },
-                )
-        elif name == ev.AGENT_COMPLETED:
-            self._stream("stdout", "\n")
+    def ended(self, status: str, error: dict[str, Any] | None = None) -> None:
+        """Tell the gateway the kernel is done with this run (after its terminal event)."""
+        self.flush()
+        data: dict[str, Any] = {"kind": "ended", **self._base, "status": status}
+        if error is not None:
+            data["error"] = error
+        self._send(data)

@@ -12,7 +12,7 @@ from ..providers.base import ModelProvider
 from ..providers.config import build_provider
 from ..tools.base import Tool, ToolContext
 from ..tools.registry import default_tools
-from .warm import SHARED_HTTP
+from .shared_http import SHARED_HTTP
 
 
 def make_provider(settings: ModelSettings) -> ModelProvider:

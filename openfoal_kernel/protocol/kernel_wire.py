@@ -1,9 +1,11 @@
-"""What crosses the gateway <-> agent kernel boundary on the Jupyter channels.
+"""What crosses the gateway <-> agent kernel boundary, on the Jupyter spec's own mechanisms.
 
-The gateway sends a run as an ``execute_request`` whose ``code`` is the user's input and whose
-message ``metadata["openfoal"]`` is a :class:`RunSpec`. The kernel answers on iopub with
-``openfoal_event`` messages whose content is a :class:`KernelEvent`: protocol events (which the
-gateway numbers, persists and fans out) and transcript entries (which it stores only).
+When it attaches, the gateway opens a comm with target :data:`COMM_TARGET`. On that comm it
+sends a :class:`RunRequest` (a gateway turn: ``comm_msg`` on shell, cheaper than an
+``execute_request``) and :class:`GateAnswer` decisions. The kernel answers with ``comm_msg``
+on iopub whose ``data`` is a :class:`KernelEvent`: protocol events (which the gateway numbers,
+persists and fans out), transcript entries (which it stores only) and each run's end. A
+notebook cell stays an ``execute_request``; its view is ``display_data`` of :data:`RUN_MIME`.
 """
 
 from __future__ import annotations
@@ -15,14 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from .transcript import ChatMessage
 from .types import Policy, RuntimeMode
 
-#: iopub message type of kernel events.
-KERNEL_EVENT_MSG_TYPE: Final = "openfoal_event"
-#: Key of the run spec inside the execute_request metadata.
-RUN_METADATA_KEY: Final = "openfoal"
-#: Control message from the gateway to a notebook's OpenFoal kernel. ``{"synced": false}``
-#: probes iopub (its busy/idle status comes back there); ``{"synced": true}`` then says the
-#: gateway receives iopub, so the kernel's notebook turns are seen (and stored) whole.
-GATEWAY_ATTACH_MSG_TYPE: Final = "openfoal_gateway_attach"
+#: Target name of the comm the gateway opens on each OpenFoal kernel it attaches to.
+COMM_TARGET: Final = "openfoal.v1"
+#: Vendor MIME type of a notebook cell's view of its turn (a :class:`RunView`).
+RUN_MIME: Final = "application/vnd.openfoal.run+json"
 
 
 class ModelSettings(BaseModel):
@@ -71,22 +69,57 @@ class RunSpec(BaseModel):
     gateDecision: dict[str, str] | None = None
 
 
+class RunRequest(BaseModel):
+    """Gateway -> kernel (comm ``data``): start a gateway turn."""
+
+    type: Literal["run"] = "run"
+    spec: RunSpec
+    #: The user's input (empty for a continuation or a compaction).
+    code: str = ""
+
+
+class GateAnswer(BaseModel):
+    """Gateway -> kernel (comm ``data``): the decision on a pending gate."""
+
+    type: Literal["gate_reply"] = "gate_reply"
+    gateId: str
+    decision: Literal["approve", "reject"]
+    resolvedBy: str = "console"
+
+
 class KernelEvent(BaseModel):
-    """One message from kernel to gateway.
+    """One message from kernel to gateway (comm ``data``).
 
     ``kind="event"``: a protocol event (``event`` + ``payload``); the gateway adds ``seq``.
     ``kind="message"``: a transcript entry (``message``) to store, not to announce.
+    ``kind="ended"``: the kernel is done with the run (``status``: ok, error or abort), sent
+    after its terminal event; for a request the kernel refused, ``error`` says why.
     ``deltas``: with ``event="agent.delta"``, several deltas of a burst in one message, in
     order; each is announced as its own ``agent.delta`` with payload ``{"delta": text}``.
     """
 
     model_config = ConfigDict(extra="allow")
 
-    kind: Literal["event", "message"]
+    kind: Literal["event", "message", "ended"]
     runId: str
-    sessionId: str
-    traceId: str
+    sessionId: str = ""
+    traceId: str = ""
     event: str | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
     message: ChatMessage | None = None
     deltas: list[str] | None = None
+    status: Literal["ok", "error", "abort"] | None = None
+    error: dict[str, Any] | None = None
+
+
+class RunView(BaseModel):
+    """A notebook cell's view of its turn (the :data:`RUN_MIME` bundle, updated by runId)."""
+
+    runId: str
+    sessionId: str
+    status: Literal["running", "awaiting_approval", "completed", "failed", "aborted"]
+    #: The answer streamed so far; at the end it moves to the cell's ``execute_result``.
+    text: str = ""
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    gates: list[dict[str, Any]] = Field(default_factory=list)
+    error: dict[str, Any] | None = None

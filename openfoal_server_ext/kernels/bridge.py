@@ -1,21 +1,30 @@
-"""A gateway-side client of one agent kernel: sends runs, reads its iopub stream."""
+"""A gateway-side client of one agent kernel: its comm, its turns, its iopub stream.
+
+The bridge speaks only the Jupyter messaging spec: once it hears the kernel's iopub it opens
+a comm (target ``openfoal.v1``); a turn is a ``run`` comm_msg, a gate decision a
+``gate_reply`` comm_msg, and the kernel's events come back as comm_msg on iopub (see
+:mod:`openfoal_kernel.protocol.kernel_wire`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.session import Session as JupyterSession
+from pydantic import ValidationError
 
+from openfoal_kernel.protocol import events as ev
 from openfoal_kernel.protocol.kernel_wire import (
-    GATEWAY_ATTACH_MSG_TYPE,
-    KERNEL_EVENT_MSG_TYPE,
-    RUN_METADATA_KEY,
+    COMM_TARGET,
+    GateAnswer,
     KernelEvent,
+    RunRequest,
     RunSpec,
 )
 
@@ -42,11 +51,14 @@ class KernelBridge:
         self.on_event = on_event
         self.client = self._new_client()
         self._tasks: list[asyncio.Task[None]] = []
-        self.replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        #: The open turns of this kernel: runId -> (spec, future of its ``ended`` data).
+        self.runs: dict[str, tuple[RunSpec, asyncio.Future[dict[str, Any]]]] = {}
+        self._terminated: set[str] = set()
         # iopub is a PUB/SUB socket: until our subscription reaches the kernel's publisher
-        # (after a start or a restart), its messages are dropped. A run is sent only once a
-        # status message of ours has come back on iopub.
+        # (after a start or a restart), its messages are dropped. The comm is opened, and a
+        # run sent, only once a status message of ours has come back on iopub.
         self.iopub_synced = False
+        self.comm_id: str | None = None
         self._probes: dict[str, asyncio.Future[None]] = {}
 
     def _new_client(self) -> AsyncKernelClient:
@@ -62,9 +74,9 @@ class KernelBridge:
         return client
 
     async def start(self, *, wait_ready: bool) -> None:
-        """Open the channels and start reading iopub (and shell replies)."""
+        """Open the channels and start reading iopub; an owned kernel also gets its comm."""
         self.client.start_channels(stdin=False, hb=False, control=True)
-        if wait_ready:
+        if wait_ready:  # before the readers start: it reads the kernel_info reply itself
             await self.client.wait_for_ready(timeout=60)
         self._tasks = [
             asyncio.create_task(self._read_iopub()),
@@ -72,16 +84,22 @@ class KernelBridge:
         ]
         if wait_ready:
             await self.sync_iopub()
+            self.open_comm()
 
-    async def sync_iopub(self, timeout: float = 30.0) -> None:
-        """Wait until iopub delivers: probe with kernel_info until its status comes back."""
+    async def sync_iopub(self, timeout: float = 30.0, *, control: bool = False) -> None:
+        """Wait until iopub delivers: probe with kernel_info until its status comes back.
+
+        ``control``: probe on the control channel, which a kernel serves while its shell is
+        busy (a notebook's kernel may be running a cell that waits for exactly this).
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        channel = self.client.control_channel if control else self.client.shell_channel
         while not self.iopub_synced:
             msg = self.client.session.msg("kernel_info_request", {})
             probe: asyncio.Future[None] = loop.create_future()
             self._probes[msg["header"]["msg_id"]] = probe
-            self.client.shell_channel.send(msg)
+            channel.send(msg)
             try:
                 await asyncio.wait_for(probe, 0.5)
                 self.iopub_synced = True
@@ -93,54 +111,38 @@ class KernelBridge:
             finally:
                 self._probes.pop(msg["header"]["msg_id"], None)
 
-    async def attach_notebook(self, timeout: float = 60.0) -> None:
-        """Sync iopub through the control channel, then tell the kernel it is heard.
+    def open_comm(self) -> None:
+        """Open the gateway's comm (iopub must be synced): from now on the kernel reports."""
+        self.comm_id = uuid.uuid4().hex
+        content = {"comm_id": self.comm_id, "target_name": COMM_TARGET, "data": {}}
+        self.client.shell_channel.send(self.client.session.msg("comm_open", content))
 
-        A notebook's kernel may be busy with a cell (waiting for exactly this), so the
-        probe goes on control, which the kernel serves while its shell is busy.
+    def _comm_msg(self, data: dict[str, Any]) -> None:
+        assert self.comm_id is not None
+        content = {"comm_id": self.comm_id, "data": data}
+        self.client.shell_channel.send(self.client.session.msg("comm_msg", content))
+
+    async def attach_notebook(self, timeout: float = 60.0) -> None:
+        """Sync iopub through the control channel, then open the comm.
+
+        Comm messages are served while a cell runs, so a first cell that waits for the
+        gateway goes on as soon as the comm is open.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            msg = self.client.session.msg(GATEWAY_ATTACH_MSG_TYPE, {"synced": False})
-            probe: asyncio.Future[None] = loop.create_future()
-            self._probes[msg["header"]["msg_id"]] = probe
-            self.client.control_channel.send(msg)
-            try:
-                await asyncio.wait_for(probe, 0.5)
-                break
-            except asyncio.TimeoutError:
-                if loop.time() > deadline:
-                    raise TimeoutError(
-                        f"kernel {self.kernel_id} does not answer on iopub"
-                    ) from None
-            finally:
-                self._probes.pop(msg["header"]["msg_id"], None)
-        self.iopub_synced = True
-        self.client.control_channel.send(
-            self.client.session.msg(GATEWAY_ATTACH_MSG_TYPE, {"synced": True})
-        )
+        self.iopub_synced = False
+        await self.sync_iopub(timeout, control=True)
+        self.open_comm()
 
     async def execute(self, spec: RunSpec, code: str) -> asyncio.Future[dict[str, Any]]:
-        """Send a run as an execute_request; return the future of its execute_reply."""
+        """Start a turn (a ``run`` comm_msg); return the future of the kernel's ``ended``."""
         self.last_used = time.monotonic()
         if not self.iopub_synced:
             await self.sync_iopub()
-        content = {
-            "code": code,
-            "silent": False,
-            "store_history": False,
-            "user_expressions": {},
-            "allow_stdin": False,
-            "stop_on_error": False,
-        }
-        msg = self.client.session.msg(
-            "execute_request", content, metadata={RUN_METADATA_KEY: spec.model_dump(mode="json")}
-        )
-        reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.replies[msg["header"]["msg_id"]] = reply
-        self.client.shell_channel.send(msg)
-        return reply
+        if self.comm_id is None:
+            self.open_comm()
+        ended: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.runs[spec.runId] = (spec, ended)
+        self._comm_msg(RunRequest(spec=spec, code=code).model_dump(mode="json"))
+        return ended
 
     async def _read_iopub(self) -> None:
         while True:
@@ -153,43 +155,80 @@ class KernelBridge:
                 await asyncio.sleep(0.1)
                 continue
             self.last_iopub = time.monotonic()
-            if msg["msg_type"] != KERNEL_EVENT_MSG_TYPE:
-                if self._probes and msg["msg_type"] == "status":
-                    probe = self._probes.get(msg["parent_header"].get("msg_id", ""))
-                    if probe is not None and not probe.done():
-                        probe.set_result(None)
-                continue
-            try:
-                event = KernelEvent.model_validate(msg["content"])
-            except Exception:
-                log.warning("kernel %s sent a malformed event: %r", self.kernel_id, msg["content"])
-                continue
-            try:
-                await self.on_event(self, event)
-            except Exception:
-                log.exception("handling an event of kernel %s", self.kernel_id)
+            msg_type = msg["msg_type"]
+            if msg_type == "comm_msg" and msg["content"].get("comm_id") == self.comm_id:
+                await self._kernel_data(msg["content"].get("data") or {})
+            elif msg_type == "comm_close" and msg["content"].get("comm_id") == self.comm_id:
+                self.comm_id = None
+            elif self._probes and msg_type == "status":
+                probe = self._probes.get(msg["parent_header"].get("msg_id", ""))
+                if probe is not None and not probe.done():
+                    probe.set_result(None)
+
+    async def _kernel_data(self, data: dict[str, Any]) -> None:
+        try:
+            event = KernelEvent.model_validate(data)
+        except ValidationError:
+            log.warning("kernel %s sent a malformed event: %r", self.kernel_id, data)
+            return
+        if event.kind == "ended":
+            await self._ended(event)
+            return
+        if event.kind == "event" and event.event in ev.TERMINAL_EVENTS:
+            self._terminated.add(event.runId)
+        await self._deliver(event)
+
+    async def _ended(self, event: KernelEvent) -> None:
+        """The kernel is done with a run; one it refused still ends with ``agent.failed``."""
+        entry = self.runs.pop(event.runId, None)
+        terminated = event.runId in self._terminated
+        self._terminated.discard(event.runId)
+        if entry is None:
+            if event.error:
+                log.warning("kernel %s refused a request: %s", self.kernel_id, event.error)
+            return
+        spec, ended = entry
+        if not terminated:
+            error = {
+                **(event.error or {"code": "RUNTIME_LOST", "message": "the run ended unreported"}),
+                "traceId": spec.traceId,
+            }
+            failed = KernelEvent(
+                kind="event",
+                runId=spec.runId,
+                sessionId=spec.sessionId,
+                traceId=spec.traceId,
+                event=ev.AGENT_FAILED,
+                payload={"error": error},
+            )
+            await self._deliver(failed)
+        if not ended.done():
+            ended.set_result(event.model_dump(exclude_none=True))
+
+    async def _deliver(self, event: KernelEvent) -> None:
+        try:
+            await self.on_event(self, event)
+        except Exception:
+            log.exception("handling an event of kernel %s", self.kernel_id)
 
     async def _read_shell(self) -> None:
+        """Drain shell replies (probes, comm traffic has none): nothing waits on them."""
         while True:
             try:
-                msg = await self.client.get_shell_msg()
+                await self.client.get_shell_msg()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("reading shell replies of kernel %s", self.kernel_id)
                 await asyncio.sleep(0.1)
-                continue
-            fut = self.replies.pop(msg["parent_header"].get("msg_id", ""), None)
-            if fut is not None and not fut.done():
-                fut.set_result(msg)
 
     def send_gate_reply(self, gate_id: str, decision: str, resolved_by: str) -> None:
-        """Deliver a gate decision to the waiting kernel (control channel)."""
-        msg = self.client.session.msg(
-            "openfoal_gate_reply",
-            {"gateId": gate_id, "decision": decision, "resolvedBy": resolved_by},
-        )
-        self.client.control_channel.send(msg)
+        """Deliver a gate decision to the waiting kernel (a ``gate_reply`` on the comm)."""
+        if self.comm_id is None:
+            log.warning("kernel %s has no open comm for gate %s", self.kernel_id, gate_id)
+            return
+        answer = GateAnswer(gateId=gate_id, decision=decision, resolvedBy=resolved_by)  # type: ignore[arg-type]
+        self._comm_msg(answer.model_dump(mode="json"))
 
     async def interrupt(self) -> None:
         """Interrupt by message (kernel spec ``interrupt_mode: message``)."""
@@ -211,10 +250,12 @@ class KernelBridge:
 
         A kernel that dies early is restarted on new random ports; channels left on the old
         ones would never hear it again. ``before`` is the kernel manager's ``ready`` future
-        from before the restart began: the ports are known once a newer one is done.
+        from before the restart began: the ports are known once a newer one is done. The
+        new process has no comm yet: the next turn (or the notebook attach) opens one.
         """
         await self.close()
         self.iopub_synced = False
+        self.comm_id = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while before is not None and loop.time() < deadline:
@@ -223,8 +264,4 @@ class KernelBridge:
                 break
             await asyncio.sleep(0.05)
         self.client = self._new_client()
-        self.client.start_channels(stdin=False, hb=False, control=True)
-        self._tasks = [
-            asyncio.create_task(self._read_iopub()),
-            asyncio.create_task(self._read_shell()),
-        ]
+        await self.start(wait_ready=False)

@@ -20,6 +20,7 @@ import { openfoalIcon } from './icons';
 import { ChatModel } from './model';
 import { RuntimeMode } from './protocol';
 import { IOpenFoalClient } from './tokens';
+import { runViewPlugin } from './runview';
 // The sidebar panel is added at activation, so it is needed at once.
 // eslint-disable-next-line jupyter/prefer-lazy-imports
 import { ChatPanel } from './widgets/panel';
@@ -164,4 +165,4 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [clientPlugin, chatPlugin];
+export default [clientPlugin, chatPlugin, runViewPlugin];

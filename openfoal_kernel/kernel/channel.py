@@ -68,8 +68,9 @@ class GatewayChannel:
         self.send({"kind": "ended", "runId": run_id, "status": "error", "error": error}, parent)
 
     def _received(self, msg: dict[str, Any]) -> None:
-        data = msg["content"].get("data") or {}
-        kind = data.get("type") if isinstance(data, dict) else None
+        raw = msg["content"].get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        kind = data.get("type")
         try:
             if kind == "run":
                 self.on_run(RunRequest.model_validate(data), msg)
@@ -78,5 +79,6 @@ class GatewayChannel:
             else:
                 self.refuse("", f"unknown request type {kind!r} on {COMM_TARGET}", msg)
         except ValidationError as exc:
-            spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
-            self.refuse(str(spec.get("runId", "")), f"invalid {kind} request: {exc}", msg)
+            spec = data.get("spec")
+            run_id = spec.get("runId", "") if isinstance(spec, dict) else ""
+            self.refuse(str(run_id), f"invalid {kind} request: {exc}", msg)

@@ -74,9 +74,9 @@ class CellHistory:
             cells = [c for c in cells if (start or 0) <= c[0] < (stop or c[0] + 1)]
         elif access == "search":
             cells = [c for c in cells if fnmatch.fnmatchcase(c[1], pattern or "*")]
-            if unique:
-                seen: set[str] = set()
-                cells = [c for c in reversed(cells) if not (c[1] in seen or seen.add(c[1]))][::-1]
+            if unique:  # the latest cell of each input
+                latest = {code: (line, code, answer) for line, code, answer in cells}
+                cells = sorted(latest.values())
         if access in ("tail", "search") and n is not None:
             cells = cells[-n:] if n > 0 else []
         return [

@@ -8,9 +8,9 @@ import uuid
 
 import httpx
 import nbformat
+import papermill
 import pytest
 import websockets
-import papermill
 from nbclient import NotebookClient
 
 from openfoal_kernel.client import GatewayClient

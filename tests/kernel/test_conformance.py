@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import jupyter_kernel_test
+from spec_messages import check_spec_message
 
 from openfoal_kernel.protocol.kernel_wire import COMM_TARGET, RUN_MIME, RunSpec
 from openfoal_kernel.providers.config import settings_from_env
@@ -32,8 +33,6 @@ from openfoal_kernel.scripted import (
     api_tool_name,
 )
 from openfoal_server_ext.pytest_plugin import scripted_env
-
-from spec_messages import check_spec_message
 
 _READS = {"say hello": "hello.txt", "read the missing file": "missing.txt"}
 _ANSWERS = {"what is six times seven?": "42", "/tools?": "tools"}
@@ -196,7 +195,7 @@ class OpenFoalKernelTests(_ScriptedKernel):
             session.msg("comm_msg", {"comm_id": comm_id, "data": {"type": "run", "spec": {}}})
         )
         seen = self._collect(lambda s: any(d.get("kind") == "ended" for d in comm_data(s)))
-        refused = [d for d in comm_data(seen) if d.get("kind") == "ended"][0]
+        refused = next(d for d in comm_data(seen) if d.get("kind") == "ended")
         self.assertEqual(
             (refused["status"], refused["error"]["code"]), ("error", "INVALID_REQUEST")
         )
@@ -213,7 +212,7 @@ class OpenFoalKernelTests(_ScriptedKernel):
         seen = self._collect(
             lambda s: any(d.get("event") == "policy-gate.requested" for d in comm_data(s))
         )
-        gate = [d for d in comm_data(seen) if d.get("event") == "policy-gate.requested"][0]
+        gate = next(d for d in comm_data(seen) if d.get("event") == "policy-gate.requested")
         answer = {
             "type": "gate_reply",
             "gateId": gate["payload"]["gate"]["gateId"],
@@ -237,7 +236,7 @@ class OpenFoalKernelTests(_ScriptedKernel):
         self.kc.control_channel.send(session.msg("interrupt_request", {}))
         seen = self._collect(lambda s: any(d.get("kind") == "ended" for d in comm_data(s)))
         self.assertEqual(
-            [d for d in comm_data(seen) if d.get("kind") == "ended"][0]["status"], "abort"
+            next(d for d in comm_data(seen) if d.get("kind") == "ended")["status"], "abort"
         )
         self.assertEqual(self._comms(), {comm_id: {"target_name": COMM_TARGET}})
         # closed, the comm is gone (and the suite's own tests see no comm traffic)

@@ -245,7 +245,8 @@ class GatewayConnection:
         self.connected = True
         self.workspace_id = params.workspaceId or self.workspace_id
         self.s.hub.subscribe_owner(self.user, self.push)
-        self.push(res_ok(frame.id, self.gateway.connect_payload(self.user, self.workspace_id)))
+        hello = self.gateway.connect_payload(self.user, self.workspace_id)
+        self.push(res_ok(frame.id, hello.wire()))
 
     def subscribe(self, session_id: str) -> None:
         """Deliver this session's events to the client."""
@@ -310,7 +311,7 @@ class GatewayConnection:
                 )
             )
         else:
-            self.push(res_ok(frame.id, payload))
+            self.push(res_ok(frame.id, payload.wire()))
 
 
 def _check_protocol(params: ConnectParams) -> None:

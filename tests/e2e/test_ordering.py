@@ -11,6 +11,8 @@ import pytest
 import websockets
 
 from openfoal_kernel.protocol.events import TERMINAL_EVENTS
+from openfoal_kernel.protocol.payloads import EVENT_PAYLOADS
+from openfoal_kernel.protocol.results import AgentRunResult
 from openfoal_kernel.scripted import Reply, TextStep
 from openfoal_server_ext.pytest_plugin import ServerProcess
 
@@ -87,3 +89,7 @@ async def test_res_precedes_events_on_new_and_existing_sessions(
                 assert order.count("agent.delta") == 6, order
                 run_id = next(f for f in frames if f["type"] == "res")["payload"]["runId"]
                 assert all(f["payload"]["runId"] == run_id for f in frames[1:])
+                # the live frames are what the wire models describe
+                AgentRunResult.model_validate(frames[0]["payload"])
+                for f in frames[1:]:
+                    EVENT_PAYLOADS[f["event"]].model_validate(f["payload"])

@@ -46,8 +46,8 @@ def _run(
     return done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+@pytest.fixture
+def installed(tmp_path: Path) -> dict[str, Any]:
     """A fresh virtualenv with only the built wheel (and its dependencies) installed."""
     try:
         docker.from_env(timeout=30).images.get("openfoal/sandbox-shell:latest")
@@ -57,9 +57,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "and scripts/build-sandbox-images.sh",
             pytrace=False,
         )
-    base = tmp_path_factory.mktemp("wheel")
+    base = tmp_path / "wheel"
     dist, venv, home = base / "dist", base / "venv", base / "home"
-    home.mkdir()
+    home.mkdir(parents=True)
     build_env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     _run(
         [
@@ -87,7 +87,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"python": python, "venv": venv, "env": env, "home": home}
 
 
-def test_the_wheel_imports_and_registers_itself(installed: dict[str, Any]) -> None:
+def _check_registered(installed: dict[str, Any]) -> None:
+    """The fresh install imports from itself and has registered its three parts."""
     env, venv = installed["env"], installed["venv"]
     where = _run(
         [
@@ -112,9 +113,10 @@ def test_the_wheel_imports_and_registers_itself(installed: dict[str, Any]) -> No
     assert "openfoal" in labext and "enabled" in labext, labext
 
 
-async def test_a_cloud_turn_runs_from_the_installed_wheel(
+async def test_the_wheel_alone_registers_itself_and_runs_a_cloud_turn(
     installed: dict[str, Any], model: Any, tmp_path: Path
 ) -> None:
+    _check_registered(installed)
     server = ServerProcess(
         tmp_path / "root",
         env={**installed["env"], **scripted_env(model)},

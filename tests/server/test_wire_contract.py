@@ -22,6 +22,7 @@ from openfoal_kernel.protocol.results import (
 )
 from openfoal_kernel.protocol.schema import protocol_schema
 from openfoal_server_ext.gateway.methods import Gateway
+from openfoal_server_ext.gateway.openapi import openapi_document
 from openfoal_server_ext.services.container import Services
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,3 +104,16 @@ def test_generated_typescript_matches_the_models() -> None:
     assert done.returncode == 0, done.stderr
     text = (ROOT / "labextension" / "src" / "protocol.generated.ts").read_text()
     assert '"sessions.delete"' in text and '"sync.resolve"' not in text
+
+
+def test_openapi_answers_are_the_result_models() -> None:
+    doc = openapi_document()
+    served = {path.rsplit("/", 1)[-1] for path in doc["paths"]}
+    assert served == set(METHOD_RESULTS) - {"connect"}
+    for method, result in METHOD_RESULTS.items():
+        if method == "connect":
+            continue
+        answer = doc["paths"][f"/openfoal/api/{method}"]["post"]["responses"]["200"]
+        payload = answer["content"]["application/json"]["schema"]["properties"]["payload"]
+        assert payload == {"$ref": f"#/components/schemas/{result.__name__}"}
+        assert result.__name__ in doc["components"]["schemas"]

@@ -16,7 +16,7 @@ test:
 lint: setup
 	.venv/bin/ruff check openfoal_kernel openfoal_server_ext tests benchmarks
 	.venv/bin/ruff format --check openfoal_kernel openfoal_server_ext tests benchmarks
-	cd labextension && ../.venv/bin/jlpm lint:check
+	cd labextension && PATH="$(CURDIR)/.venv/bin:$$PATH" jlpm lint:check
 
 typecheck: setup
 	.venv/bin/mypy openfoal_kernel openfoal_server_ext

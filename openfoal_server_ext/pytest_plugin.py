@@ -60,8 +60,10 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         args: list[str] | None = None,
         token: str = "openfoal-test-token",
+        python: str = sys.executable,
     ) -> None:
         self.root = root
+        self.python = python  # the interpreter (and so the install) the server runs from
         self.token = token
         self.port = free_port()
         self.extra_env = env or {}
@@ -82,7 +84,7 @@ class ServerProcess:
         self.root.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "JUPYTER_PLATFORM_DIRS": "1", **self.extra_env}
         cmd = [
-            sys.executable,
+            self.python,
             "-m",
             "jupyter_server",
             "--no-browser",
@@ -97,8 +99,14 @@ class ServerProcess:
             *self.args,
         ]
         with open(self.log_path, "ab") as log:
+            # run in the root, so no package in the current folder shadows the installed one
             self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.root,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

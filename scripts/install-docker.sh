@@ -62,9 +62,4 @@ else
   done
   echo "install-docker: the Docker engine is running ($(docker version --format '{{.Server.Version}}'))"
 fi
-
-# The Docker SDK for Python, which the sandbox manager speaks through.
-if [ -x .venv/bin/python ] && ! .venv/bin/python -c 'import docker' 2>/dev/null; then
-  echo "install-docker: installing the Docker SDK for Python into .venv"
-  .venv/bin/python -m pip install -q 'docker>=7.1'
-fi
+# (the Docker SDK for Python is a dependency of the package itself: pyproject.toml)

@@ -15,6 +15,7 @@ import {
   IEventFrame,
   IRunAccepted,
   ISession,
+  ISessionView,
   ISessionsGetPayload,
   ISetModeResult,
   RuntimeMode
@@ -44,7 +45,7 @@ export class ChatModel implements IDisposable {
   }
 
   /** The session on screen; `null` until the first message of a new one. */
-  get session(): ISession | null {
+  get session(): ISessionView | null {
     return this._session;
   }
 
@@ -454,7 +455,7 @@ export class ChatModel implements IDisposable {
   private readonly _client: IOpenFoalClient;
   private readonly _runExtras: () => Record<string, unknown>;
   private _entries: ChatEntry[] = [];
-  private _session: ISession | null = null;
+  private _session: ISessionView | null = null;
   private _sessions: ISession[] = [];
   private _activeRun: IActiveRun | null = null;
   private _finished = new Set<string>();

@@ -1,62 +1,57 @@
 /**
  * Wire types of the OpenFoal gateway protocol v1 (PROTOCOL.md), as the panel reads them.
  *
- * Field names are the wire names; clients ignore unknown fields, so every interface
- * is open to extension fields.
+ * The data types come from protocol.generated.ts (generated from the pydantic models);
+ * this module names them for the panel and adds the frame helpers.
  */
 
+import type {
+  IDisplayBundle,
+  IErrorBody,
+  IEventFrame as IWireEventFrame,
+  IReqFrame as IWireReqFrame,
+  IResFrame as IWireResFrame,
+  ISession,
+  IToolResultPayload
+} from './protocol.generated';
+
+export type {
+  IAgentRunResult as IRunAccepted,
+  IChatMessage,
+  IConnectResult as IConnectPayload,
+  IDisplayBundle,
+  IErrorBody,
+  IEventPayloads,
+  IMethods,
+  ISession,
+  ISessionsGetResult as ISessionsGetPayload,
+  ISetModeResult
+} from './protocol.generated';
+export { SIDE_EFFECT_METHODS } from './protocol.generated';
+
 /** Where tools run for a session. */
-export type RuntimeMode = 'local' | 'cloud';
+export type RuntimeMode = NonNullable<ISession['runtimeMode']>;
 
 /** The final status of one tool call. */
-export type ToolStatus =
-  'success' | 'failed' | 'denied' | 'rejected' | 'timeout';
+export type ToolStatus = IToolResultPayload['status'];
 
-/** Methods with a side effect: each request carries `params.idempotencyKey`. */
-export const SIDE_EFFECT_METHODS: ReadonlySet<string> = new Set([
-  'agent.run',
-  'agent.abort',
-  'runtime.setMode',
-  'policy.update',
-  'policy-gate.resolve',
-  'memory.appendDaily',
-  'memory.archive',
-  'sync.resolve'
-]);
-
-/** The error object of a failed `res` or an `agent.failed` event. */
-export interface IErrorBody {
-  code: string;
-  message: string;
-  retryable?: boolean;
-  traceId?: string;
-  [key: string]: unknown;
-}
+/** A session as the panel knows it: at least its id (the rest comes with the next update). */
+export type ISessionView = Pick<ISession, 'id'> & Partial<ISession>;
 
 /** A client request. */
-export interface IReqFrame {
-  type: 'req';
-  id: string;
-  method: string;
+export interface IReqFrame extends IWireReqFrame {
   params: Record<string, unknown>;
 }
 
-/** The answer to one request. */
-export interface IResFrame {
-  type: 'res';
-  id: string;
-  ok: boolean;
+/** The answer to one request, its payload read as the method's result. */
+export interface IResFrame extends Omit<IWireResFrame, 'payload'> {
   payload?: any;
-  error?: IErrorBody;
 }
 
-/** A server-pushed event; `seq` numbers the events of one session. */
-export interface IEventFrame {
+/** A server-pushed event, its payload read field by field (see `IEventPayloads`). */
+export interface IEventFrame extends Omit<IWireEventFrame, 'type' | 'payload'> {
   type?: 'event';
-  event: string;
   payload: IEventPayload;
-  seq?: number;
-  stateVersion?: number;
 }
 
 /** Fields every event payload may carry. */
@@ -65,81 +60,6 @@ export interface IEventPayload {
   runId?: string;
   traceId?: string;
   [key: string]: any;
-}
-
-/** The payload of a successful `connect`. */
-export interface IConnectPayload {
-  protocolVersion: string;
-  serverTime?: string;
-  user?: { name: string };
-  workspaceId?: string;
-  role?: 'local' | 'cloud';
-  features?: string[];
-  [key: string]: unknown;
-}
-
-/** A conversation, as `sessions.list`, `sessions.get` and `session.updated` give it. */
-export interface ISession {
-  id: string;
-  sessionKey?: string;
-  title?: string;
-  preview?: string;
-  owner?: string;
-  status?: 'idle' | 'running' | 'waiting_gate';
-  runtimeMode?: RuntimeMode;
-  pendingRuntimeMode?: RuntimeMode | null;
-  syncState?: 'local_only' | 'syncing' | 'synced' | 'conflict';
-  contextUsage?: number;
-  compactionCount?: number;
-  createdAt?: string;
-  updatedAt?: string;
-  [key: string]: unknown;
-}
-
-/** A transcript entry of `sessions.get` with `includeMessages`. */
-export interface IChatMessage {
-  role: 'system' | 'user' | 'assistant' | 'tool';
-  content?: string;
-  tool_calls?: {
-    id: string;
-    name: string;
-    arguments?: Record<string, unknown>;
-  }[];
-  tool_call_id?: string | null;
-  name?: string | null;
-  kind?: string | null;
-  [key: string]: unknown;
-}
-
-/** The payload of `sessions.get`. */
-export interface ISessionsGetPayload {
-  session: ISession;
-  messages?: IChatMessage[];
-  events?: IEventFrame[];
-  lastSeq?: number;
-  [key: string]: unknown;
-}
-
-/** The payload of `agent.run`. */
-export interface IRunAccepted {
-  runId: string;
-  sessionId: string;
-  status: string;
-  [key: string]: unknown;
-}
-
-/** The payload of `runtime.setMode`. */
-export interface ISetModeResult {
-  sessionId: string;
-  runtimeMode: RuntimeMode;
-  status: 'applied' | 'queued-change';
-  effectiveOn: 'now' | 'next_turn';
-}
-
-/** One rich output: a Jupyter mime bundle with optional metadata. */
-export interface IDisplayBundle {
-  data: Record<string, unknown>;
-  metadata?: Record<string, unknown>;
 }
 
 /** An error raised by a request: the server's error body, or a client-side failure. */

@@ -44,6 +44,9 @@ _CONNECTION_KEYS = (
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 #: After an interrupt, how long the kernel gets to report idle before we give up on it.
 _INTERRUPT_GRACE_S = 5.0
+#: How long a kernel started elsewhere may leave a heartbeat unanswered before it counts as dead
+#: (jupyter_client's 1 s is missed by a live kernel on a machine whose cores are all busy).
+_HEARTBEAT_MARGIN_S = 5.0
 #: How often a silent execution checks that its kernel is still alive.
 _LIVENESS_POLL_S = 1.0
 #: Bound on the rich displays of one call (their JSON size) and their number.
@@ -119,10 +122,24 @@ class CodeKernel:
         """True when this object started the kernel (and shuts it down on close)."""
         return self._manager is not None
 
+    def _new_client(self) -> AsyncKernelClient:
+        """A client whose liveness check suits the kernel.
+
+        For a kernel we started, the manager's client asks whether the process runs: a
+        standalone client judges by the heartbeat instead, which a kernel still starting on
+        a busy machine misses for a second ("Kernel died before replying to kernel_info").
+        A kernel started elsewhere has only its heartbeat, given a generous margin.
+        """
+        if self._manager is not None:
+            return cast(AsyncKernelClient, self._manager.client())
+        client = AsyncKernelClient()
+        client.load_connection_info(cast(KernelConnectionInfo, self._info))
+        client.hb_channel.time_to_dead = _HEARTBEAT_MARGIN_S
+        return client
+
     async def _ensure_client(self, timeout: float = 30.0) -> AsyncKernelClient:
         if self._client is None:
-            client = AsyncKernelClient()
-            client.load_connection_info(cast(KernelConnectionInfo, self._info))
+            client = self._new_client()
             client.start_channels()
             try:
                 await client.wait_for_ready(timeout=timeout)

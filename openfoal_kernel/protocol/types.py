@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 RuntimeMode = Literal["local", "cloud"]
 SessionStatus = Literal["idle", "running", "waiting_gate"]
@@ -29,6 +29,11 @@ class WireModel(BaseModel):
     """Base for wire types: unknown fields are tolerated and kept."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    @model_serializer(mode="wrap")
+    def _without_unset_optionals(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave out optionals that are ``None``, also when nested in a result."""
+        return {k: v for k, v in handler(self).items() if v is not None}
 
     def wire(self) -> dict[str, Any]:
         """Return the JSON-ready wire form (ISO times, no ``None`` optionals)."""

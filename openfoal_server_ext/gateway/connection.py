@@ -4,12 +4,18 @@ Frame rules of PROTOCOL.md: the first frame must be ``connect`` (anything else: 
 then close); frames before it are capped at 64 KiB, later ones at the configured maximum;
 every request gets exactly one ``res``; outgoing frames go through a bounded queue and a
 consumer that falls too far behind is disconnected rather than buffered without limit.
+
+Ordering: the ``res`` of ``agent.run`` precedes every event of its run. A run starts
+streaming while its request is still finishing (the idempotency record, the commit of
+``agent.accepted``), so while an ``agent.run`` is in flight the events of the session it
+subscribed to are held on this connection and released right after its ``res``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -71,6 +77,9 @@ class GatewayConnection:
         self._sender = asyncio.ensure_future(self._send_loop())
         self._tasks: set[asyncio.Task[None]] = set()
         self._sessions: set[str] = set()
+        # session id -> agent.run requests in flight for it; their events wait in _held
+        self._holds: dict[str, int] = {}
+        self._held: dict[str, list[str]] = {}
 
     # -- outgoing -------------------------------------------------------------------------
 
@@ -78,8 +87,19 @@ class GatewayConnection:
         """Queue a frame; a full queue means a slow consumer, who is disconnected."""
         if self.closed or self._closing is not None:
             return
+        if self._holds and frame.get("type") == "event":
+            held = self._held.get(frame["payload"].get("sessionId", ""))
+            if held is not None:
+                held.append(_ENCODER.encode(frame))
+                if len(held) + self._queue.qsize() > self.s.config.send_queue_frames:
+                    log.warning("closing slow OpenFoal client of %s: held events", self.user)
+                    self.close(CLOSE_SLOW, "send buffer full: client too slow", drain=False)
+                return
+        self._enqueue(_ENCODER.encode(frame))
+
+    def _enqueue(self, text: str) -> None:
         try:
-            self._queue.put_nowait(_ENCODER.encode(frame))
+            self._queue.put_nowait(text)
         except asyncio.QueueFull:
             log.warning("closing slow OpenFoal client of %s: send queue full", self.user)
             self.close(CLOSE_SLOW, "send buffer full: client too slow", drain=False)
@@ -225,7 +245,8 @@ class GatewayConnection:
         self.connected = True
         self.workspace_id = params.workspaceId or self.workspace_id
         self.s.hub.subscribe_owner(self.user, self.push)
-        self.push(res_ok(frame.id, self.gateway.connect_payload(self.user, self.workspace_id)))
+        hello = self.gateway.connect_payload(self.user, self.workspace_id)
+        self.push(res_ok(frame.id, hello.wire()))
 
     def subscribe(self, session_id: str) -> None:
         """Deliver this session's events to the client."""
@@ -233,14 +254,46 @@ class GatewayConnection:
             self._sessions.add(session_id)
             self.s.hub.subscribe_session(session_id, self.push)
 
+    def _hold(self, session_id: str, held_here: set[str]) -> None:
+        """Subscribe, and hold the session's events until the running request answers."""
+        self.subscribe(session_id)
+        if session_id not in held_here:
+            held_here.add(session_id)
+            self._holds[session_id] = self._holds.get(session_id, 0) + 1
+            self._held.setdefault(session_id, [])
+
+    def _release(self, held_here: set[str]) -> None:
+        """Send what was held for these sessions, unless another request still holds them."""
+        for session_id in held_here:
+            left = self._holds[session_id] - 1
+            if left:
+                self._holds[session_id] = left
+                continue
+            del self._holds[session_id]
+            for text in self._held.pop(session_id, []):
+                if self.closed or self._closing is not None:
+                    return
+                self._enqueue(text)
+
     async def _handle(self, frame: ReqFrame, raw: dict[str, Any]) -> None:
         trace_id = trace_id_from(raw.get("traceparent") or frame.params.get("traceparent"))
+        held_here: set[str] = set()
+        on_subscribe = self.subscribe
+        if frame.method == "agent.run":
+            on_subscribe = functools.partial(self._hold, held_here=held_here)
         ctx = RequestContext(
             user=self.user,
             trace_id=trace_id,
             workspace_id=self.workspace_id,
-            on_subscribe=self.subscribe,
+            on_subscribe=on_subscribe,
         )
+        try:
+            await self._answer(frame, ctx, trace_id)
+        finally:
+            self._release(held_here)
+
+    async def _answer(self, frame: ReqFrame, ctx: RequestContext, trace_id: str) -> None:
+        """Run the request and queue its ``res``."""
         try:
             payload = await self.gateway.call(ctx, frame.method, frame.params)
         except OpenFoalError as exc:
@@ -258,7 +311,7 @@ class GatewayConnection:
                 )
             )
         else:
-            self.push(res_ok(frame.id, payload))
+            self.push(res_ok(frame.id, payload.wire()))
 
 
 def _check_protocol(params: ConnectParams) -> None:

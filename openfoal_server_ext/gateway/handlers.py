@@ -160,7 +160,7 @@ class GatewayAPIHandler(_OpenFoalMixin, APIHandler):
             self.set_status(HTTP_STATUS.get(exc.code, 500))
             self.finish({"ok": False, "error": exc.to_body(trace_id)})
             return
-        self.finish({"ok": True, "payload": payload})
+        self.finish({"ok": True, "payload": payload.wire()})
 
 
 class OpenAPIHandler(_OpenFoalMixin, APIHandler):

@@ -10,13 +10,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from openfoal_kernel.protocol import PROTOCOL_VERSION, ErrorCode, OpenFoalError
+from openfoal_kernel.protocol import PROTOCOL_VERSION, ErrorCode, OpenFoalError, utcnow
 from openfoal_kernel.protocol import methods as m
+from openfoal_kernel.protocol import results as r
+from openfoal_kernel.protocol.frames import EventFrame
 
 from ..services.container import Services
 from ..services.context import RequestContext
 
-Handler = Callable[[RequestContext, Any], Awaitable[dict[str, Any]]]
+Handler = Callable[[RequestContext, Any], Awaitable[r.Result]]
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -48,7 +50,7 @@ def parse_params(method: str, params: Any) -> BaseModel:
 
 
 class Gateway:
-    """Dispatches protocol methods to services."""
+    """Dispatches protocol methods to services; every answer is a result model."""
 
     def __init__(self, services: Services) -> None:
         self.s = services
@@ -71,20 +73,20 @@ class Gateway:
             "memory.archive": self._memory_archive,
         }
 
-    def connect_payload(self, user: str, workspace_id: str | None) -> dict[str, Any]:
+    def connect_payload(self, user: str, workspace_id: str | None) -> r.ConnectResult:
         """The payload answering ``connect``."""
-        from openfoal_kernel.protocol import utcnow
+        return r.ConnectResult.model_validate(
+            {
+                "protocolVersion": PROTOCOL_VERSION,
+                "serverTime": utcnow().isoformat(),
+                "user": {"name": user},
+                "workspaceId": workspace_id or self.s.config.workspace_id,
+                "role": self.s.config.role,
+                "features": sorted(self.handlers),
+            }
+        )
 
-        return {
-            "protocolVersion": PROTOCOL_VERSION,
-            "serverTime": utcnow().isoformat(),
-            "user": {"name": user},
-            "workspaceId": workspace_id or self.s.config.workspace_id,
-            "role": self.s.config.role,
-            "features": sorted(self.handlers),
-        }
-
-    async def call(self, ctx: RequestContext, method: str, raw_params: Any) -> dict[str, Any]:
+    async def call(self, ctx: RequestContext, method: str, raw_params: Any) -> r.Result:
         """Run one method; raises :class:`OpenFoalError` for protocol errors."""
         if not self.s.ready.is_set():
             await self.s.ready.wait()  # the server is still loading its state
@@ -98,94 +100,102 @@ class Gateway:
             )
         params = parse_params(method, raw_params)
         if isinstance(params, m.SideEffectParams):
+
+            async def action() -> dict[str, Any]:
+                return (await handler(ctx, params)).wire()
+
             outcome = await self.s.idempotency.run(
                 method=method,
                 key=params.idempotencyKey,
                 actor=ctx.user,
                 session_id=getattr(params, "sessionId", None),
                 params=raw_params,
-                action=lambda: handler(ctx, params),
+                action=action,
             )
             if not outcome["ok"]:
                 err = outcome["error"]
                 raise OpenFoalError(err["code"], err["message"], retryable=err.get("retryable"))
-            if method == "agent.run":
-                ctx.subscribe(outcome["payload"]["sessionId"])
-            return dict(outcome["payload"])
+            result = r.METHOD_RESULTS[method].model_validate(outcome["payload"])
+            if isinstance(result, r.AgentRunResult):
+                ctx.subscribe(result.sessionId)
+            return result
         return await handler(ctx, params)
 
     # -- handlers -------------------------------------------------------------------------
+    # runs and gates still answer dicts; they are validated into their result models here
 
-    async def _agent_run(self, ctx: RequestContext, p: m.AgentRunParams) -> dict[str, Any]:
-        return await self.s.runs.start_run(ctx, p)
+    async def _agent_run(self, ctx: RequestContext, p: m.AgentRunParams) -> r.AgentRunResult:
+        return r.AgentRunResult.model_validate(await self.s.runs.start_run(ctx, p))
 
-    async def _agent_abort(self, ctx: RequestContext, p: m.AgentAbortParams) -> dict[str, Any]:
-        return await self.s.runs.abort(ctx, p.runId)
+    async def _agent_abort(self, ctx: RequestContext, p: m.AgentAbortParams) -> r.AgentAbortResult:
+        return r.AgentAbortResult.model_validate(await self.s.runs.abort(ctx, p.runId))
 
-    async def _set_mode(self, ctx: RequestContext, p: m.RuntimeSetModeParams) -> dict[str, Any]:
-        return await self.s.runs.set_mode(ctx, p.sessionId, p.runtimeMode)
+    async def _set_mode(self, ctx: RequestContext, p: m.RuntimeSetModeParams) -> r.SetModeResult:
+        changed = await self.s.runs.set_mode(ctx, p.sessionId, p.runtimeMode)
+        return r.SetModeResult.model_validate(changed)
 
-    async def _sessions_list(self, ctx: RequestContext, p: m.SessionsListParams) -> dict[str, Any]:
+    async def _sessions_list(
+        self, ctx: RequestContext, p: m.SessionsListParams
+    ) -> r.SessionsListResult:
         items, cursor = await self.s.sessions.list(
             ctx.user, limit=p.limit, cursor=p.cursor, query=p.query
         )
-        return {"items": [s.wire() for s in items], "nextCursor": cursor}
+        return r.SessionsListResult(items=items, nextCursor=cursor)
 
     async def _sessions_delete(
         self, ctx: RequestContext, p: m.SessionsDeleteParams
-    ) -> dict[str, Any]:
-        return await self.s.runs.delete_session(ctx, p.sessionId)
+    ) -> r.SessionsDeleteResult:
+        deleted = await self.s.runs.delete_session(ctx, p.sessionId)
+        return r.SessionsDeleteResult.model_validate(deleted)
 
-    async def _sessions_get(self, ctx: RequestContext, p: m.SessionsGetParams) -> dict[str, Any]:
+    async def _sessions_get(
+        self, ctx: RequestContext, p: m.SessionsGetParams
+    ) -> r.SessionsGetResult:
         session = self.s.sessions.get_owned(ctx.user, p.sessionId)
         ctx.subscribe(session.id)
         await self.s.worker.commit()
-        payload: dict[str, Any] = {"session": session.wire()}
+        result = r.SessionsGetResult(session=session)
         if p.includeMessages:
             rows = await self.s.worker.call(self.s.worker.store.get_messages, session.id)
-            payload["messages"] = [
-                {
-                    "idx": r.idx,
-                    "runId": r.run_id,
-                    "at": r.at.isoformat(),
-                    **r.message.model_dump(mode="json", exclude_none=True),
-                }
-                for r in rows
+            result.messages = [
+                r.StoredMessage(
+                    idx=row.idx,
+                    runId=row.run_id,
+                    at=row.at.isoformat(),
+                    **row.message.model_dump(exclude_none=True),
+                )
+                for row in rows
             ]
         if p.afterSeq is not None:
             events = await self.s.worker.call(
                 self.s.worker.store.get_events, session.id, after_seq=p.afterSeq, limit=p.limit
             )
-            payload["events"] = [
-                {
-                    "type": "event",
-                    "event": e.event,
-                    "payload": e.payload,
-                    "seq": e.seq,
-                    "stateVersion": e.state_version,
-                }
+            result.events = [
+                EventFrame(
+                    event=e.event, payload=e.payload, seq=e.seq, stateVersion=e.state_version
+                )
                 for e in events
             ]
-            payload["lastSeq"] = self.s.hub.last_seq(session.id)
-        return payload
+            result.lastSeq = self.s.hub.last_seq(session.id)
+        return result
 
-    async def _memory_get(self, ctx: RequestContext, p: m.MemoryGetParams) -> dict[str, Any]:
+    async def _memory_get(self, ctx: RequestContext, p: m.MemoryGetParams) -> r.MemoryGetResult:
         return await self.s.memory.get(p.path)
 
     async def _memory_append(
         self, ctx: RequestContext, p: m.MemoryAppendDailyParams
-    ) -> dict[str, Any]:
+    ) -> r.MemoryAppendResult:
         return await self.s.memory.append_daily(p.text, p.alsoLongTerm)
 
     async def _memory_archive(
         self, ctx: RequestContext, p: m.MemoryArchiveParams
-    ) -> dict[str, Any]:
+    ) -> r.MemoryArchiveResult:
         return await self.s.memory.archive(p.date, p.clearDaily)
 
-    async def _policy_get(self, ctx: RequestContext, p: m.PolicyGetParams) -> dict[str, Any]:
-        return {"policy": self.s.policies.current(p.scopeKey).wire()}
+    async def _policy_get(self, ctx: RequestContext, p: m.PolicyGetParams) -> r.PolicyResult:
+        return r.PolicyResult(policy=self.s.policies.current(p.scopeKey))
 
-    async def _policy_update(self, ctx: RequestContext, p: m.PolicyUpdateParams) -> dict[str, Any]:
+    async def _policy_update(self, ctx: RequestContext, p: m.PolicyUpdateParams) -> r.PolicyResult:
         policy = await self.s.policies.update(
             actor=ctx.user,
             trace_id=ctx.trace_id,
@@ -193,20 +203,27 @@ class Gateway:
             patch=p.patch,
             expected_version=p.expectedVersion,
         )
-        return {"policy": policy.wire()}
+        return r.PolicyResult(policy=policy)
 
-    async def _gate_list(self, ctx: RequestContext, p: m.GateListParams) -> dict[str, Any]:
+    async def _gate_list(self, ctx: RequestContext, p: m.GateListParams) -> r.GateListResult:
         items = await self.s.gates.list(ctx, status=p.status, session_id=p.sessionId, limit=p.limit)
-        return {"items": items}
+        return r.GateListResult.model_validate({"items": items})
 
-    async def _gate_resolve(self, ctx: RequestContext, p: m.GateResolveParams) -> dict[str, Any]:
-        return await self.s.gates.resolve(ctx, p.gateId, p.decision, p.reason)
+    async def _gate_resolve(
+        self, ctx: RequestContext, p: m.GateResolveParams
+    ) -> r.GateResolveResult:
+        resolved = await self.s.gates.resolve(ctx, p.gateId, p.decision, p.reason)
+        return r.GateResolveResult.model_validate(resolved)
 
-    async def _audit_query(self, ctx: RequestContext, p: m.AuditQueryParams) -> dict[str, Any]:
+    async def _audit_query(self, ctx: RequestContext, p: m.AuditQueryParams) -> r.AuditQueryResult:
         return await self.s.audit.query(ctx.user, p)
 
-    async def _audit_replay(self, ctx: RequestContext, p: m.AuditReplayParams) -> dict[str, Any]:
+    async def _audit_replay(
+        self, ctx: RequestContext, p: m.AuditReplayParams
+    ) -> r.AuditReplayResult:
         return await self.s.audit.replay(ctx.user, p.runId)
 
-    async def _metrics(self, ctx: RequestContext, p: m.MetricsSummaryParams) -> dict[str, Any]:
+    async def _metrics(
+        self, ctx: RequestContext, p: m.MetricsSummaryParams
+    ) -> r.MetricsSummaryResult:
         return await self.s.metrics.summary(p.from_, p.to)

@@ -1,4 +1,5 @@
-"""The OpenAPI document of the REST surface, generated from the protocol's params models."""
+"""The OpenAPI document of the REST surface, generated from the protocol's params and result
+models."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from openfoal_kernel import __version__
 from openfoal_kernel.protocol import PROTOCOL_VERSION
 from openfoal_kernel.protocol.methods import METHOD_PARAMS, is_side_effect
+from openfoal_kernel.protocol.results import METHOD_RESULTS
 
 
 @lru_cache(maxsize=4)
@@ -25,13 +27,15 @@ def _paths() -> tuple[dict[str, Any], dict[str, Any]]:
             },
         }
     }
-    for method, model in METHOD_PARAMS.items():
+    for method, result in METHOD_RESULTS.items():
         if method == "connect":
             continue
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for name, sub in schema.pop("$defs", {}).items():
-            schemas[name] = sub
-        schemas[model.__name__] = schema
+        model = METHOD_PARAMS[method]
+        for each in (model, result):
+            schema = each.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in schema.pop("$defs", {}).items():
+                schemas[name] = sub
+            schemas[each.__name__] = schema
         paths[f"/openfoal/api/{method}"] = {
             "post": {
                 "operationId": method,
@@ -56,7 +60,9 @@ def _paths() -> tuple[dict[str, Any], dict[str, Any]]:
                                     "type": "object",
                                     "properties": {
                                         "ok": {"const": True},
-                                        "payload": {"type": "object"},
+                                        "payload": {
+                                            "$ref": f"#/components/schemas/{result.__name__}"
+                                        },
                                     },
                                 }
                             }

@@ -16,6 +16,7 @@ from typing import Any
 from openfoal_kernel.protocol import AuditEntry, ErrorCode, OpenFoalError, utcnow
 from openfoal_kernel.protocol.events import DELTA_EVENTS
 from openfoal_kernel.protocol.methods import AuditQueryParams
+from openfoal_kernel.protocol.results import AuditQueryResult, AuditReplayResult
 from openfoal_kernel.redact import redact
 
 from ..store import StoreWorker
@@ -130,7 +131,7 @@ class AuditService:
         await self.worker.commit()
         return entry
 
-    async def query(self, owner: str, params: AuditQueryParams) -> dict[str, Any]:
+    async def query(self, owner: str, params: AuditQueryParams) -> AuditQueryResult:
         """``audit.query``: the owner's entries matching the filters, newest first, by pages."""
         from_, to = as_utc(params.from_), as_utc(params.to)
         if from_ is not None and to is not None and from_ > to:
@@ -152,12 +153,9 @@ class AuditService:
         )
         page = rows[: params.limit]
         more = len(rows) > params.limit
-        return {
-            "items": [e.wire() for e in page],
-            "nextCursor": encode_cursor(page[-1]) if more else None,
-        }
+        return AuditQueryResult(items=page, nextCursor=encode_cursor(page[-1]) if more else None)
 
-    async def replay(self, owner: str, run_id: str) -> dict[str, Any]:
+    async def replay(self, owner: str, run_id: str) -> AuditReplayResult:
         """``audit.replay``: the run's whole timeline in order (see docs/policy.md, "Replay")."""
         await self.worker.commit()
         store = self.worker.store
@@ -224,8 +222,8 @@ class AuditService:
         for n, a in enumerate(audit):
             timeline.append((a.at, 3, n, {**a.wire(), "at": iso(a.at), "kind": "audit"}))
         timeline.sort(key=lambda t: (as_utc(t[0]), t[1], t[2]))
-        return {
-            "runId": run_id,
-            "policyVersion": run.policy_version,
-            "events": [entry for *_, entry in timeline],
-        }
+        return AuditReplayResult(
+            runId=run_id,
+            policyVersion=run.policy_version,
+            events=[entry for *_, entry in timeline],
+        )

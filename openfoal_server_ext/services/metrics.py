@@ -7,9 +7,9 @@ run's ``started_at``, a gate's ``createdAt``. See docs/policy.md, "Metrics", for
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from openfoal_kernel.protocol import ErrorCode, OpenFoalError
+from openfoal_kernel.protocol.results import Metrics, MetricsSummaryResult
 
 from ..store import StoreWorker
 from .audit import as_utc, iso
@@ -21,15 +21,17 @@ class MetricsService:
     def __init__(self, worker: StoreWorker) -> None:
         self.worker = worker
 
-    async def summary(self, from_: datetime | None, to: datetime | None) -> dict[str, Any]:
-        """``{"metrics": {...}, "from", "to"}`` for the window (either end may be open)."""
+    async def summary(self, from_: datetime | None, to: datetime | None) -> MetricsSummaryResult:
+        """The figures of the window (either end may be open)."""
         start, end = as_utc(from_), as_utc(to)
         if start is not None and end is not None and start > end:
             raise OpenFoalError(ErrorCode.INVALID_REQUEST, "from is after to")
         await self.worker.commit()  # rows still in the write window count too
         metrics = await self.worker.call(self.worker.store.metrics, start, end)
-        return {
-            "metrics": metrics,
-            "from": iso(start) if start is not None else None,
-            "to": iso(end) if end is not None else None,
-        }
+        return MetricsSummaryResult.model_validate(
+            {
+                "metrics": Metrics.model_validate(metrics),
+                "from": iso(start) if start is not None else None,
+                "to": iso(end) if end is not None else None,
+            }
+        )

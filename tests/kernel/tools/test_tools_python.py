@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -185,3 +187,23 @@ def _gone(pid: int, timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+async def test_own_kernel_slow_to_start_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A kernel that answers nothing for its first seconds, as on a machine whose cores are
+    # all busy: its liveness is its process, not a heartbeat missed within one second.
+    spec = tmp_path / "jupyter" / "kernels" / "slow-python"
+    spec.mkdir(parents=True)
+    launch = f"sleep 3; exec {sys.executable} -m ipykernel_launcher -f {{connection_file}}"
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": ["sh", "-c", launch], "display_name": "slow", "language": "python"})
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    kernel = await CodeKernel.start(cwd=tmp_path, kernel_name="slow-python")
+    try:
+        res = await kernel.execute("print(6 * 7)", timeout_s=60, max_output_bytes=1000)
+        assert (res.status, res.text) == ("ok", "42\n")
+    finally:
+        await kernel.aclose()

@@ -47,7 +47,7 @@ async def _all_pages(audit: AuditService, owner: str, **kw: Any) -> tuple[list[s
     pages = 0
     cursor = None
     while True:
-        res = await audit.query(owner, _params(cursor=cursor, **kw))
+        res = (await audit.query(owner, _params(cursor=cursor, **kw))).wire()
         pages += 1
         ids += [e["id"] for e in res["items"]]
         cursor = res["nextCursor"]
@@ -125,7 +125,7 @@ async def test_query_filters(audit: AuditService, worker: StoreWorker) -> None:
     await _seed(worker, rows)
 
     async def ids(**kw: Any) -> list[str]:
-        res = await audit.query("alice", _params(**kw))
+        res = (await audit.query("alice", _params(**kw))).wire()
         return [e["id"] for e in res["items"]]
 
     assert await ids() == ["aud_000005", "aud_000004", "aud_000003", "aud_000002", "aud_000001"]
@@ -152,7 +152,7 @@ async def test_query_filters(audit: AuditService, worker: StoreWorker) -> None:
     assert await ids(sessionId="s1", **{"from": naive}) == ["aud_000002"]
     assert await ids(sessionId="s9") == []  # bob's trail is not alice's
     assert await ids(sessionId="s2", action="tool.call", traceId="trace1") == ["aud_000004"]
-    item = (await audit.query("alice", _params(runId="r2")))["items"][0]
+    item = (await audit.query("alice", _params(runId="r2"))).wire()["items"][0]
     assert item == {
         "id": "aud_000003",
         "at": item["at"],

@@ -131,7 +131,7 @@ async def _seed(worker: StoreWorker) -> list[float]:
 
 async def test_summary_over_a_window(worker: StoreWorker) -> None:
     latencies = await _seed(worker)
-    res = await MetricsService(worker).summary(T0, T0 + timedelta(hours=1))
+    res = (await MetricsService(worker).summary(T0, T0 + timedelta(hours=1))).wire()
     assert res["from"] == "2026-05-01T00:00:00Z" and res["to"] == "2026-05-01T01:00:00Z"
     assert res["metrics"] == {
         "runsTotal": 7,
@@ -160,15 +160,17 @@ async def test_summary_over_a_window(worker: StoreWorker) -> None:
 async def test_open_windows_empty_windows_and_bad_windows(worker: StoreWorker) -> None:
     await _seed(worker)
     service = MetricsService(worker)
-    everything = (await service.summary(None, None))["metrics"]
+    everything = (await service.summary(None, None)).wire()["metrics"]
     assert everything["runsTotal"] == 8 and everything["runsFailed"] == 3
     assert everything["gatesTotal"] == 6 and everything["gatePending"] == 2
-    since = (await service.summary(T0 + timedelta(minutes=3), None))["metrics"]
+    since = (await service.summary(T0 + timedelta(minutes=3), None)).wire()["metrics"]
     assert since["runsTotal"] == 4 and since["toolCallsTotal"] == 3
     # a time without a zone is UTC
-    naive = (await service.summary(None, T0.replace(tzinfo=None)))["metrics"]
+    naive = (await service.summary(None, T0.replace(tzinfo=None))).wire()["metrics"]
     assert naive["runsTotal"] == 1 and naive["p95LatencyMs"] == 60000.0
-    empty = (await service.summary(T0 + timedelta(days=9), T0 + timedelta(days=10)))["metrics"]
+    empty = (await service.summary(T0 + timedelta(days=9), T0 + timedelta(days=10))).wire()[
+        "metrics"
+    ]
     assert empty["runsTotal"] == 0 and empty["p95LatencyMs"] is None
     assert empty["gateMedianWaitMs"] is None and empty["toolP95DurationMs"] is None
     with pytest.raises(OpenFoalError) as err:

@@ -143,7 +143,7 @@ async def test_replay_orders_the_whole_timeline(
         expected_version=1,
     )
     await _seed(worker, policy_version=policy.version)
-    replay = await audit.replay("alice", "run_1")
+    replay = (await audit.replay("alice", "run_1")).wire()
     assert replay["runId"] == "run_1" and replay["policyVersion"] == 2
     steps = [
         (e["kind"], e.get("event") or e.get("action") or e.get("message", {}).get("role"))

@@ -1,0 +1,648 @@
+/**
+ * Wire types of the OpenFoal gateway protocol, generated from the pydantic models'
+ * JSON Schema by scripts/gen_protocol_ts.py. Do not edit: change the models in
+ * openfoal_kernel/protocol/ and regenerate (a test fails when this file drifts).
+ */
+
+/** `agent.accepted`; `continues`/`gateId` on a run continued after a gate. */
+export interface IAcceptedPayload {
+  sessionId: string;
+  runId: string;
+  traceId: string;
+  runtimeMode: "local" | "cloud";
+  model: string;
+  notebookPath?: string | null;
+  continues?: string | null;
+  gateId?: string | null;
+  [key: string]: unknown;
+}
+
+/** `agent.abort`. */
+export interface IAgentAbortParams {
+  idempotencyKey: string;
+  runId: string;
+  [key: string]: unknown;
+}
+
+/** `agent.abort`: `aborted`, or the final status of a run that had already ended. */
+export interface IAgentAbortResult {
+  runId: string;
+  status: string;
+  [key: string]: unknown;
+}
+
+/** `agent.run`: one turn of a session (a new session when neither id nor key is given). */
+export interface IAgentRunParams {
+  idempotencyKey: string;
+  sessionId?: string | null;
+  sessionKey?: string | null;
+  input: string;
+  runtimeMode?: "local" | "cloud" | null;
+  model?: string | IModelChoice | null;
+  [key: string]: unknown;
+}
+
+/** `agent.run`: the run is accepted; its events follow. */
+export interface IAgentRunResult {
+  runId: string;
+  sessionId: string;
+  status?: "accepted";
+  [key: string]: unknown;
+}
+
+/** One audited action, with the trace it belongs to. */
+export interface IAuditEntry {
+  id: string;
+  at?: string;
+  actor: string;
+  action: string;
+  resource: string;
+  sessionId?: string | null;
+  runId?: string | null;
+  traceId: string;
+  detail?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** `audit.query`. */
+export interface IAuditQueryParams {
+  from?: string | null;
+  to?: string | null;
+  actor?: string | null;
+  action?: string | null;
+  sessionId?: string | null;
+  runId?: string | null;
+  traceId?: string | null;
+  limit?: number;
+  cursor?: string | null;
+  [key: string]: unknown;
+}
+
+/** `audit.query`: one page, newest first. */
+export interface IAuditQueryResult {
+  items: IAuditEntry[];
+  nextCursor?: string | null;
+  [key: string]: unknown;
+}
+
+/** `audit.replay`. */
+export interface IAuditReplayParams {
+  runId: string;
+  [key: string]: unknown;
+}
+
+/** `audit.replay`: the run's timeline (run, message, event and audit entries, in order). */
+export interface IAuditReplayResult {
+  runId: string;
+  policyVersion?: number | null;
+  events: (Record<string, unknown>)[];
+  [key: string]: unknown;
+}
+
+/** Optional credentials inside `connect`. */
+export interface IAuthParams {
+  token?: string | null;
+  [key: string]: unknown;
+}
+
+/** One transcript entry. */
+export interface IChatMessage {
+  role: "system" | "user" | "assistant" | "tool";
+  content?: string;
+  tool_calls?: IToolCall[];
+  tool_call_id?: string | null;
+  name?: string | null;
+  kind?: string | null;
+  [key: string]: unknown;
+}
+
+/** Who is connecting. */
+export interface IClientInfo {
+  name: string;
+  version?: string;
+  [key: string]: unknown;
+}
+
+/** `agent.completed`; `silent` for a memory flush run. */
+export interface ICompletedPayload {
+  sessionId: string;
+  runId: string;
+  traceId: string;
+  status?: "completed";
+  usage: IUsage;
+  summary?: string | null;
+  silent?: boolean | null;
+  [key: string]: unknown;
+}
+
+/** `connect`: the first frame of every connection. */
+export interface IConnectParams {
+  client: IClientInfo;
+  auth?: IAuthParams | null;
+  workspaceId?: string | null;
+  protocol?: IProtocolRange | null;
+  [key: string]: unknown;
+}
+
+/** `connect`. */
+export interface IConnectResult {
+  protocolVersion: string;
+  serverTime: string;
+  user: IUserInfo;
+  workspaceId: string;
+  role: "local" | "cloud";
+  features: string[];
+  [key: string]: unknown;
+}
+
+/** `agent.delta`: the next piece of the answer's text. */
+export interface IDeltaPayload {
+  sessionId: string;
+  runId: string;
+  traceId: string;
+  delta: string;
+  [key: string]: unknown;
+}
+
+/** One rich output: a Jupyter mime bundle with its metadata (display_data content). */
+export interface IDisplayBundle {
+  data: Record<string, unknown>;
+  metadata?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** The error object of a failed `res` or an `agent.failed` event. */
+export interface IErrorBody {
+  code: string;
+  message: string;
+  retryable?: boolean;
+  traceId?: string;
+  [key: string]: unknown;
+}
+
+/** A server-pushed event; `seq` numbers the events of one session. */
+export interface IEventFrame {
+  type?: "event";
+  event: string;
+  payload: Record<string, unknown>;
+  seq?: number | null;
+  stateVersion?: number | null;
+}
+
+/** `agent.failed`; `aborted` after `agent.abort`, `interrupted` after a crash. */
+export interface IFailedPayload {
+  sessionId: string;
+  runId: string;
+  traceId: string;
+  error: IErrorBody;
+  aborted?: boolean | null;
+  interrupted?: boolean | null;
+  silent?: boolean | null;
+  [key: string]: unknown;
+}
+
+/** A tool call waiting for (or resolved by) a human decision. */
+export interface IGateItem {
+  gateId: string;
+  sessionId: string;
+  runId: string;
+  toolCallId: string;
+  toolName: string;
+  args: Record<string, unknown>;
+  argsFingerprint: string;
+  risk: string;
+  status?: "pending" | "approved" | "rejected" | "expired";
+  decision?: "approve" | "reject" | null;
+  reason?: string | null;
+  requestedBy: string;
+  resolvedBy?: string | null;
+  createdAt?: string;
+  resolvedAt?: string | null;
+  [key: string]: unknown;
+}
+
+/** `policy-gate.list`. */
+export interface IGateListParams {
+  status?: "pending" | "approved" | "rejected" | "expired" | null;
+  sessionId?: string | null;
+  limit?: number;
+  [key: string]: unknown;
+}
+
+/** `policy-gate.list`. */
+export interface IGateListResult {
+  items: IGateItem[];
+  [key: string]: unknown;
+}
+
+/** `policy-gate.requested` and `policy-gate.resolved`. */
+export interface IGatePayload {
+  sessionId: string;
+  runId?: string | null;
+  traceId?: string | null;
+  gate: IGateItem;
+  [key: string]: unknown;
+}
+
+/** `policy-gate.resolve`. */
+export interface IGateResolveParams {
+  idempotencyKey: string;
+  gateId: string;
+  decision: "approve" | "reject";
+  reason?: string | null;
+  [key: string]: unknown;
+}
+
+/** `policy-gate.resolve`; `continuedRunId` when approving continued a lost run. */
+export interface IGateResolveResult {
+  gate: IGateItem;
+  continuedRunId?: string | null;
+  [key: string]: unknown;
+}
+
+/** `memory.appendDaily`. */
+export interface IMemoryAppendDailyParams {
+  idempotencyKey: string;
+  text: string;
+  alsoLongTerm?: boolean;
+  [key: string]: unknown;
+}
+
+/** `memory.appendDaily`: the note written to and the bytes appended. */
+export interface IMemoryAppendResult {
+  path: string;
+  bytes: number;
+  [key: string]: unknown;
+}
+
+/** `memory.archive`. */
+export interface IMemoryArchiveParams {
+  idempotencyKey: string;
+  date?: string | null;
+  clearDaily?: boolean;
+  [key: string]: unknown;
+}
+
+/** `memory.archive`. */
+export interface IMemoryArchiveResult {
+  archived: boolean;
+  path: string;
+  [key: string]: unknown;
+}
+
+/** `memory.get`. */
+export interface IMemoryGetParams {
+  path: string;
+  [key: string]: unknown;
+}
+
+/** `memory.get`. */
+export interface IMemoryGetResult {
+  path: string;
+  content: string;
+  [key: string]: unknown;
+}
+
+/** The figures of `metrics.summary` (docs/policy.md, "Metrics"); `null`: no data. */
+export interface IMetrics {
+  runsTotal: number;
+  runsCompleted: number;
+  runsFailed: number;
+  runsInterrupted: number;
+  runsAborted: number;
+  runsActive: number;
+  p50LatencyMs?: number | null;
+  p95LatencyMs?: number | null;
+  toolCallsTotal: number;
+  toolFailures: number;
+  toolTimeouts: number;
+  toolDenied: number;
+  toolRejected: number;
+  toolP95DurationMs?: number | null;
+  gatesTotal: number;
+  gatePending: number;
+  gateApproved: number;
+  gateRejected: number;
+  gateExpired: number;
+  gateMedianWaitMs?: number | null;
+  [key: string]: unknown;
+}
+
+/** `metrics.summary`. */
+export interface IMetricsSummaryParams {
+  from?: string | null;
+  to?: string | null;
+  [key: string]: unknown;
+}
+
+/** `metrics.summary` over `[from, to)`; an open end is `null`. */
+export interface IMetricsSummaryResult {
+  metrics: IMetrics;
+  from?: string | null;
+  to?: string | null;
+  [key: string]: unknown;
+}
+
+/** `runtime.mode_changed`. */
+export interface IModeChangedPayload {
+  sessionId: string;
+  runId?: string | null;
+  traceId?: string | null;
+  runtimeMode: "local" | "cloud";
+  effectiveAt: string;
+  [key: string]: unknown;
+}
+
+/** A per-run model override: `"provider:model"` or an object with `id`. */
+export interface IModelChoice {
+  id: string;
+  [key: string]: unknown;
+}
+
+/** Hosts the tools may reach (patterns such as `api.example.com` or `*.example.org`). */
+export interface INetworkPolicy {
+  allow?: string[];
+  [key: string]: unknown;
+}
+
+/** What the agent may do, versioned per scope. */
+export interface IPolicy {
+  scopeKey?: string;
+  toolDefault?: "allow" | "deny" | "gate";
+  highRisk?: "allow" | "deny" | "gate";
+  bashMode?: "sandbox" | "host";
+  tools?: Record<string, "allow" | "deny" | "gate">;
+  network?: INetworkPolicy;
+  gateTimeoutSec?: number;
+  version?: number;
+  updatedAt?: string;
+  updatedBy?: string;
+  [key: string]: unknown;
+}
+
+/** `policy.get`. */
+export interface IPolicyGetParams {
+  scopeKey?: string;
+  [key: string]: unknown;
+}
+
+/** `policy.get` and `policy.update`. */
+export interface IPolicyResult {
+  policy: IPolicy;
+  [key: string]: unknown;
+}
+
+/** `policy.update`. */
+export interface IPolicyUpdateParams {
+  idempotencyKey: string;
+  scopeKey?: string;
+  patch: Record<string, unknown>;
+  expectedVersion?: number | null;
+  [key: string]: unknown;
+}
+
+/** `policy.updated`: a server-wide event, so no `sessionId`. */
+export interface IPolicyUpdatedPayload {
+  policy: IPolicy;
+  [key: string]: unknown;
+}
+
+/** Protocol versions the client speaks (major numbers or semver strings). */
+export interface IProtocolRange {
+  min?: string | number;
+  max?: string | number;
+  [key: string]: unknown;
+}
+
+/** A client request. */
+export interface IReqFrame {
+  type: "req";
+  id: string;
+  method: string;
+  params?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** The server's answer to one `req`. */
+export interface IResFrame {
+  type?: "res";
+  id: string;
+  ok: boolean;
+  payload?: Record<string, unknown> | null;
+  error?: IErrorBody | null;
+}
+
+/** `runtime.setMode`. */
+export interface IRuntimeSetModeParams {
+  idempotencyKey: string;
+  sessionId: string;
+  runtimeMode: "local" | "cloud";
+  [key: string]: unknown;
+}
+
+/** A conversation: its key, owner, status and context bookkeeping. */
+export interface ISession {
+  id: string;
+  sessionKey: string;
+  title?: string;
+  preview?: string;
+  owner: string;
+  status?: "idle" | "running" | "waiting_gate";
+  runtimeMode?: "local" | "cloud";
+  pendingRuntimeMode?: "local" | "cloud" | null;
+  syncState?: "local_only" | "syncing" | "synced" | "conflict";
+  contextUsage?: number;
+  compactionCount?: number;
+  memoryFlushState?: "idle" | "pending" | "flushed" | "skipped";
+  memoryFlushAt?: string | null;
+  createdAt?: string;
+  updatedAt?: string;
+  [key: string]: unknown;
+}
+
+/** `session.updated`. */
+export interface ISessionUpdatedPayload {
+  sessionId: string;
+  runId?: string | null;
+  traceId?: string | null;
+  session: ISession;
+  [key: string]: unknown;
+}
+
+/** `sessions.delete` (an OpenFoal extension: the console's delete button). */
+export interface ISessionsDeleteParams {
+  idempotencyKey: string;
+  sessionId: string;
+  [key: string]: unknown;
+}
+
+/** `sessions.delete`. */
+export interface ISessionsDeleteResult {
+  sessionId: string;
+  deleted?: true;
+  [key: string]: unknown;
+}
+
+/** `sessions.get`. */
+export interface ISessionsGetParams {
+  sessionId: string;
+  includeMessages?: boolean;
+  afterSeq?: number | null;
+  limit?: number;
+  [key: string]: unknown;
+}
+
+/** `sessions.get`; `messages` with `includeMessages`, `events` with `afterSeq`. */
+export interface ISessionsGetResult {
+  session: ISession;
+  messages?: IStoredMessage[] | null;
+  events?: IEventFrame[] | null;
+  lastSeq?: number | null;
+  [key: string]: unknown;
+}
+
+/** `sessions.list`. */
+export interface ISessionsListParams {
+  workspaceId?: string | null;
+  limit?: number;
+  cursor?: string | null;
+  query?: string | null;
+  [key: string]: unknown;
+}
+
+/** `sessions.list`: one page, newest first. */
+export interface ISessionsListResult {
+  items: ISession[];
+  nextCursor?: string | null;
+  [key: string]: unknown;
+}
+
+/** `runtime.setMode`. */
+export interface ISetModeResult {
+  sessionId: string;
+  runtimeMode: "local" | "cloud";
+  status: "applied" | "queued-change";
+  effectiveOn: "now" | "next_turn";
+  [key: string]: unknown;
+}
+
+/** A transcript entry as `sessions.get` returns it: where it sits and when. */
+export interface IStoredMessage {
+  role: "system" | "user" | "assistant" | "tool";
+  content?: string;
+  tool_calls?: IToolCall[];
+  tool_call_id?: string | null;
+  name?: string | null;
+  kind?: string | null;
+  idx: number;
+  runId?: string | null;
+  at: string;
+  [key: string]: unknown;
+}
+
+/** `sync.state_changed`. */
+export interface ISyncStatePayload {
+  sessionId: string;
+  runId?: string | null;
+  traceId?: string | null;
+  syncState: "local_only" | "syncing" | "synced" | "conflict";
+  detail?: string | Record<string, unknown> | null;
+  [key: string]: unknown;
+}
+
+/** A tool call requested by the model (wire tool name, e.g. `bash.exec`). */
+export interface IToolCall {
+  id: string;
+  name: string;
+  arguments?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** `agent.tool_call`. */
+export interface IToolCallPayload {
+  sessionId: string;
+  runId: string;
+  traceId: string;
+  toolCallId: string;
+  toolName: string;
+  args: Record<string, unknown>;
+  runtimeMode: "local" | "cloud";
+  [key: string]: unknown;
+}
+
+/** `agent.tool_result`; `displays` holds the rich outputs of `python.exec`. */
+export interface IToolResultPayload {
+  sessionId: string;
+  runId: string;
+  traceId: string;
+  toolCallId: string;
+  toolName: string;
+  status: "success" | "failed" | "denied" | "rejected" | "timeout";
+  output?: unknown;
+  durationMs: number;
+  error?: IErrorBody | Record<string, unknown> | string | null;
+  displays?: IDisplayBundle[] | null;
+  [key: string]: unknown;
+}
+
+/** Tokens a run used. */
+export interface IUsage {
+  inputTokens?: number;
+  outputTokens?: number;
+  [key: string]: unknown;
+}
+
+/** Who the server took the client for. */
+export interface IUserInfo {
+  name: string;
+  [key: string]: unknown;
+}
+
+/** Methods with a side effect: each request carries `params.idempotencyKey`. */
+export const SIDE_EFFECT_METHODS: ReadonlySet<string> = new Set([
+  "agent.run",
+  "agent.abort",
+  "runtime.setMode",
+  "sessions.delete",
+  "policy.update",
+  "policy-gate.resolve",
+  "memory.appendDaily",
+  "memory.archive"
+]);
+
+/** The methods this server serves: params and result type of each. */
+export interface IMethods {
+  "connect": { params: IConnectParams; result: IConnectResult };
+  "agent.run": { params: IAgentRunParams; result: IAgentRunResult };
+  "agent.abort": { params: IAgentAbortParams; result: IAgentAbortResult };
+  "runtime.setMode": { params: IRuntimeSetModeParams; result: ISetModeResult };
+  "sessions.list": { params: ISessionsListParams; result: ISessionsListResult };
+  "sessions.get": { params: ISessionsGetParams; result: ISessionsGetResult };
+  "sessions.delete": { params: ISessionsDeleteParams; result: ISessionsDeleteResult };
+  "policy.get": { params: IPolicyGetParams; result: IPolicyResult };
+  "policy.update": { params: IPolicyUpdateParams; result: IPolicyResult };
+  "policy-gate.list": { params: IGateListParams; result: IGateListResult };
+  "policy-gate.resolve": { params: IGateResolveParams; result: IGateResolveResult };
+  "audit.query": { params: IAuditQueryParams; result: IAuditQueryResult };
+  "audit.replay": { params: IAuditReplayParams; result: IAuditReplayResult };
+  "metrics.summary": { params: IMetricsSummaryParams; result: IMetricsSummaryResult };
+  "memory.get": { params: IMemoryGetParams; result: IMemoryGetResult };
+  "memory.appendDaily": { params: IMemoryAppendDailyParams; result: IMemoryAppendResult };
+  "memory.archive": { params: IMemoryArchiveParams; result: IMemoryArchiveResult };
+}
+
+/** The payload type of every event. */
+export interface IEventPayloads {
+  "agent.accepted": IAcceptedPayload;
+  "agent.delta": IDeltaPayload;
+  "agent.tool_call": IToolCallPayload;
+  "agent.tool_result": IToolResultPayload;
+  "agent.completed": ICompletedPayload;
+  "agent.failed": IFailedPayload;
+  "policy-gate.requested": IGatePayload;
+  "policy-gate.resolved": IGatePayload;
+  "runtime.mode_changed": IModeChangedPayload;
+  "session.updated": ISessionUpdatedPayload;
+  "policy.updated": IPolicyUpdatedPayload;
+  "sync.state_changed": ISyncStatePayload;
+}

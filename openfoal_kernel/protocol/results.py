@@ -1,0 +1,213 @@
+"""Result models of the gateway methods: the ``payload`` of a successful ``res``.
+
+:data:`METHOD_RESULTS` names the methods this implementation serves; a protocol method
+without an entry (``sync.status``, ``sync.resolve``) is answered with ``METHOD_NOT_FOUND``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .frames import EventFrame
+from .transcript import ChatMessage
+from .types import AuditEntry, GateItem, Policy, RuntimeMode, Session
+
+
+class Result(BaseModel):
+    """Base of every result model; extension fields are tolerated and kept."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    def wire(self) -> dict[str, Any]:
+        """Return the JSON-ready payload (``null`` where a field says "none")."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class UserInfo(BaseModel):
+    """Who the server took the client for."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class ConnectResult(Result):
+    """``connect``."""
+
+    protocolVersion: str
+    serverTime: str
+    user: UserInfo
+    workspaceId: str
+    role: Literal["local", "cloud"]
+    features: list[str]
+
+
+class AgentRunResult(Result):
+    """``agent.run``: the run is accepted; its events follow."""
+
+    runId: str
+    sessionId: str
+    status: Literal["accepted"] = "accepted"
+
+
+class AgentAbortResult(Result):
+    """``agent.abort``: ``aborted``, or the final status of a run that had already ended."""
+
+    runId: str
+    status: str
+
+
+class SetModeResult(Result):
+    """``runtime.setMode``."""
+
+    sessionId: str
+    runtimeMode: RuntimeMode
+    status: Literal["applied", "queued-change"]
+    effectiveOn: Literal["now", "next_turn"]
+
+
+class SessionsListResult(Result):
+    """``sessions.list``: one page, newest first."""
+
+    items: list[Session]
+    nextCursor: str | None = None
+
+
+class StoredMessage(ChatMessage):
+    """A transcript entry as ``sessions.get`` returns it: where it sits and when."""
+
+    idx: int
+    runId: str | None = None
+    at: str
+
+
+class SessionsGetResult(Result):
+    """``sessions.get``; ``messages`` with ``includeMessages``, ``events`` with ``afterSeq``."""
+
+    session: Session
+    messages: list[StoredMessage] | None = None
+    events: list[EventFrame] | None = None
+    lastSeq: int | None = None
+
+    def wire(self) -> dict[str, Any]:
+        """The payload without the parts that were not asked for."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class SessionsDeleteResult(Result):
+    """``sessions.delete``."""
+
+    sessionId: str
+    deleted: Literal[True] = True
+
+
+class PolicyResult(Result):
+    """``policy.get`` and ``policy.update``."""
+
+    policy: Policy
+
+
+class GateListResult(Result):
+    """``policy-gate.list``."""
+
+    items: list[GateItem]
+
+
+class GateResolveResult(Result):
+    """``policy-gate.resolve``; ``continuedRunId`` when approving continued a lost run."""
+
+    gate: GateItem
+    continuedRunId: str | None = None
+
+
+class AuditQueryResult(Result):
+    """``audit.query``: one page, newest first."""
+
+    items: list[AuditEntry]
+    nextCursor: str | None = None
+
+
+class AuditReplayResult(Result):
+    """``audit.replay``: the run's timeline (run, message, event and audit entries, in order)."""
+
+    runId: str
+    policyVersion: int | None = None
+    events: list[dict[str, Any]]
+
+
+class Metrics(BaseModel):
+    """The figures of ``metrics.summary`` (docs/policy.md, "Metrics"); ``null``: no data."""
+
+    model_config = ConfigDict(extra="allow")
+    runsTotal: int
+    runsCompleted: int
+    runsFailed: int
+    runsInterrupted: int
+    runsAborted: int
+    runsActive: int
+    p50LatencyMs: float | None = None
+    p95LatencyMs: float | None = None
+    toolCallsTotal: int
+    toolFailures: int
+    toolTimeouts: int
+    toolDenied: int
+    toolRejected: int
+    toolP95DurationMs: float | None = None
+    gatesTotal: int
+    gatePending: int
+    gateApproved: int
+    gateRejected: int
+    gateExpired: int
+    gateMedianWaitMs: float | None = None
+
+
+class MetricsSummaryResult(Result):
+    """``metrics.summary`` over ``[from, to)``; an open end is ``null``."""
+
+    metrics: Metrics
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+
+
+class MemoryGetResult(Result):
+    """``memory.get``."""
+
+    path: str
+    content: str
+
+
+class MemoryAppendResult(Result):
+    """``memory.appendDaily``: the note written to and the bytes appended."""
+
+    path: str
+    bytes: int
+
+
+class MemoryArchiveResult(Result):
+    """``memory.archive``."""
+
+    archived: bool
+    path: str
+
+
+#: method name -> result model, for every method this implementation serves.
+METHOD_RESULTS: dict[str, type[Result]] = {
+    "connect": ConnectResult,
+    "agent.run": AgentRunResult,
+    "agent.abort": AgentAbortResult,
+    "runtime.setMode": SetModeResult,
+    "sessions.list": SessionsListResult,
+    "sessions.get": SessionsGetResult,
+    "sessions.delete": SessionsDeleteResult,
+    "policy.get": PolicyResult,
+    "policy.update": PolicyResult,
+    "policy-gate.list": GateListResult,
+    "policy-gate.resolve": GateResolveResult,
+    "audit.query": AuditQueryResult,
+    "audit.replay": AuditReplayResult,
+    "metrics.summary": MetricsSummaryResult,
+    "memory.get": MemoryGetResult,
+    "memory.appendDaily": MemoryAppendResult,
+    "memory.archive": MemoryArchiveResult,
+}

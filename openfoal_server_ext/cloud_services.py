@@ -236,6 +236,9 @@ _WEED_PORTS = (
     "filer.port.grpc",
     "s3.port",
     "s3.port.grpc",
+    "s3.port.iceberg",
+    "s3.port.lance",
+    "iam.port",
     "debug.port",
     "metricsPort",
 )

@@ -50,11 +50,12 @@ class BlobStore:
     def put(self, kind: str, data: bytes) -> str:
         """Store ``data`` under its SHA-256; return its reference (``s3://bucket/key``)."""
         key = self._key(kind, hashlib.sha256(data).hexdigest())
+        ref = f"s3://{self.bucket}/{key}"
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
         except (ClientError, BotoCoreError) as exc:
-            raise BlobStoreError(f"object store refused to store {key}: {exc}") from exc
-        return f"s3://{self.bucket}/{key}"
+            raise BlobStoreError(f"object store refused to store {ref}: {exc}") from exc
+        return ref
 
     def get(self, ref: str) -> bytes:
         """The bytes behind a reference returned by :meth:`put`."""

@@ -9,6 +9,7 @@ than the row limit go to the object store when one is configured (see ``governan
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -65,7 +66,7 @@ class PostgresStore(PostgresGovernance, Store):
             open=False,
         )
         self.pool.open(wait=True, timeout=30)
-        self._tx: psycopg.Connection | None = None
+        self._local = threading.local()  # the connection of this thread's open transaction
         with self.pool.connection() as con:
             self.migrations_applied = migrate(con)
             self.schema_version = schema_version(con)
@@ -76,25 +77,27 @@ class PostgresStore(PostgresGovernance, Store):
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
-        """The connection of the batch being written, else one from the pool."""
-        if self._tx is not None:
-            yield self._tx
+        """The connection of this thread's open transaction, else one from the pool."""
+        current: psycopg.Connection | None = getattr(self._local, "tx", None)
+        if current is not None:
+            yield current
             return
         with self.pool.connection() as con:
             yield con
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
-        """One transaction on one pooled connection; nested calls join it."""
-        if self._tx is not None:
-            yield self._tx
+        """One transaction on one pooled connection; nested calls on this thread join it."""
+        current: psycopg.Connection | None = getattr(self._local, "tx", None)
+        if current is not None:
+            yield current
             return
         with self.pool.connection() as con, con.transaction():
-            self._tx = con
+            self._local.tx = con
             try:
                 yield con
             finally:
-                self._tx = None
+                self._local.tx = None
 
     def copy_rows(
         self, table: str, columns: Sequence[str], rows: Iterator[tuple[Any, ...]]

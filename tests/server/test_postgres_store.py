@@ -113,7 +113,7 @@ def test_large_tool_outputs_go_to_the_object_store_and_come_back(
 ) -> None:
     blobs = BlobStore(object_store_url)
     store = PostgresStore(postgres_url, blobs=blobs)
-    big = "".join(f"line {i}\n" for i in range(20_000))
+    big = "".join(f"line {i}\n" for i in range(20_000))  # whole, past the local store's limit
     assert len(big) > TOOL_OUTPUT_LIMIT
     store.append_tool_runs([_tool_run("call_big", big), _tool_run("call_small", "ok")])
     by_id = {r.id: r for r in store.tool_runs_of("r1")}
@@ -121,7 +121,7 @@ def test_large_tool_outputs_go_to_the_object_store_and_come_back(
     with store.connection() as con:
         rows = dict(con.execute("SELECT id, output_ref FROM tool_runs").fetchall())
         head = con.execute("SELECT length(output) FROM tool_runs WHERE id = 'call_big'").fetchone()
-    assert rows["call_small"] is None and head == (TOOL_OUTPUT_LIMIT,)
+    assert rows["call_small"] is None and head == (store.blob_threshold,)
     bucket, key = parse_object_store_url(rows["call_big"])
     assert bucket == TEST_BUCKET and key.startswith(parse_object_store_url(object_store_url)[1])
     stored = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()

@@ -1,9 +1,10 @@
 """Postgres tables of governance: audit trail, policy versions, gates, tool runs, metrics.
 
 A mixin of :class:`~openfoal_server_ext.store.postgres.store.PostgresStore`. Audit queries
-use the ``(owner, ts DESC, id DESC)`` index with a row-value keyset cursor. A tool output
-longer than ``TOOL_OUTPUT_LIMIT`` is stored whole in the object store (when one is set) and
-the row keeps its first characters and the reference; reading the row reads it back.
+use the ``(owner, ts DESC, id DESC)`` index with a row-value keyset cursor. With an object
+store set, a tool output longer than ``blob_threshold`` characters is stored there whole and
+the row keeps its first ``blob_threshold`` characters and the reference; reading the row reads
+it back. Without one, outputs are cut to ``TOOL_OUTPUT_LIMIT`` as in the local store.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class PostgresGovernance:
     """Audit, policy, gate, tool-run and metrics queries of the Postgres store."""
 
     blobs: BlobStore | None
+    blob_threshold: int
 
     def connection(self) -> AbstractContextManager[psycopg.Connection]:
         raise NotImplementedError  # provided by PostgresStore
@@ -257,7 +259,7 @@ class PostgresGovernance:
         return {
             i: self.blobs.put("tool-output", r.output.encode())
             for i, r in enumerate(rows)
-            if len(r.output) > TOOL_OUTPUT_LIMIT
+            if len(r.output) > self.blob_threshold
         }
 
     def append_tool_runs(
@@ -283,7 +285,7 @@ class PostgresGovernance:
                     r.started_at,
                     r.ended_at,
                     _dumps(r.error) if r.error is not None else None,
-                    r.output[:TOOL_OUTPUT_LIMIT],
+                    r.output[: self.blob_threshold if i in refs else TOOL_OUTPUT_LIMIT],
                     refs.get(i),
                 )
                 for i, r in enumerate(rows)

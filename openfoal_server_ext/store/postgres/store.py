@@ -40,6 +40,10 @@ EVENT_COLUMNS = (
 _EVENT_SELECT = "session_id, seq, event, run_id, trace_id, state_version, ts, payload::text"
 
 
+#: Tool outputs longer than this (characters) go to the object store, when one is set.
+BLOB_THRESHOLD = 8_192
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text (non-JSON values as strings)."""
     return _ENCODER.encode(value)
@@ -53,11 +57,13 @@ class PostgresStore(PostgresGovernance, Store):
         url: str,
         *,
         blobs: BlobStore | None = None,
+        blob_threshold: int = BLOB_THRESHOLD,
         min_size: int = 1,
         max_size: int = 4,
     ) -> None:
         self.url = url
         self.blobs = blobs
+        self.blob_threshold = blob_threshold
         self.pool = ConnectionPool(
             url,
             min_size=min_size,

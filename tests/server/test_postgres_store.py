@@ -13,11 +13,12 @@ import psycopg
 import pytest
 
 from openfoal_kernel.protocol import utcnow
+from openfoal_server_ext.cloud_services import free_port
 from openfoal_server_ext.pytest_cloud import TEST_BUCKET, count_rows
 from openfoal_server_ext.store import DuckDBStore, EventRow, StoreWorker, ToolRunRow
 from openfoal_server_ext.store.blobs import BlobStore, BlobStoreError, parse_object_store_url
 from openfoal_server_ext.store.duckdb_governance import TOOL_OUTPUT_LIMIT
-from openfoal_server_ext.store.postgres import MIGRATIONS, PostgresStore
+from openfoal_server_ext.store.postgres import MIGRATIONS, PostgresStore, StoreUnavailable
 from openfoal_server_ext.store.select import StoreSettingsError, open_configured_store
 
 
@@ -171,3 +172,12 @@ def test_settings_choose_the_store(tmp_path: Path, postgres_url: str) -> None:
 def test_a_bad_object_store_url_is_refused() -> None:
     with pytest.raises(ValueError, match="s3://bucket/prefix"):
         BlobStore("http://example.invalid/bucket")
+
+
+def test_an_unreachable_or_malformed_database_is_a_clear_error() -> None:
+    url = f"postgresql://openfoal:s3cret@127.0.0.1:{free_port()}/nowhere"
+    with pytest.raises(StoreUnavailable, match="cannot connect to Postgres at") as caught:
+        PostgresStore(url, connect_timeout_s=2)
+    assert "s3cret" not in str(caught.value)  # the password never reaches a log
+    with pytest.raises(StoreUnavailable, match="malformed"):
+        PostgresStore("postgresql://u@h/db?no_such_option=1")

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from .migrations import MIGRATIONS, migrate
-from .store import PostgresStore
+from .store import PostgresStore, StoreUnavailable
 
-__all__ = ["MIGRATIONS", "PostgresStore", "migrate"]
+__all__ = ["MIGRATIONS", "PostgresStore", "StoreUnavailable", "migrate"]

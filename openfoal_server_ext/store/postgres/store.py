@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from openfoal_kernel.protocol import ChatMessage, Session
 
@@ -44,6 +45,22 @@ _EVENT_SELECT = "session_id, seq, event, run_id, trace_id, state_version, ts, pa
 BLOB_THRESHOLD = 8_192
 
 
+class StoreUnavailable(RuntimeError):
+    """The database could not be reached or its URL is malformed (the message says which)."""
+
+
+def safe_url(url: str) -> str:
+    """The URL's host, port, database and user, without a password (for messages)."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<malformed URL>"
+    return (
+        f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', 5432)}"
+        f"/{info.get('dbname', '')}"
+    )
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text (non-JSON values as strings)."""
     return _ENCODER.encode(value)
@@ -60,10 +77,15 @@ class PostgresStore(PostgresGovernance, Store):
         blob_threshold: int = BLOB_THRESHOLD,
         min_size: int = 1,
         max_size: int = 4,
+        connect_timeout_s: float = 30.0,
     ) -> None:
         self.url = url
         self.blobs = blobs
         self.blob_threshold = blob_threshold
+        try:
+            conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise StoreUnavailable(f"OpenFoal: the database URL is malformed: {exc}") from exc
         self.pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -71,7 +93,14 @@ class PostgresStore(PostgresGovernance, Store):
             kwargs={"options": "-c timezone=UTC", "autocommit": True},
             open=False,
         )
-        self.pool.open(wait=True, timeout=30)
+        try:
+            self.pool.open(wait=True, timeout=connect_timeout_s)
+        except PoolTimeout as exc:
+            self.pool.close()
+            raise StoreUnavailable(
+                f"OpenFoal: cannot connect to Postgres at {safe_url(url)} within "
+                f"{connect_timeout_s:g} s (is it running, and does it accept this user?)"
+            ) from exc
         self._local = threading.local()  # the connection of this thread's open transaction
         with self.pool.connection() as con:
             self.migrations_applied = migrate(con)

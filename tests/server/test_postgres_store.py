@@ -21,6 +21,8 @@ from openfoal_server_ext.store.duckdb_governance import TOOL_OUTPUT_LIMIT
 from openfoal_server_ext.store.postgres import MIGRATIONS, PostgresStore, StoreUnavailable
 from openfoal_server_ext.store.select import StoreSettingsError, open_configured_store
 
+pytestmark = pytest.mark.postgres
+
 
 def _events(session_id: str, start: int, n: int) -> list[EventRow]:
     return [

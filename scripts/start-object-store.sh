@@ -26,5 +26,6 @@ for _ in $(seq 1 300); do
   fi
   sleep 0.2
 done
+kill "$(cat "$dir/weed.pid")" 2>/dev/null || true
 echo "start-object-store: SeaweedFS did not answer; see $dir/weed.log" >&2
 exit 1

@@ -36,6 +36,7 @@ from .services.runs import RunService
 from .services.sandboxes import SandboxService
 from .services.sessions import SessionService
 from .store import DuckDBStore, StoreWorker
+from .store.select import open_configured_store
 
 
 def _env(name: str) -> str | None:
@@ -111,7 +112,18 @@ class OpenFoalApp(ExtensionApp):
     db_path = Unicode(
         "", config=True, help="DuckDB file. Default: <root_dir>/.openfoal/openfoal.duckdb."
     )
-    role = Enum(["local", "cloud"], "local", config=True, help="local (default) or cloud instance.")
+    role = Enum(
+        ["local", "cloud"], config=True, help="local (default) or cloud instance. $OPENFOAL_ROLE."
+    )
+    database_url = Unicode(
+        config=True,
+        help="Postgres URL of a cloud store (instead of DuckDB). $OPENFOAL_DATABASE_URL.",
+    )
+    object_store_url = Unicode(
+        config=True,
+        help="s3://bucket/prefix for large blobs of the Postgres store (endpoint and keys in "
+        "AWS_*). $OPENFOAL_OBJECT_STORE_URL.",
+    )
     workspace_id = Unicode(
         "default", config=True, help="Workspace id reported to clients (default 'default')."
     )
@@ -223,6 +235,18 @@ class OpenFoalApp(ExtensionApp):
     def _docker_host_default(self) -> str | None:
         return _env("DOCKER_HOST")
 
+    @default("role")
+    def _role_default(self) -> str:
+        return _env("OPENFOAL_ROLE") or "local"
+
+    @default("database_url")
+    def _database_url_default(self) -> str:
+        return _env("OPENFOAL_DATABASE_URL") or ""
+
+    @default("object_store_url")
+    def _object_store_url_default(self) -> str:
+        return _env("OPENFOAL_OBJECT_STORE_URL") or ""
+
     @default("server_owner")
     def _owner_default(self) -> str:
         return default_server_owner()
@@ -291,8 +315,13 @@ class OpenFoalApp(ExtensionApp):
         """Open the store and build the services."""
         root = self._root_dir()
         db_path = Path(self.db_path) if self.db_path else root / ".openfoal" / "openfoal.duckdb"
-        store = DuckDBStore(db_path)
-        if store.recovered_from is not None:
+        store = open_configured_store(
+            role=self.role,
+            database_url=self.database_url,
+            object_store_url=self.object_store_url,
+            db_path=db_path,
+        )
+        if isinstance(store, DuckDBStore) and store.recovered_from is not None:
             self.log.error(
                 "OpenFoal: the store did not open; the broken file was moved to %s and "
                 "a fresh store started",

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: install, start the services the tests need
-# (Docker engine, sandbox images, Chromium), then Python tests, browser tests and
+# (Docker engine, sandbox images, Chromium, PostgreSQL), then Python tests, browser tests and
 # TypeScript checks. Any missing service makes its tests fail, never skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"  # jlpm (bundled with JupyterLab) calls itself by name
 
 bash scripts/setup.sh
-for script in install-docker.sh build-sandbox-images.sh install-chromium.sh; do
+for script in install-docker.sh build-sandbox-images.sh install-chromium.sh install-postgres.sh; do
   if [ -f "scripts/$script" ]; then
     echo "test: scripts/$script"
     bash "scripts/$script"

@@ -1,11 +1,11 @@
-"""The DuckDB store: batches, transactions, recovery of a broken file."""
+"""Both stores: batches, transactions, reopening; the DuckDB store: recovery of a broken file."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from openfoal_kernel.protocol import AuditEntry, ChatMessage, Session, utcnow
@@ -15,6 +15,7 @@ from openfoal_server_ext.store import (
     EventRow,
     MessageRow,
     RunRow,
+    Store,
     StoreWorker,
     WriteBatch,
 )
@@ -36,8 +37,8 @@ def _events(session_id: str, start: int, n: int) -> list[EventRow]:
     ]
 
 
-def test_small_and_large_batches(tmp_path: Path) -> None:
-    store = DuckDBStore(tmp_path / "s.duckdb")
+def test_small_and_large_batches(open_store: Callable[[], Store]) -> None:
+    store = open_store()
     store.append_events(_events("a", 1, 3))
     store.append_events(_events("a", 4, 2000))  # the Arrow path
     assert store.last_seqs() == {"a": 2003}
@@ -47,15 +48,17 @@ def test_small_and_large_batches(tmp_path: Path) -> None:
     store.close()
 
 
-def test_write_batch_is_one_transaction(tmp_path: Path) -> None:
-    store = DuckDBStore(tmp_path / "s.duckdb")
+def test_write_batch_is_one_transaction(
+    open_store: Callable[[], Store], store_error: type[Exception]
+) -> None:
+    store = open_store()
     session = Session(id="s1", sessionKey="workspace:w/agent:a/main", owner="u")
     run = RunRow(
         id="r1", session_id="s1", owner="u", trace_id="t", status="accepted", created_at=utcnow()
     )
     bad = EventRow(session_id="s1", seq=1, event="x", payload={}, state_version=1, at=utcnow())
     bad.seq = "not a number"  # type: ignore[assignment]
-    with pytest.raises(duckdb.Error):
+    with pytest.raises(store_error):
         store.write_batch(WriteBatch(sessions={"s1": session}, runs={"r1": run}, events=[bad]))
     assert store.get_session("s1") is None and store.get_run("r1") is None  # rolled back
     store.write_batch(
@@ -87,12 +90,11 @@ def test_write_batch_is_one_transaction(tmp_path: Path) -> None:
     store.close()
 
 
-def test_reopen_keeps_everything(tmp_path: Path) -> None:
-    path = tmp_path / "s.duckdb"
-    store = DuckDBStore(path)
+def test_reopen_keeps_everything(open_store: Callable[[], Store]) -> None:
+    store = open_store()
     store.append_events(_events("a", 1, 10))
     store.close()
-    again = DuckDBStore(path)
+    again = open_store()
     assert again.last_seqs() == {"a": 10} and again.max_state_version() == 10
     again.close()
 
@@ -110,8 +112,8 @@ def test_broken_file_is_moved_aside(tmp_path: Path, content: bytes) -> None:
 
 
 @pytest.mark.asyncio
-async def test_worker_commit_window(tmp_path: Path) -> None:
-    worker = StoreWorker(DuckDBStore(tmp_path / "s.duckdb"), window_s=0.05)
+async def test_worker_commit_window(open_store: Callable[[], Store]) -> None:
+    worker = StoreWorker(open_store(), window_s=0.05)
     for row in _events("a", 1, 5):
         worker.stage_event(row)
     worker.schedule_commit()

@@ -1,14 +1,15 @@
-"""Sessions and runs already stored are updated in place; a rolled-back first write is redone."""
+"""Sessions and runs already stored are updated in place; a rolled-back first write is redone
+(both stores)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
-import duckdb
 import pytest
 
 from openfoal_kernel.protocol import Session, utcnow
-from openfoal_server_ext.store import DuckDBStore, EventRow, RunRow, WriteBatch
+from openfoal_server_ext.pytest_cloud import count_rows
+from openfoal_server_ext.store import EventRow, RunRow, Store, WriteBatch
 
 
 def _bad_event() -> EventRow:
@@ -17,8 +18,8 @@ def _bad_event() -> EventRow:
     return bad
 
 
-def test_updates_of_stored_rows_land(tmp_path: Path) -> None:
-    store = DuckDBStore(tmp_path / "s.duckdb")
+def test_updates_of_stored_rows_land(open_store: Callable[[], Store]) -> None:
+    store = open_store()
     session = Session(id="s1", sessionKey="workspace:w/agent:a/main", owner="u")
     run = RunRow(
         id="r1", session_id="s1", owner="u", trace_id="t", status="accepted", created_at=utcnow()
@@ -35,18 +36,20 @@ def test_updates_of_stored_rows_land(tmp_path: Path) -> None:
     stored_session = store.get_session("s1")
     assert stored_run is not None and stored_run.status == "completed"
     assert stored_session is not None and stored_session.title == "completed"
-    assert store.con.execute("SELECT count(*) FROM runs").fetchone() == (1,)
-    assert store.con.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+    assert count_rows(store, "runs") == 1
+    assert count_rows(store, "sessions") == 1
     store.close()
 
 
-def test_a_first_write_rolled_back_is_written_again(tmp_path: Path) -> None:
-    store = DuckDBStore(tmp_path / "s.duckdb")
+def test_a_first_write_rolled_back_is_written_again(
+    open_store: Callable[[], Store], store_error: type[Exception]
+) -> None:
+    store = open_store()
     session = Session(id="s1", sessionKey="workspace:w/agent:a/main", owner="u")
     run = RunRow(
         id="r1", session_id="s1", owner="u", trace_id="t", status="accepted", created_at=utcnow()
     )
-    with pytest.raises(duckdb.Error):
+    with pytest.raises(store_error):
         store.write_batch(
             WriteBatch(sessions={"s1": session}, runs={"r1": run}, events=[_bad_event()])
         )
@@ -58,22 +61,23 @@ def test_a_first_write_rolled_back_is_written_again(tmp_path: Path) -> None:
     store.close()
 
 
-def test_sessions_loaded_at_start_are_updated_in_place(tmp_path: Path) -> None:
-    path = tmp_path / "s.duckdb"
-    store = DuckDBStore(path)
+def test_sessions_loaded_at_start_are_updated_in_place(open_store: Callable[[], Store]) -> None:
+    store = open_store()
     store.upsert_session(Session(id="s1", sessionKey="workspace:w/agent:a/main", owner="u"))
     store.close()
-    store = DuckDBStore(path)
+    store = open_store()
     (loaded,) = store.all_sessions()
     store.upsert_session(loaded.model_copy(update={"title": "renamed"}))
     again = store.get_session("s1")
     assert again is not None and again.title == "renamed"
-    assert store.con.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+    assert count_rows(store, "sessions") == 1
     store.close()
 
 
-def test_a_new_run_is_inserted_and_a_failed_batch_retries_safely(tmp_path: Path) -> None:
-    store = DuckDBStore(tmp_path / "s.duckdb")
+def test_a_new_run_is_inserted_and_a_failed_batch_retries_safely(
+    open_store: Callable[[], Store], store_error: type[Exception]
+) -> None:
+    store = open_store()
     session = Session(id="s1", sessionKey="workspace:w/agent:a/main", owner="u")
     run = RunRow(
         id="r1",
@@ -87,7 +91,7 @@ def test_a_new_run_is_inserted_and_a_failed_batch_retries_safely(tmp_path: Path)
     store.write_batch(WriteBatch(sessions={"s1": session}, runs={"r1": run}))
     # a batch that fails after the run's row: the retry must not trip on that row
     run.status = "running"
-    with pytest.raises(duckdb.Error):
+    with pytest.raises(store_error):
         store.write_batch(WriteBatch(runs={"r1": run}, events=[_bad_event()]))
     assert run.new is False
     store.write_batch(WriteBatch(runs={"r1": run}))
@@ -104,7 +108,8 @@ def test_a_new_run_is_inserted_and_a_failed_batch_retries_safely(tmp_path: Path)
         status="accepted",
         created_at=utcnow(),
     )
-    store._stored_runs.clear()  # as after a restart: the id is not known to be stored
-    with pytest.raises(duckdb.Error):
+    store.close()
+    store = open_store()  # as after a restart: the id is not known to be stored
+    with pytest.raises(store_error):
         store.write_batch(WriteBatch(runs={"r1": twin}))
     store.close()

@@ -1,22 +1,22 @@
-"""Fixtures for the policy, audit and metrics tests: services on a real DuckDB file."""
+"""Fixtures for the policy, audit and metrics tests: services on each real store (a DuckDB file,
+a Postgres database)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import pytest_asyncio
 
 from openfoal_server_ext.services.audit import AuditService
 from openfoal_server_ext.services.hub import EventHub
 from openfoal_server_ext.services.policy import PolicyService
-from openfoal_server_ext.store import DuckDBStore, StoreWorker
+from openfoal_server_ext.store import Store, StoreWorker
 
 
 @pytest_asyncio.fixture
-async def worker(tmp_path: Path) -> AsyncIterator[StoreWorker]:
-    """The single writer over a fresh DuckDB file (closed after the test)."""
-    w = StoreWorker(DuckDBStore(tmp_path / "policy.duckdb"), window_s=0.02)
+async def worker(open_store: Callable[[], Store]) -> AsyncIterator[StoreWorker]:
+    """The single writer over a fresh store (closed after the test)."""
+    w = StoreWorker(open_store(), window_s=0.02)
     yield w
     w.close()
 

@@ -1,14 +1,24 @@
-"""The store's governance tables on real DuckDB files: policies, gates, tool runs, audit."""
+"""The store's governance tables, on a real DuckDB file and a real Postgres database: policies,
+gates, tool runs, audit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 
 from openfoal_kernel.protocol import AuditEntry, GateItem, Policy, utcnow
-from openfoal_server_ext.store import AuditRow, DuckDBStore, RunRow, ToolRunRow, WriteBatch
+from openfoal_server_ext.pytest_cloud import count_rows
+from openfoal_server_ext.store import (
+    AuditRow,
+    DuckDBStore,
+    RunRow,
+    Store,
+    ToolRunRow,
+    WriteBatch,
+)
 from openfoal_server_ext.store.duckdb_governance import TOOL_OUTPUT_LIMIT
 
 
@@ -28,22 +38,26 @@ def _gate(n: int, **kw: object) -> GateItem:
     return GateItem.model_validate({**base, **kw})
 
 
-def test_policy_versions_are_all_kept_and_survive_reopening(tmp_path: Path) -> None:
-    store = DuckDBStore(tmp_path / "p.duckdb")
+def test_policy_versions_are_all_kept_and_survive_reopening(
+    open_store: Callable[[], Store],
+) -> None:
+    store = open_store()
     v1 = Policy(version=1)
     v2 = v1.model_copy(update={"version": 2, "toolDefault": "gate", "updatedBy": "alice"})
     lab = Policy(scopeKey="workspace:lab", version=1, highRisk="deny")
     store.write_batch(WriteBatch(policies=[v1, v2, lab]))
     store.close()
-    store = DuckDBStore(tmp_path / "p.duckdb")
+    store = open_store()
     assert store.policy_versions("default") == [v1, v2]
     assert store.latest_policies() == {"default": v2, "workspace:lab": lab}
     assert store.policy_versions("nothing") == []
     store.close()
 
 
-def test_gates_upsert_by_id_in_small_and_arrow_sized_batches(tmp_path: Path) -> None:
-    store = DuckDBStore(tmp_path / "g.duckdb")
+def test_gates_upsert_by_id_in_small_and_arrow_sized_batches(
+    open_store: Callable[[], Store],
+) -> None:
+    store = open_store()
     # 600 rows go through the Arrow path, then every gate is replaced by its resolution
     gates = {f"gate_{n:04d}": (_gate(n), "alice" if n % 2 else "bob") for n in range(600)}
     store.write_batch(WriteBatch(gates=gates))
@@ -62,7 +76,7 @@ def test_gates_upsert_by_id_in_small_and_arrow_sized_batches(tmp_path: Path) -> 
         if int(gid[-4:]) < 590
     }
     store.write_batch(WriteBatch(gates=resolved))
-    assert store.con.execute("SELECT count(*) FROM gate_items").fetchone() == (600,)
+    assert count_rows(store, "gate_items") == 600
     pending = store.pending_gates()
     assert [g.gateId for g, _ in pending] == [f"gate_{n:04d}" for n in range(590, 600)]
     assert pending[0][1] == "bob" and pending[1][1] == "alice"
@@ -90,8 +104,8 @@ def test_gates_upsert_by_id_in_small_and_arrow_sized_batches(tmp_path: Path) -> 
     store.close()
 
 
-def test_tool_runs_and_run_policy_version(tmp_path: Path) -> None:
-    store = DuckDBStore(tmp_path / "t.duckdb")
+def test_tool_runs_and_run_policy_version(open_store: Callable[[], Store]) -> None:
+    store = open_store()
     start = utcnow()
     rows = [
         ToolRunRow(
@@ -156,8 +170,8 @@ def test_tool_runs_and_run_policy_version(tmp_path: Path) -> None:
     store.close()
 
 
-def test_audit_owner_column_bare_entries_and_run_lookup(tmp_path: Path) -> None:
-    store = DuckDBStore(tmp_path / "a.duckdb")
+def test_audit_owner_column_bare_entries_and_run_lookup(open_store: Callable[[], Store]) -> None:
+    store = open_store()
     now = utcnow()
     bare = AuditEntry(
         id="a1",

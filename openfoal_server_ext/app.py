@@ -24,15 +24,14 @@ from .gateway.handlers import GatewayAPIHandler, GatewayWebSocketHandler, OpenAP
 from .gateway.identity import default_server_owner
 from .gateway.methods import Gateway
 from .kernels.orchestrator import KERNEL_ACTIONS_SCHEMA, KernelOrchestrator
+from .services.assembly import RunServices, build_run_services
 from .services.audit import AuditService
 from .services.container import GatewayConfig, Services
-from .services.gates import GateService
 from .services.hub import EventHub
 from .services.idempotency import IdempotencyService
 from .services.memory import MemoryService
 from .services.metrics import MetricsService
 from .services.policy import PolicyService
-from .services.runs import RunService
 from .services.sandboxes import SandboxService
 from .services.sessions import SessionService
 from .store import DuckDBStore, StoreWorker
@@ -315,23 +314,16 @@ class OpenFoalApp(ExtensionApp):
         os.environ[POLICY_FILE_ENV] = str(policy_file)
         self._policy_file = policy_file
         policies = PolicyService(worker, hub, audit, publish_to=policy_file)
-        gates = GateService(
-            worker=worker,
-            hub=hub,
-            sessions=sessions,
-            audit=audit,
-            timeout_s=lambda: policies.current().gateTimeoutSec,
-        )
         workspace = self.workspace_dir or str(root)
         memory = MemoryService(Path(workspace))
         sandboxes = SandboxService(self._sandbox_factory(workspace), audit)
-        runs_ref: dict[str, RunService] = {}
+        wired: dict[str, RunServices] = {}
 
         async def on_event(bridge: Any, event: Any) -> None:
-            await runs_ref["runs"].on_kernel_event(bridge, event)
+            await wired["runs"].ingest.on_kernel_event(bridge, event)
 
         async def on_lost(bridge: Any, reason: str) -> None:
-            await runs_ref["runs"].on_kernel_lost(bridge, reason)
+            await wired["runs"].ingest.on_kernel_lost(bridge, reason)
 
         kernels = KernelOrchestrator(
             self._server.kernel_manager,
@@ -340,23 +332,24 @@ class OpenFoalApp(ExtensionApp):
             pool_size=self.kernel_pool_size,
             idle_timeout_s=self.kernel_idle_timeout,
         )
-        runs = RunService(
+        run_services = build_run_services(
             worker=worker,
             hub=hub,
             sessions=sessions,
             kernels=kernels,
-            model_settings=self.model_settings,
-            policy=policies.current,
-            workspace=workspace,
-            default_owner=self.server_owner,
-            memory=memory,
-            gates=gates,
             audit=audit,
             sandboxes=sandboxes,
+            memory=memory,
+            model_settings=self.model_settings,
+            policy=policies.current,
+            gate_timeout_s=lambda: policies.current().gateTimeoutSec,
+            workspace=workspace,
+            default_owner=self.server_owner,
             context_window=self.context_window_tokens,
             flush_threshold=self.memory_flush_threshold,
         )
-        runs_ref["runs"] = runs
+        wired["runs"] = run_services
+        runs, gates = run_services.runs, run_services.gates
         kernels.set_busy_check(runs.busy)
         self.services = Services(
             config=config,

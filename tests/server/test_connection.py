@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import WAIT_S, World
+from runworld import WAIT_S, World
 
 from openfoal_server_ext.gateway.connection import (
     CLOSE_POLICY,

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import WAIT_S, World, ctx
+from runworld import WAIT_S, World, ctx
 
 from openfoal_kernel.protocol import OpenFoalError, RunSpec
 from openfoal_kernel.protocol.methods import AgentRunParams

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Enum, Float, Int, List, Unicode, default
+from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
 
 from openfoal_kernel.policy.published import POLICY_FILE_ENV
 from openfoal_kernel.protocol import ErrorCode, ModelSettings, OpenFoalError
@@ -34,7 +34,7 @@ from .services.metrics import MetricsService
 from .services.policy import PolicyService
 from .services.sandboxes import SandboxService
 from .services.sessions import SessionService
-from .store import DuckDBStore, StoreWorker
+from .store import DuckDBStore, Store, StoreWorker
 
 
 def _env(name: str) -> str | None:
@@ -107,6 +107,13 @@ class OpenFoalApp(ExtensionApp):
     )
 
     # -- store and protocol ---------------------------------------------------------------
+    store_class = Type(
+        default_value=DuckDBStore,
+        klass=Store,
+        config=True,
+        help="The store class (a subclass of openfoal_server_ext.store.Store), built with the"
+        " db_path.",
+    )
     db_path = Unicode(
         "", config=True, help="DuckDB file. Default: <root_dir>/.openfoal/openfoal.duckdb."
     )
@@ -290,12 +297,13 @@ class OpenFoalApp(ExtensionApp):
         """Open the store and build the services."""
         root = self._root_dir()
         db_path = Path(self.db_path) if self.db_path else root / ".openfoal" / "openfoal.duckdb"
-        store = DuckDBStore(db_path)
-        if store.recovered_from is not None:
+        store = self.store_class(db_path)
+        recovered_from = getattr(store, "recovered_from", None)
+        if recovered_from is not None:
             self.log.error(
                 "OpenFoal: the store did not open; the broken file was moved to %s and "
                 "a fresh store started",
-                store.recovered_from,
+                recovered_from,
             )
         worker = StoreWorker(store, window_s=self.commit_window_ms / 1000)
         hub = EventHub(worker)

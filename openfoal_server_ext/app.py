@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Enum, Float, Int, List, Unicode, default
+from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
 
 from openfoal_kernel.policy.published import POLICY_FILE_ENV
 from openfoal_kernel.protocol import ErrorCode, ModelSettings, OpenFoalError
@@ -24,18 +24,18 @@ from .gateway.handlers import GatewayAPIHandler, GatewayWebSocketHandler, OpenAP
 from .gateway.identity import default_server_owner
 from .gateway.methods import Gateway
 from .kernels.orchestrator import KERNEL_ACTIONS_SCHEMA, KernelOrchestrator
+from .services.assembly import RunServices, build_run_services
 from .services.audit import AuditService
 from .services.container import GatewayConfig, Services
-from .services.gates import GateService
 from .services.hub import EventHub
 from .services.idempotency import IdempotencyService
 from .services.memory import MemoryService
 from .services.metrics import MetricsService
 from .services.policy import PolicyService
-from .services.runs import RunService
 from .services.sandboxes import SandboxService
 from .services.sessions import SessionService
-from .store import DuckDBStore, StoreWorker
+from .store import DuckDBStore, Store, StoreWorker
+from .store.postgres import PostgresStore
 from .store.select import open_configured_store
 
 
@@ -109,6 +109,12 @@ class OpenFoalApp(ExtensionApp):
     )
 
     # -- store and protocol ---------------------------------------------------------------
+    store_class = Type(
+        klass=Store,
+        config=True,
+        help="The store class (a subclass of openfoal_server_ext.store.Store). Default:"
+        " PostgresStore when database_url is set, else DuckDBStore (built with db_path).",
+    )
     db_path = Unicode(
         "", config=True, help="DuckDB file. Default: <root_dir>/.openfoal/openfoal.duckdb."
     )
@@ -235,6 +241,10 @@ class OpenFoalApp(ExtensionApp):
     def _docker_host_default(self) -> str | None:
         return _env("DOCKER_HOST")
 
+    @default("store_class")
+    def _store_class_default(self) -> type[Store]:
+        return PostgresStore if self.database_url else DuckDBStore
+
     @default("role")
     def _role_default(self) -> str:
         return _env("OPENFOAL_ROLE") or "local"
@@ -316,16 +326,18 @@ class OpenFoalApp(ExtensionApp):
         root = self._root_dir()
         db_path = Path(self.db_path) if self.db_path else root / ".openfoal" / "openfoal.duckdb"
         store = open_configured_store(
+            store_class=self.store_class,
             role=self.role,
             database_url=self.database_url,
             object_store_url=self.object_store_url,
             db_path=db_path,
         )
-        if isinstance(store, DuckDBStore) and store.recovered_from is not None:
+        recovered_from = getattr(store, "recovered_from", None)
+        if recovered_from is not None:
             self.log.error(
                 "OpenFoal: the store did not open; the broken file was moved to %s and "
                 "a fresh store started",
-                store.recovered_from,
+                recovered_from,
             )
         worker = StoreWorker(store, window_s=self.commit_window_ms / 1000)
         hub = EventHub(worker)
@@ -344,23 +356,16 @@ class OpenFoalApp(ExtensionApp):
         os.environ[POLICY_FILE_ENV] = str(policy_file)
         self._policy_file = policy_file
         policies = PolicyService(worker, hub, audit, publish_to=policy_file)
-        gates = GateService(
-            worker=worker,
-            hub=hub,
-            sessions=sessions,
-            audit=audit,
-            timeout_s=lambda: policies.current().gateTimeoutSec,
-        )
         workspace = self.workspace_dir or str(root)
         memory = MemoryService(Path(workspace))
         sandboxes = SandboxService(self._sandbox_factory(workspace), audit)
-        runs_ref: dict[str, RunService] = {}
+        wired: dict[str, RunServices] = {}
 
         async def on_event(bridge: Any, event: Any) -> None:
-            await runs_ref["runs"].on_kernel_event(bridge, event)
+            await wired["runs"].ingest.on_kernel_event(bridge, event)
 
         async def on_lost(bridge: Any, reason: str) -> None:
-            await runs_ref["runs"].on_kernel_lost(bridge, reason)
+            await wired["runs"].ingest.on_kernel_lost(bridge, reason)
 
         kernels = KernelOrchestrator(
             self._server.kernel_manager,
@@ -369,23 +374,24 @@ class OpenFoalApp(ExtensionApp):
             pool_size=self.kernel_pool_size,
             idle_timeout_s=self.kernel_idle_timeout,
         )
-        runs = RunService(
+        run_services = build_run_services(
             worker=worker,
             hub=hub,
             sessions=sessions,
             kernels=kernels,
-            model_settings=self.model_settings,
-            policy=policies.current,
-            workspace=workspace,
-            default_owner=self.server_owner,
-            memory=memory,
-            gates=gates,
             audit=audit,
             sandboxes=sandboxes,
+            memory=memory,
+            model_settings=self.model_settings,
+            policy=policies.current,
+            gate_timeout_s=lambda: policies.current().gateTimeoutSec,
+            workspace=workspace,
+            default_owner=self.server_owner,
             context_window=self.context_window_tokens,
             flush_threshold=self.memory_flush_threshold,
         )
-        runs_ref["runs"] = runs
+        wired["runs"] = run_services
+        runs, gates = run_services.runs, run_services.gates
         kernels.set_busy_check(runs.busy)
         self.services = Services(
             config=config,

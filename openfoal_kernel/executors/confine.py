@@ -19,10 +19,11 @@ import errno
 import fcntl
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from ..protocol.errors import ErrorCode, OpenFoalError
 
@@ -35,6 +36,7 @@ __all__ = [
     "check_regular",
     "lstat_at",
     "read_bytes",
+    "split_under",
     "write_atomic",
 ]
 
@@ -43,6 +45,7 @@ __all__ = [
 _STEP_FLAGS = getattr(os, "O_PATH", os.O_RDONLY | os.O_NONBLOCK) | os.O_NOFOLLOW | os.O_CLOEXEC
 #: Files are opened non-blocking so a FIFO cannot hang us; regular files ignore the flag.
 _FILE_BASE = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+RootT = TypeVar("RootT", str, Path)
 _HARDLINK = "has more than one hard link (its other name may lie outside the workspace)"
 
 
@@ -84,26 +87,38 @@ class Roots:
 
     def resolve(self, path: str) -> Resolved:
         """Split ``path`` into (root, components); raise :class:`ConfinementError` if outside."""
-        if not isinstance(path, str) or path.strip() == "":
-            raise ConfinementError(str(path), "empty path")
-        if "\x00" in path:
-            raise ConfinementError(path, "NUL byte in path")
-        p = PurePosixPath(path)
-        if ".." in p.parts:
-            raise ConfinementError(path, "'..' is not allowed in paths")
-        if not p.is_absolute():
-            parts = tuple(x for x in p.parts if x not in ("", "."))
-            return Resolved(self.workspace, parts, "/".join(parts) or ".")
-        for root in self.all:
-            root_parts = PurePosixPath(root).parts
-            if p.parts[: len(root_parts)] == root_parts:
-                rest = tuple(x for x in p.parts[len(root_parts) :] if x not in ("", "."))
-                if root == self.workspace:
-                    shown = "/".join(rest) or "."
-                else:
-                    shown = str(root.joinpath(*rest))
-                return Resolved(root, rest, shown)
-        raise ConfinementError(path, "outside the workspace roots")
+        root, rest = split_under(path, self.all, relative_to=self.workspace)
+        if root == self.workspace:
+            return Resolved(root, rest, "/".join(rest) or ".")
+        return Resolved(root, rest, str(root.joinpath(*rest)))
+
+
+def split_under(
+    path: str, roots: Sequence[RootT], *, relative_to: RootT
+) -> tuple[RootT, tuple[str, ...]]:
+    """The one path rule of every executor: ``(root, components below it)`` or a refusal.
+
+    Empty paths, NUL bytes and ``..`` are refused; a relative path lies below
+    ``relative_to``; an absolute one must lie inside a root, compared component-wise.
+    """
+    if not isinstance(path, str) or path.strip() == "":
+        raise ConfinementError(str(path), "empty path")
+    if "\x00" in path:
+        raise ConfinementError(path, "NUL byte in path")
+    p = PurePosixPath(path)
+    if ".." in p.parts:
+        raise ConfinementError(path, "'..' is not allowed in paths")
+    if not p.is_absolute():
+        return relative_to, _clean(p.parts)
+    for root in roots:
+        root_parts = PurePosixPath(root).parts
+        if p.parts[: len(root_parts)] == root_parts:
+            return root, _clean(p.parts[len(root_parts) :])
+    raise ConfinementError(path, "outside the workspace roots")
+
+
+def _clean(parts: Sequence[str]) -> tuple[str, ...]:
+    return tuple(x for x in parts if x not in ("", "."))
 
 
 def _root(path: Path) -> Path:

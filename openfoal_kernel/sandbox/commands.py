@@ -8,10 +8,9 @@ a protocol error; the user's command never runs in the same shell, so it cannot 
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
 
 from ..executors.base import FileEntry
-from ..executors.confine import ConfinementError
+from ..executors.confine import split_under
 from .handle import WORKDIR
 
 __all__ = [
@@ -147,27 +146,8 @@ def container_path(path: str, *, host_workspace: str | None = None) -> tuple[str
     Relative paths are relative to the workspace; absolute ones must lie inside it, either
     as the container sees it (``/workspace/...``) or as the host does (``host_workspace``).
     """
-    if not isinstance(path, str) or path.strip() == "":
-        raise ConfinementError(str(path), "empty path")
-    if "\x00" in path:
-        raise ConfinementError(path, "NUL byte in path")
-    p = PurePosixPath(path)
-    if ".." in p.parts:
-        raise ConfinementError(path, "'..' is not allowed in paths")
-    rest: tuple[str, ...] | None = None
-    if not p.is_absolute():
-        rest = p.parts
-    else:
-        for root in (WORKDIR, host_workspace):
-            if not root:
-                continue
-            root_parts = PurePosixPath(root).parts
-            if p.parts[: len(root_parts)] == root_parts:
-                rest = p.parts[len(root_parts) :]
-                break
-    if rest is None:
-        raise ConfinementError(path, "outside the workspace")
-    parts = [x for x in rest if x not in ("", ".")]
+    roots = [WORKDIR] + ([host_workspace] if host_workspace else [])
+    _, parts = split_under(path, roots, relative_to=WORKDIR)
     shown = "/".join(parts) or "."
     return "/".join([WORKDIR, *parts]), shown
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from openfoal_kernel.protocol import ErrorCode, GateItem, OpenFoalError, utcnow
 from openfoal_kernel.protocol import events as ev
@@ -23,13 +23,21 @@ from ..store import RunRow, StoreWorker
 from .audit import AuditService
 from .context import RequestContext
 from .hub import EventHub
+from .registry import ActiveRun, RunRegistry
 from .sessions import SessionService
 from .telemetry import GATES
 
-if TYPE_CHECKING:
-    from .runs import RunService
-
 log = logging.getLogger(__name__)
+
+
+class RunContinuer(Protocol):
+    """Starts the run that continues a gate no kernel waits for any more."""
+
+    async def continue_after_gate(
+        self, ctx: RequestContext, gate: GateItem, outcome: str
+    ) -> dict[str, Any]:
+        """Start the continuing run; return its ``accepted`` payload."""
+        ...
 
 
 class GateService:
@@ -42,6 +50,8 @@ class GateService:
         hub: EventHub,
         sessions: SessionService,
         audit: AuditService,
+        registry: RunRegistry,
+        continuer: RunContinuer,
         timeout_s: Callable[[], int],
     ) -> None:
         self.worker = worker
@@ -49,7 +59,9 @@ class GateService:
         self.sessions = sessions
         self.audit = audit
         self.timeout_s = timeout_s
-        self.runs: RunService | None = None
+        self.registry = registry
+        self.continuer = continuer
+        registry.on_end(self._on_run_end)
         self._gates: dict[str, GateItem] = {}
         self._owners: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -151,7 +163,6 @@ class GateService:
         self, ctx: RequestContext, gate_id: str, decision: str, reason: str | None
     ) -> dict[str, Any]:
         """Approve or reject a pending gate (first decision wins)."""
-        assert self.runs is not None
         async with self._lock(gate_id):
             gate = self._gates.get(gate_id) or await self._load(gate_id)
             owner = self._owners.get(gate_id)
@@ -166,9 +177,9 @@ class GateService:
                     + (f" by {gate.resolvedBy}" if gate.resolvedBy else ""),
                     details={"gate": _wire(gate)},
                 )
-            active = self.runs.by_id.get(gate.runId)
-            waiting = active is not None and active.bridge is not None and not active.ended.is_set()
-            if not waiting and self.runs.busy(gate.sessionId):
+            active = self.registry.get(gate.runId)
+            waiting = active is not None and active.waiting_kernel
+            if not waiting and self.registry.busy(gate.sessionId):
                 raise OpenFoalError(
                     ErrorCode.SESSION_BUSY,
                     "the session is running another turn; resolve the gate when it ends",
@@ -208,7 +219,7 @@ class GateService:
             trace_id=ctx.trace_id,
         )
         outcome = "approved" if decision == "approve" else "rejected"
-        continued = await self.runs.continue_after_gate(ctx, gate, outcome)
+        continued = await self.continuer.continue_after_gate(ctx, gate, outcome)
         return {"gate": _wire(gate), "continuedRunId": continued["runId"]}
 
     async def list(
@@ -240,6 +251,10 @@ class GateService:
         self._owners[gate_id] = owner
         return gate
 
+    async def _on_run_end(self, active: ActiveRun) -> None:
+        if active.run.status == "aborted":
+            await self.expire_for_run(active.run)
+
     async def expire_for_run(self, run: RunRow) -> None:
         """An aborted run's pending gates can no longer be answered: expire them."""
         for gate in [
@@ -268,12 +283,11 @@ class GateService:
 
     async def expire_stale(self) -> int:
         """Expire pending gates past the timeout that no kernel is waiting on."""
-        assert self.runs is not None
         now = utcnow()
         limit = timedelta(seconds=self.timeout_s())
         count = 0
         for gate in [g for g in self._gates.values() if g.status == "pending"]:
-            if gate.runId in self.runs.by_id or now - gate.createdAt < limit:
+            if gate.runId in self.registry or now - gate.createdAt < limit:
                 continue
             async with self._lock(gate.gateId):
                 if self._gates[gate.gateId].status != "pending":

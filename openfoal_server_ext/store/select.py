@@ -15,21 +15,34 @@ class StoreSettingsError(ValueError):
 
 
 def open_configured_store(
-    *, role: str, database_url: str, object_store_url: str, db_path: Path
+    *,
+    store_class: type[Store] | None = None,
+    role: str,
+    database_url: str,
+    object_store_url: str,
+    db_path: Path,
 ) -> Store:
-    """Postgres (with the object store, if set) when ``database_url`` is set, else DuckDB.
+    """Open ``store_class``; by default Postgres (with the object store, if set) when
+    ``database_url`` is set, else DuckDB.
 
     A cloud instance without a database URL is refused: it must not quietly keep its state
-    in a local file.
+    in a local file. A store class of another kind is built with the DuckDB path.
     """
+    if store_class is None:
+        store_class = PostgresStore if database_url else DuckDBStore
     if role == "cloud" and not database_url:
         raise StoreSettingsError(
             "OpenFoal: role is 'cloud' but no database is set: set c.OpenFoalApp.database_url "
             "or OPENFOAL_DATABASE_URL (postgresql://user@host:port/db)"
         )
+    if not issubclass(store_class, PostgresStore):
+        return store_class(db_path)  # type: ignore[call-arg]
     if not database_url:
-        return DuckDBStore(db_path)
+        raise StoreSettingsError(
+            "OpenFoal: the store class is PostgresStore but no database is set: set "
+            "c.OpenFoalApp.database_url or OPENFOAL_DATABASE_URL"
+        )
     blobs = BlobStore(object_store_url) if object_store_url else None
     if blobs is not None:
         blobs.ensure_bucket()
-    return PostgresStore(database_url, blobs=blobs)
+    return store_class(database_url, blobs=blobs)

@@ -10,6 +10,7 @@ import {
   entriesFromMessages,
   stoppedId
 } from './entries';
+import { GateDecision, IGateItem, listGates, resolveGate } from './gates';
 import {
   GatewayError,
   IEventFrame,
@@ -226,6 +227,24 @@ export class ChatModel implements IDisposable {
     const lastSeq = payload.lastSeq ?? (await this._latestSeq(sessionId));
     this._client.track(sessionId, lastSeq);
     await this._client.catchUp(sessionId);
+    void this._loadGates(sessionId);
+  }
+
+  /** Decide a gate (`policy-gate.resolve`) and show the gate as the server answered. */
+  async resolveGate(
+    gate: IGateItem,
+    decision: GateDecision,
+    reason: string,
+    idempotencyKey: string
+  ): Promise<IGateItem> {
+    const resolved = await resolveGate(this._client, {
+      gateId: gate.gateId,
+      decision,
+      reason,
+      idempotencyKey
+    });
+    this._showGate(resolved);
+    return resolved;
   }
 
   /** Reload the session list (`sessions.list`). */
@@ -324,6 +343,36 @@ export class ChatModel implements IDisposable {
     ) {
       this._finishRun(p.runId);
       void this._refreshCurrent();
+    }
+  }
+
+  private async _loadGates(sessionId: string): Promise<void> {
+    // A stored transcript says nothing of gates: the cards of waiting calls come from the list.
+    try {
+      const gates = await listGates(this._client, { sessionId, limit: 100 });
+      gates.reverse().forEach(gate => this._showGate(gate));
+    } catch (reason) {
+      if (!this._isDisposed && this._client.status === 'open') {
+        console.warn('OpenFoal: could not list the session gates', reason);
+      }
+    }
+  }
+
+  private _showGate(gate: IGateItem): void {
+    if (gate.sessionId !== this._session?.id) {
+      return;
+    }
+    const frame: IEventFrame = {
+      type: 'event',
+      event:
+        gate.status === 'pending'
+          ? 'policy-gate.requested'
+          : 'policy-gate.resolved',
+      payload: { sessionId: gate.sessionId, runId: gate.runId, gate }
+    };
+    const { added, updated } = applyRunEvent(this._entries, frame);
+    if (added.length || updated.length) {
+      this._entriesChanged.emit({ type: 'items', added, updated });
     }
   }
 

@@ -20,6 +20,7 @@ import {
 } from '../entries';
 import { IDisplayBundle } from '../protocol';
 import { h } from './dom';
+import { GateCard, IGateActions } from './gatecard';
 
 /** Rendering context shared by the entry widgets of one panel. */
 export interface IEntryContext {
@@ -27,6 +28,8 @@ export interface IEntryContext {
   trans: TranslationBundle;
   /** Whether tool cards start expanded. */
   expandTools: boolean;
+  /** How a gated call's card decides its gate. */
+  gates: IGateActions;
 }
 
 /** A widget that shows one entry and can re-render when it changes. */
@@ -167,6 +170,7 @@ class ToolCard extends EntryWidget<IToolEntry> {
       'aria-label',
       trans.__('Tool call %1: %2. Show details', entry.toolName, status)
     );
+    this._renderGate(entry);
     this._body.hidden = !this._expanded;
     const parts: Node[] = [
       h('div', { class: 'jp-OpenFoal-toolLabel' }, trans.__('Arguments')),
@@ -198,6 +202,17 @@ class ToolCard extends EntryWidget<IToolEntry> {
     }
   }
 
+  private _renderGate(entry: IToolEntry): void {
+    if (!entry.gate) {
+      return;
+    }
+    if (!this._gate) {
+      this._gate = new GateCard(this.context.gates, this.context.trans);
+      this._header.after(this._gate.node);
+    }
+    this._gate.render(entry.gate);
+  }
+
   private async _renderDisplays(displays: IDisplayBundle[]): Promise<void> {
     for (const widget of [...this._displays.widgets]) {
       widget.dispose();
@@ -222,6 +237,7 @@ class ToolCard extends EntryWidget<IToolEntry> {
   }
 
   private _entry: IToolEntry | null = null;
+  private _gate: GateCard | null = null;
   private _expanded: boolean;
   private _header: HTMLButtonElement;
   private _body: HTMLDivElement;

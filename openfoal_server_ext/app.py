@@ -34,6 +34,7 @@ from .services.metrics import MetricsService
 from .services.policy import PolicyService
 from .services.runs import RunService
 from .services.sandboxes import SandboxService
+from .services.session_policy import SessionPolicies
 from .services.sessions import SessionService
 from .store import DuckDBStore, StoreWorker
 
@@ -346,7 +347,7 @@ class OpenFoalApp(ExtensionApp):
             sessions=sessions,
             kernels=kernels,
             model_settings=self.model_settings,
-            policy=policies.current,
+            policy=SessionPolicies(policies),
             workspace=workspace,
             default_owner=self.server_owner,
             memory=memory,

@@ -87,7 +87,7 @@ class RunService:
         sessions: SessionService,
         kernels: KernelOrchestrator,
         model_settings: Callable[[str | None], ModelSettings],
-        policy: Callable[[], Policy],
+        policy: Callable[[str], Policy],
         workspace: str,
         default_owner: str,
         memory: MemoryService,
@@ -248,7 +248,7 @@ class RunService:
             input=text,
             model=model,
             runtime_mode=session.runtimeMode,
-            policy_version=self.policy().version,
+            policy_version=self.policy(session_id).version,
         )
 
     async def _launch(
@@ -304,7 +304,7 @@ class RunService:
                 sessionId=session_id,
                 traceId=run.trace_id,
                 runtimeMode=session.runtimeMode,
-                policy=self.policy(),
+                policy=self.policy(session_id),
                 model=settings,
                 transcript=prior,
                 workspace=self.workspace,
@@ -345,7 +345,7 @@ class RunService:
         if session.id in self.by_session:
             raise OpenFoalError(ErrorCode.SESSION_BUSY, "the session is running another turn")
         settings = self.model_settings(None)
-        policy = self.policy()
+        policy = self.policy(session.id)
         run = RunRow(
             id=new_id("run"),
             new=True,

@@ -1,4 +1,4 @@
-"""Approving and rejecting gated calls in JupyterLab: the chat's gate card and the Approvals panel."""
+"""Approving and rejecting gated calls in JupyterLab: the chat gate card, the Approvals panel."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def chat(page: Page, lab: LabServer) -> ChatPanel:
 
 
 @pytest.fixture(scope="module")
-def demo_lab(tmp_path_factory: pytest.TempPathFactory, installed_extension: object) -> Iterator[LabServer]:
+def demo_lab(
+    tmp_path_factory: pytest.TempPathFactory, installed_extension: object
+) -> Iterator[LabServer]:
     """JupyterLab whose agent talks to the built-in demo model."""
     server = LabServer(tmp_path_factory.mktemp("demo-lab"), {"OPENFOAL_MODEL": "demo"})
     server.start()
@@ -157,9 +159,7 @@ def test_demo_tour_completes_in_the_browser(page: Page, demo_lab: LabServer) -> 
     chat = ChatPanel.open_lab(page, demo_lab).open_from_sidebar()
     chat.send("show me the tour")
     for tool in ("python.exec", "bash.exec"):
-        card = chat.root.locator(
-            f'.jp-OpenFoal-entry-tool[data-tool="{tool}"] .jp-OpenFoal-gate'
-        )
+        card = chat.root.locator(f'.jp-OpenFoal-entry-tool[data-tool="{tool}"] .jp-OpenFoal-gate')
         expect(card).to_have_attribute("data-gate-status", "pending", timeout=90_000)
         card.get_by_role("button", name="Approve", exact=True).click()
         expect(card).to_have_attribute("data-gate-status", "approved", timeout=30_000)
@@ -168,3 +168,30 @@ def test_demo_tour_completes_in_the_browser(page: Page, demo_lab: LabServer) -> 
         "That was the whole tour", timeout=30_000
     )
     expect(chat.entries("assistant").last).to_contain_text(re.compile(r"bash\.exec.*it ran"))
+
+
+def test_allow_for_this_session_stops_gating_the_tool_there(
+    chat: ChatPanel, model: ScriptedModelServer, lab: LabServer
+) -> None:
+    """ "Allow python.exec for this session" approves the call and opens the tool in the session."""
+    model.enqueue(
+        Reply.of(ToolCallStep(name="python.exec", arguments={"code": "print('first')"})),
+        Reply.of(TextStep(text="First done.")),
+    )
+    chat.new_session()
+    chat.send("first call")
+    card = gate_card(chat)
+    expect(card).to_have_attribute("data-gate-status", "pending", timeout=60_000)
+    card.get_by_role("button", name="Allow python.exec for this session").click()
+    expect(card).to_have_attribute("data-gate-status", "approved", timeout=30_000)
+    chat.wait_idle()
+    model.enqueue(
+        Reply.of(ToolCallStep(name="python.exec", arguments={"code": "print('second')"})),
+        Reply.of(TextStep(text="Second done.")),
+    )
+    chat.send("second call")
+    expect(chat.entries("assistant").last).to_contain_text("Second done.", timeout=60_000)
+    chat.wait_idle()
+    second = chat.entries("tool").last
+    expect(second).to_have_attribute("data-status", "success")
+    expect(second.locator(".jp-OpenFoal-gate")).to_have_count(0)

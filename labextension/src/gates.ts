@@ -148,3 +148,53 @@ export async function listGates(
   );
   return res.items ?? [];
 }
+
+/** The policy scope of one session's own rules (docs/console.md). */
+export function sessionScope(sessionId: string): string {
+  return `session:${sessionId}`;
+}
+
+/**
+ * Allow a tool in one session: `policy.update` of scope `session:<id>` with its `tools`
+ * plus `{tool: "allow"}`, against the version read just before (a concurrent change is
+ * read again once).
+ */
+export async function allowToolForSession(
+  client: IOpenFoalClient,
+  sessionId: string,
+  toolName: string
+): Promise<void> {
+  const scopeKey = sessionScope(sessionId);
+  for (let attempt = 0; ; attempt++) {
+    const got = await client.request<{ policy: IScopedPolicy }>('policy.get', {
+      scopeKey
+    });
+    // A scope never written answers with the default policy: start from no rules.
+    const own = got.policy.scopeKey === scopeKey;
+    const tools = own ? { ...(got.policy.tools ?? {}) } : {};
+    tools[toolName] = 'allow';
+    try {
+      await client.request('policy.update', {
+        scopeKey,
+        patch: { tools },
+        expectedVersion: own ? got.policy.version : 0
+      });
+      return;
+    } catch (reason) {
+      if (
+        attempt > 0 ||
+        !(reason instanceof GatewayError) ||
+        reason.code !== 'VERSION_CONFLICT'
+      ) {
+        throw reason;
+      }
+    }
+  }
+}
+
+/** The fields of a `Policy` that a session rule reads. */
+interface IScopedPolicy {
+  scopeKey: string;
+  version: number;
+  tools?: Record<string, string>;
+}

@@ -10,7 +10,13 @@ import {
   entriesFromMessages,
   stoppedId
 } from './entries';
-import { GateDecision, IGateItem, listGates, resolveGate } from './gates';
+import {
+  GateDecision,
+  IGateItem,
+  allowToolForSession,
+  listGates,
+  resolveGate
+} from './gates';
 import {
   GatewayError,
   IEventFrame,
@@ -245,6 +251,20 @@ export class ChatModel implements IDisposable {
     });
     this._showGate(resolved);
     return resolved;
+  }
+
+  /** Allow the gate's tool for the rest of its session, then approve the gate. */
+  async allowForSession(
+    gate: IGateItem,
+    idempotencyKey: string
+  ): Promise<IGateItem> {
+    await allowToolForSession(this._client, gate.sessionId, gate.toolName);
+    return this.resolveGate(
+      gate,
+      'approve',
+      `allowed ${gate.toolName} for this session`,
+      idempotencyKey
+    );
   }
 
   /** Reload the session list (`sessions.list`). */

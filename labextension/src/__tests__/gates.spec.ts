@@ -9,7 +9,13 @@ import WebSocket from 'ws';
 
 import { OpenFoalClient } from '../client';
 import { ChatEntry, IToolEntry, applyRunEvent } from '../entries';
-import { IGateItem, gateWhy, mainArgument, resolveGate } from '../gates';
+import {
+  IGateItem,
+  allowToolForSession,
+  gateWhy,
+  mainArgument,
+  resolveGate
+} from '../gates';
 import { GatewayError } from '../protocol';
 import { StubGateway } from './gateway';
 
@@ -153,5 +159,55 @@ describe('resolveGate', () => {
     await expect(failure).rejects.toMatchObject({
       body: { code: 'FORBIDDEN', traceId: 't-9' }
     });
+  });
+});
+
+describe('allowToolForSession', () => {
+  let stub: StubGateway;
+  let client: OpenFoalClient;
+
+  beforeEach(async () => {
+    stub = await StubGateway.start();
+    client = new OpenFoalClient({ url: stub.url, WebSocket: WebSocket as any });
+  });
+
+  afterEach(async () => {
+    client.dispose();
+    await stub.close();
+  });
+
+  it('starts a never-written scope from no rules, and keeps an own scope', async () => {
+    let stored: any = null;
+    stub.onRequest = req => {
+      if (req.method === 'policy.get') {
+        stub.reply(req, {
+          policy: stored ?? {
+            scopeKey: 'default',
+            version: 7,
+            tools: { 'file.read': 'deny' }
+          }
+        });
+      } else if (req.method === 'policy.update') {
+        stored = {
+          scopeKey: req.params.scopeKey,
+          version: (stored?.version ?? 0) + 1,
+          tools: req.params.patch.tools
+        };
+        stub.reply(req, { policy: stored });
+      }
+    };
+    await allowToolForSession(client, 's1', 'bash.exec');
+    await allowToolForSession(client, 's1', 'python.exec');
+    const updates = await stub.waitFor('policy.update', 2);
+    expect(updates[0].params).toMatchObject({
+      scopeKey: 'session:s1',
+      expectedVersion: 0,
+      patch: { tools: { 'bash.exec': 'allow' } }
+    });
+    expect(updates[1].params).toMatchObject({
+      expectedVersion: 1,
+      patch: { tools: { 'bash.exec': 'allow', 'python.exec': 'allow' } }
+    });
+    expect(updates[0].params.idempotencyKey).toBeTruthy();
   });
 });

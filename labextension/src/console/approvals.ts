@@ -9,6 +9,7 @@ import {
   GateDecision,
   GateStatus,
   IGateItem,
+  allowToolForSession,
   errorBody,
   listGates,
   resolveGate
@@ -126,6 +127,20 @@ export class ApprovalsPanel extends Widget implements IGateActions {
     });
     this._show(resolved);
     return resolved;
+  }
+
+  /** Allow the gate's tool for the rest of its session, then approve the gate. */
+  async allowForSession(
+    gate: IGateItem,
+    idempotencyKey: string
+  ): Promise<IGateItem> {
+    await allowToolForSession(this._client, gate.sessionId, gate.toolName);
+    return this.resolve(
+      gate,
+      'approve',
+      `allowed ${gate.toolName} for this session`,
+      idempotencyKey
+    );
   }
 
   dispose(): void {

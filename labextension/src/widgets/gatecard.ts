@@ -24,6 +24,8 @@ export interface IGateActions {
     reason: string,
     idempotencyKey: string
   ): Promise<IGateItem>;
+  /** Write a `session:<id>` rule allowing the gate's tool, then approve the gate. */
+  allowForSession(gate: IGateItem, idempotencyKey: string): Promise<IGateItem>;
 }
 
 /**
@@ -67,7 +69,12 @@ export class GateCard {
       },
       trans.__('Reject')
     );
+    this._allow = h('button', {
+      type: 'button',
+      class: 'jp-OpenFoal-gateAllow jp-mod-styled'
+    });
     this._approve.addEventListener('click', () => void this.decide('approve'));
+    this._allow.addEventListener('click', () => void this.decide('allow'));
     this._reject.addEventListener('click', () => void this.decide('reject'));
     this.node.addEventListener('keydown', event => this._onKey(event));
   }
@@ -140,6 +147,11 @@ export class GateCard {
       this._approve.disabled = this._busy;
       this._reject.disabled = this._busy;
       this._reason.disabled = this._busy;
+      this._allow.disabled = this._busy;
+      this._allow.textContent = trans.__(
+        'Allow %1 for this session',
+        gate.toolName
+      );
       rows.push(
         this._reason,
         h(
@@ -147,6 +159,7 @@ export class GateCard {
           { class: 'jp-OpenFoal-gateButtons' },
           this._approve,
           this._reject,
+          this._allow,
           h(
             'span',
             { class: 'jp-OpenFoal-gateHint' },
@@ -172,8 +185,11 @@ export class GateCard {
     this.node.replaceChildren(...rows);
   }
 
-  /** Send a decision; the card shows the server's answer or its error. */
-  async decide(decision: GateDecision): Promise<void> {
+  /**
+   * Send a decision (`allow`: approve and allow the tool for the rest of the session);
+   * the card shows the server's answer or its error.
+   */
+  async decide(decision: GateDecision | 'allow'): Promise<void> {
     const gate = this._gate;
     if (!gate || !isPending(gate) || this._busy) {
       return;
@@ -184,12 +200,15 @@ export class GateCard {
     this._error = null;
     this.render(gate);
     try {
-      const resolved = await this._actions.resolve(
-        gate,
-        decision,
-        this._reason.value,
-        this._key
-      );
+      const resolved =
+        decision === 'allow'
+          ? await this._actions.allowForSession(gate, this._key)
+          : await this._actions.resolve(
+              gate,
+              decision,
+              this._reason.value,
+              this._key
+            );
       this._key = null;
       this._busy = false;
       // A live `policy-gate.resolved` may have been shown already; keep the newest.
@@ -227,6 +246,7 @@ export class GateCard {
   private readonly _reason: HTMLInputElement;
   private readonly _approve: HTMLButtonElement;
   private readonly _reject: HTMLButtonElement;
+  private readonly _allow: HTMLButtonElement;
 }
 
 /** A gate's status in words. */

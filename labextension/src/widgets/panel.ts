@@ -46,7 +46,8 @@ export class ChatPanel extends Panel {
       expandTools: options.expandTools ?? false,
       gates: {
         resolve: (gate, decision, reason, key) =>
-          model.resolveGate(gate, decision, reason, key)
+          model.resolveGate(gate, decision, reason, key),
+        allowForSession: (gate, key) => model.allowForSession(gate, key)
       }
     });
     this._input = new ChatInput(model, trans);

@@ -38,6 +38,9 @@ from .services.session_policy import SessionPolicies
 from .services.sessions import SessionService
 from .store import DuckDBStore, StoreWorker
 
+#: The built-in scripted demo model (``OPENFOAL_MODEL=demo``), which any run may pick.
+DEMO_MODEL = "demo"
+
 
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
@@ -235,7 +238,8 @@ class OpenFoalApp(ExtensionApp):
         chain = [m for m in [self.model, *self.fallback_models] if m]
         model = self.model
         if requested and requested != self.model:
-            if requested not in set(self.allowed_models) | set(chain):
+            # the built-in demo (scripted, offline, labelled) is always there to try
+            if requested != DEMO_MODEL and requested not in set(self.allowed_models) | set(chain):
                 raise OpenFoalError(
                     ErrorCode.INVALID_REQUEST, f"model {requested!r} is not allowed on this server"
                 )

@@ -236,6 +236,13 @@ export class ChatModel implements IDisposable {
     void this._loadGates(sessionId);
   }
 
+  /** Send the last message again with the built-in demo model, from now on in this panel. */
+  async tryDemo(): Promise<boolean> {
+    this.modelId = 'demo';
+    const last = [...this._entries].reverse().find(e => e.kind === 'user');
+    return last && last.kind === 'user' ? this.send(last.text) : false;
+  }
+
   /** Decide a gate (`policy-gate.resolve`) and show the gate as the server answered. */
   async resolveGate(
     gate: IGateItem,

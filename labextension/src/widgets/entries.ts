@@ -21,6 +21,7 @@ import {
 import { IDisplayBundle } from '../protocol';
 import { h } from './dom';
 import { GateCard, IGateActions } from './gatecard';
+import { IModelActions, isNoModel, noModelNodes } from './nomodel';
 
 /** Rendering context shared by the entry widgets of one panel. */
 export interface IEntryContext {
@@ -30,6 +31,8 @@ export interface IEntryContext {
   expandTools: boolean;
   /** How a gated call's card decides its gate. */
   gates: IGateActions;
+  /** What the no-model notice offers. */
+  models: IModelActions;
 }
 
 /** A widget that shows one entry and can re-render when it changes. */
@@ -248,6 +251,15 @@ class ToolCard extends EntryWidget<IToolEntry> {
 class ErrorEntry extends EntryWidget<IErrorEntry> {
   render(entry: IErrorEntry): void {
     const trans = this.context.trans;
+    if (isNoModel(entry)) {
+      // Not a failure to show in red: the first run on a fresh install.
+      this.node.classList.add('jp-OpenFoal-noModel');
+      this.node.setAttribute('role', 'status');
+      this.node.replaceChildren(
+        ...noModelNodes(trans, entry, this.context.models)
+      );
+      return;
+    }
     this.node.setAttribute('role', 'alert');
     this.node.replaceChildren(
       h('span', { class: 'jp-OpenFoal-errorCode' }, entry.code),

@@ -48,7 +48,8 @@ export class ChatPanel extends Panel {
         resolve: (gate, decision, reason, key) =>
           model.resolveGate(gate, decision, reason, key),
         allowForSession: (gate, key) => model.allowForSession(gate, key)
-      }
+      },
+      models: { tryDemo: () => void model.tryDemo() }
     });
     this._input = new ChatInput(model, trans);
 

@@ -113,6 +113,11 @@ def test_keyboard_enter_on_the_card_approves(chat: ChatPanel, model: ScriptedMod
     expect(card).to_have_attribute("data-gate-status", "approved", timeout=30_000)
     expect(chat.entries("tool").last).to_have_attribute("data-status", "success", timeout=60_000)
     chat.wait_idle()
+    # The command palette opens the Approvals panel too; nothing is pending any more.
+    chat.run_command("OpenFoal Approvals")
+    panel = chat.page.locator(APPROVALS)
+    expect(panel).to_be_visible()
+    expect(panel.locator(".jp-OpenFoal-approvalsEmpty")).to_have_text("No gates to show.")
 
 
 def test_rejected_from_the_approvals_panel_and_the_chat_card_follows(

@@ -33,10 +33,14 @@ from .services.memory import MemoryService
 from .services.metrics import MetricsService
 from .services.policy import PolicyService
 from .services.sandboxes import SandboxService
+from .services.session_policy import SessionPolicies
 from .services.sessions import SessionService
 from .store import DuckDBStore, Store, StoreWorker
 from .store.postgres import PostgresStore
 from .store.select import open_configured_store
+
+#: The built-in scripted demo model (``OPENFOAL_MODEL=demo``), which any run may pick.
+DEMO_MODEL = "demo"
 
 
 def _env(name: str) -> str | None:
@@ -268,7 +272,8 @@ class OpenFoalApp(ExtensionApp):
         chain = [m for m in [self.model, *self.fallback_models] if m]
         model = self.model
         if requested and requested != self.model:
-            if requested not in set(self.allowed_models) | set(chain):
+            # the built-in demo (scripted, offline, labelled) is always there to try
+            if requested != DEMO_MODEL and requested not in set(self.allowed_models) | set(chain):
                 raise OpenFoalError(
                     ErrorCode.INVALID_REQUEST, f"model {requested!r} is not allowed on this server"
                 )
@@ -383,7 +388,7 @@ class OpenFoalApp(ExtensionApp):
             sandboxes=sandboxes,
             memory=memory,
             model_settings=self.model_settings,
-            policy=policies.current,
+            policy=SessionPolicies(policies),
             gate_timeout_s=lambda: policies.current().gateTimeoutSec,
             workspace=workspace,
             default_owner=self.server_owner,

@@ -8,6 +8,7 @@ import {
   ToolStatus,
   displaysOf
 } from './protocol';
+import { IGateItem } from './gates';
 
 /** A message the user sent (a chat command too). */
 export interface IUserEntry {
@@ -38,6 +39,8 @@ export interface IToolEntry {
   durationMs?: number;
   error?: { code?: string; message?: string };
   displays: IDisplayBundle[];
+  /** The gate raised for this call, kept in step with `policy-gate.*` events. */
+  gate?: IGateItem;
 }
 
 /** A failure with its code and trace id. */
@@ -198,10 +201,18 @@ export function applyRunEvent(
       }
       break;
     }
-    case 'policy-gate.requested': {
+    case 'policy-gate.requested':
+    case 'policy-gate.resolved': {
       const index = findTool(entries, String(p.gate?.toolCallId));
       if (index >= 0) {
-        (entries[index] as IToolEntry).status = 'waiting_gate';
+        const tool = entries[index] as IToolEntry;
+        tool.gate = p.gate as IGateItem;
+        if (frame.event === 'policy-gate.requested') {
+          tool.status = 'waiting_gate';
+        } else if (tool.status === 'waiting_gate') {
+          // An approved call runs on; its result event sets the final status.
+          tool.status = p.gate.status === 'approved' ? 'running' : 'rejected';
+        }
         updated.push(index);
       }
       break;

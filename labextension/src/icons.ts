@@ -9,3 +9,13 @@ const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">
 
 /** The chat bubble icon of OpenFoal. */
 export const openfoalIcon = new LabIcon({ name: 'openfoal:chat', svgstr: svg });
+
+const approvalsSvg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">
+  <path class="jp-icon3" fill="#616161" d="M12 2 4 5v6c0 5 3.4 9.7 8 11 4.6-1.3 8-6 8-11V5l-8-3zm-1.2 14.2-3.5-3.5 1.4-1.4 2.1 2.1 4.9-4.9 1.4 1.4-6.3 6.3z"/>
+</svg>`;
+
+/** A shield with a check: the Approvals panel. */
+export const approvalsIcon = new LabIcon({
+  name: 'openfoal:approvals',
+  svgstr: approvalsSvg
+});

@@ -16,6 +16,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { NotebookBinding } from './binding';
 import { OpenFoalClient } from './client';
+import { ConsoleCommandIDs, approvalsPlugin } from './console/plugin';
 import { openfoalIcon } from './icons';
 import { ChatModel } from './model';
 import { RuntimeMode } from './protocol';
@@ -98,7 +99,14 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
       client,
       runExtras: () => binding.runExtras()
     });
-    const panel = new ChatPanel({ model, binding, rendermime, trans });
+    const panel = new ChatPanel({
+      model,
+      binding,
+      rendermime,
+      trans,
+      openApprovals: () =>
+        void app.commands.execute(ConsoleCommandIDs.openApprovals)
+    });
     panel.id = 'openfoal-chat';
     panel.title.icon = openfoalIcon;
     panel.title.caption = trans.__('OpenFoal chat');
@@ -165,4 +173,4 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [clientPlugin, chatPlugin, runViewPlugin];
+export default [clientPlugin, chatPlugin, runViewPlugin, approvalsPlugin];

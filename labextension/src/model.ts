@@ -11,6 +11,13 @@ import {
   stoppedId
 } from './entries';
 import {
+  GateDecision,
+  IGateItem,
+  allowToolForSession,
+  listGates,
+  resolveGate
+} from './gates';
+import {
   GatewayError,
   IEventFrame,
   IRunAccepted,
@@ -227,6 +234,45 @@ export class ChatModel implements IDisposable {
     const lastSeq = payload.lastSeq ?? (await this._latestSeq(sessionId));
     this._client.track(sessionId, lastSeq);
     await this._client.catchUp(sessionId);
+    void this._loadGates(sessionId);
+  }
+
+  /** Send the last message again with the built-in demo model, from now on in this panel. */
+  async tryDemo(): Promise<boolean> {
+    this.modelId = 'demo';
+    const last = [...this._entries].reverse().find(e => e.kind === 'user');
+    return last && last.kind === 'user' ? this.send(last.text) : false;
+  }
+
+  /** Decide a gate (`policy-gate.resolve`) and show the gate as the server answered. */
+  async resolveGate(
+    gate: IGateItem,
+    decision: GateDecision,
+    reason: string,
+    idempotencyKey: string
+  ): Promise<IGateItem> {
+    const resolved = await resolveGate(this._client, {
+      gateId: gate.gateId,
+      decision,
+      reason,
+      idempotencyKey
+    });
+    this._showGate(resolved);
+    return resolved;
+  }
+
+  /** Allow the gate's tool for the rest of its session, then approve the gate. */
+  async allowForSession(
+    gate: IGateItem,
+    idempotencyKey: string
+  ): Promise<IGateItem> {
+    await allowToolForSession(this._client, gate.sessionId, gate.toolName);
+    return this.resolveGate(
+      gate,
+      'approve',
+      `allowed ${gate.toolName} for this session`,
+      idempotencyKey
+    );
   }
 
   /** Reload the session list (`sessions.list`). */
@@ -325,6 +371,36 @@ export class ChatModel implements IDisposable {
     ) {
       this._finishRun(p.runId);
       void this._refreshCurrent();
+    }
+  }
+
+  private async _loadGates(sessionId: string): Promise<void> {
+    // A stored transcript says nothing of gates: the cards of waiting calls come from the list.
+    try {
+      const gates = await listGates(this._client, { sessionId, limit: 100 });
+      gates.reverse().forEach(gate => this._showGate(gate));
+    } catch (reason) {
+      if (!this._isDisposed && this._client.status === 'open') {
+        console.warn('OpenFoal: could not list the session gates', reason);
+      }
+    }
+  }
+
+  private _showGate(gate: IGateItem): void {
+    if (gate.sessionId !== this._session?.id) {
+      return;
+    }
+    const frame: IEventFrame = {
+      type: 'event',
+      event:
+        gate.status === 'pending'
+          ? 'policy-gate.requested'
+          : 'policy-gate.resolved',
+      payload: { sessionId: gate.sessionId, runId: gate.runId, gate }
+    };
+    const { added, updated } = applyRunEvent(this._entries, frame);
+    if (added.length || updated.length) {
+      this._entriesChanged.emit({ type: 'items', added, updated });
     }
   }
 

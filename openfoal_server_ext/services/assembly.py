@@ -46,7 +46,7 @@ def build_run_services(
     sandboxes: SandboxService,
     memory: MemoryService,
     model_settings: Callable[[str | None], ModelSettings],
-    policy: Callable[[], Policy],
+    policy: Callable[[str], Policy],
     gate_timeout_s: Callable[[], int],
     workspace: str,
     default_owner: str,

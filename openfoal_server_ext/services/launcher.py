@@ -51,7 +51,7 @@ class RunLauncher:
         memory: MemoryService,
         audit: AuditService,
         model_settings: Callable[[str | None], ModelSettings],
-        policy: Callable[[], Policy],
+        policy: Callable[[str], Policy],
         workspace: str,
     ) -> None:
         self.worker = worker
@@ -81,7 +81,7 @@ class RunLauncher:
             input=text,
             model=model,
             runtime_mode=session.runtimeMode,
-            policy_version=self.policy().version,
+            policy_version=self.policy(session_id).version,
         )
 
     async def instant(
@@ -172,7 +172,7 @@ class RunLauncher:
                 sessionId=session_id,
                 traceId=run.trace_id,
                 runtimeMode=session.runtimeMode,
-                policy=self.policy(),
+                policy=self.policy(session_id),
                 model=settings,
                 transcript=prior,
                 workspace=self.workspace,
@@ -212,7 +212,7 @@ class RunLauncher:
         if self.registry.busy(session.id):
             raise OpenFoalError(ErrorCode.SESSION_BUSY, "the session is running another turn")
         settings = self.model_settings(None)
-        policy = self.policy()
+        policy = self.policy(session.id)
         run = RunRow(
             id=new_id("run"),
             new=True,

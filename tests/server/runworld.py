@@ -126,7 +126,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         sandboxes=sandboxes,
         memory=memory,
         model_settings=lambda model: ModelSettings(model=model or "scripted"),
-        policy=Policy,
+        policy=lambda _session_id: Policy(),
         gate_timeout_s=lambda: 900,
         workspace=str(tmp_path),
         default_owner="alice",

@@ -20,6 +20,8 @@ import {
 } from '../entries';
 import { IDisplayBundle } from '../protocol';
 import { h } from './dom';
+import { GateCard, IGateActions } from './gatecard';
+import { IModelActions, isNoModel, noModelNodes } from './nomodel';
 
 /** Rendering context shared by the entry widgets of one panel. */
 export interface IEntryContext {
@@ -27,6 +29,10 @@ export interface IEntryContext {
   trans: TranslationBundle;
   /** Whether tool cards start expanded. */
   expandTools: boolean;
+  /** How a gated call's card decides its gate. */
+  gates: IGateActions;
+  /** What the no-model notice offers. */
+  models: IModelActions;
 }
 
 /** A widget that shows one entry and can re-render when it changes. */
@@ -167,6 +173,7 @@ class ToolCard extends EntryWidget<IToolEntry> {
       'aria-label',
       trans.__('Tool call %1: %2. Show details', entry.toolName, status)
     );
+    this._renderGate(entry);
     this._body.hidden = !this._expanded;
     const parts: Node[] = [
       h('div', { class: 'jp-OpenFoal-toolLabel' }, trans.__('Arguments')),
@@ -198,6 +205,17 @@ class ToolCard extends EntryWidget<IToolEntry> {
     }
   }
 
+  private _renderGate(entry: IToolEntry): void {
+    if (!entry.gate) {
+      return;
+    }
+    if (!this._gate) {
+      this._gate = new GateCard(this.context.gates, this.context.trans);
+      this._header.after(this._gate.node);
+    }
+    this._gate.render(entry.gate);
+  }
+
   private async _renderDisplays(displays: IDisplayBundle[]): Promise<void> {
     for (const widget of [...this._displays.widgets]) {
       widget.dispose();
@@ -222,6 +240,7 @@ class ToolCard extends EntryWidget<IToolEntry> {
   }
 
   private _entry: IToolEntry | null = null;
+  private _gate: GateCard | null = null;
   private _expanded: boolean;
   private _header: HTMLButtonElement;
   private _body: HTMLDivElement;
@@ -232,6 +251,15 @@ class ToolCard extends EntryWidget<IToolEntry> {
 class ErrorEntry extends EntryWidget<IErrorEntry> {
   render(entry: IErrorEntry): void {
     const trans = this.context.trans;
+    if (isNoModel(entry)) {
+      // Not a failure to show in red: the first run on a fresh install.
+      this.node.classList.add('jp-OpenFoal-noModel');
+      this.node.setAttribute('role', 'status');
+      this.node.replaceChildren(
+        ...noModelNodes(trans, entry, this.context.models)
+      );
+      return;
+    }
     this.node.setAttribute('role', 'alert');
     this.node.replaceChildren(
       h('span', { class: 'jp-OpenFoal-errorCode' }, entry.code),

@@ -5,6 +5,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import {
   LabIcon,
   addIcon,
+  checkIcon,
   listIcon,
   notebookIcon
 } from '@jupyterlab/ui-components';
@@ -21,6 +22,8 @@ export interface IHeaderActions {
   newSession(): void;
   setMode(mode: RuntimeMode): void;
   toggleBinding(): void;
+  /** Open the Approvals panel. */
+  openApprovals(): void;
 }
 
 /** Title row and status row of the chat panel. */
@@ -49,6 +52,12 @@ export class ChatHeader extends Widget {
       'new-session'
     );
     newButton.addEventListener('click', () => actions.newSession());
+    const approvalsButton = iconButton(
+      checkIcon,
+      trans.__('Open approvals'),
+      'approvals'
+    );
+    approvalsButton.addEventListener('click', () => actions.openApprovals());
     this._title = h('span', { class: 'jp-OpenFoal-title' });
     this._connection = h('span', {
       class: 'jp-OpenFoal-connection',
@@ -87,6 +96,7 @@ export class ChatHeader extends Widget {
         this._sessionsButton,
         this._title,
         this._connection,
+        approvalsButton,
         newButton
       ),
       h(

@@ -31,7 +31,8 @@ export class ChatPanel extends Panel {
       toggleSessions: () => this.toggleSessions(),
       newSession: () => this.newSession(),
       setMode: (mode: RuntimeMode) => void model.setRuntimeMode(mode),
-      toggleBinding: () => this.toggleBinding()
+      toggleBinding: () => this.toggleBinding(),
+      openApprovals: () => options.openApprovals?.()
     });
     this._sessions = new SessionList(
       model,
@@ -42,7 +43,13 @@ export class ChatPanel extends Panel {
     this.messages = new MessageList(model, {
       rendermime: options.rendermime,
       trans,
-      expandTools: options.expandTools ?? false
+      expandTools: options.expandTools ?? false,
+      gates: {
+        resolve: (gate, decision, reason, key) =>
+          model.resolveGate(gate, decision, reason, key),
+        allowForSession: (gate, key) => model.allowForSession(gate, key)
+      },
+      models: { tryDemo: () => void model.tryDemo() }
     });
     this._input = new ChatInput(model, trans);
 
@@ -132,5 +139,7 @@ export namespace ChatPanel {
     rendermime: IRenderMimeRegistry;
     trans: TranslationBundle;
     expandTools?: boolean;
+    /** Open the Approvals panel (the header's button). */
+    openApprovals?: () => void;
   }
 }

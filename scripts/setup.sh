@@ -43,6 +43,12 @@ if [ "$(cat "$lab_stamp" 2>/dev/null)" != "$lab_hash" ] || [ ! -f "$lab_built" ]
   if [ "$had_lab" = 1 ] || [ ! -f "$lab_built" ]; then
     # the build hook skips a lab extension that is already built: rebuild changed sources here
     (export PATH="$PWD/.venv/bin:$PATH" && cd labextension && jlpm install && jlpm build:prod)
+    # an editable install copied the build into the prefix once: refresh that copy
+    installed=.venv/share/jupyter/labextensions/openfoal
+    if [ -d "$installed" ]; then
+      rm -rf "$installed/static" "$installed/schemas"
+      cp -r openfoal_server_ext/labextension/. "$installed/"
+    fi
   fi
   echo "$lab_hash" >"$lab_stamp"
 else

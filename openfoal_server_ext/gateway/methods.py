@@ -122,17 +122,14 @@ class Gateway:
         return await handler(ctx, params)
 
     # -- handlers -------------------------------------------------------------------------
-    # runs and gates still answer dicts; they are validated into their result models here
-
     async def _agent_run(self, ctx: RequestContext, p: m.AgentRunParams) -> r.AgentRunResult:
-        return r.AgentRunResult.model_validate(await self.s.runs.start_run(ctx, p))
+        return await self.s.runs.start_run(ctx, p)
 
     async def _agent_abort(self, ctx: RequestContext, p: m.AgentAbortParams) -> r.AgentAbortResult:
-        return r.AgentAbortResult.model_validate(await self.s.runs.abort(ctx, p.runId))
+        return await self.s.runs.abort(ctx, p.runId)
 
     async def _set_mode(self, ctx: RequestContext, p: m.RuntimeSetModeParams) -> r.SetModeResult:
-        changed = await self.s.runs.set_mode(ctx, p.sessionId, p.runtimeMode)
-        return r.SetModeResult.model_validate(changed)
+        return await self.s.runs.set_mode(ctx, p.sessionId, p.runtimeMode)
 
     async def _sessions_list(
         self, ctx: RequestContext, p: m.SessionsListParams
@@ -145,8 +142,7 @@ class Gateway:
     async def _sessions_delete(
         self, ctx: RequestContext, p: m.SessionsDeleteParams
     ) -> r.SessionsDeleteResult:
-        deleted = await self.s.runs.delete_session(ctx, p.sessionId)
-        return r.SessionsDeleteResult.model_validate(deleted)
+        return await self.s.runs.delete_session(ctx, p.sessionId)
 
     async def _sessions_get(
         self, ctx: RequestContext, p: m.SessionsGetParams
@@ -207,13 +203,12 @@ class Gateway:
 
     async def _gate_list(self, ctx: RequestContext, p: m.GateListParams) -> r.GateListResult:
         items = await self.s.gates.list(ctx, status=p.status, session_id=p.sessionId, limit=p.limit)
-        return r.GateListResult.model_validate({"items": items})
+        return r.GateListResult(items=items)
 
     async def _gate_resolve(
         self, ctx: RequestContext, p: m.GateResolveParams
     ) -> r.GateResolveResult:
-        resolved = await self.s.gates.resolve(ctx, p.gateId, p.decision, p.reason)
-        return r.GateResolveResult.model_validate(resolved)
+        return await self.s.gates.resolve(ctx, p.gateId, p.decision, p.reason)
 
     async def _audit_query(self, ctx: RequestContext, p: m.AuditQueryParams) -> r.AuditQueryResult:
         return await self.s.audit.query(ctx.user, p)

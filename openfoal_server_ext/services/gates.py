@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from openfoal_kernel.protocol import ErrorCode, GateItem, OpenFoalError, utcnow
 from openfoal_kernel.protocol import events as ev
+from openfoal_kernel.protocol.results import AgentRunResult, GateResolveResult
 from openfoal_kernel.redact import redact
 
 from ..store import RunRow, StoreWorker
@@ -35,7 +36,7 @@ class RunContinuer(Protocol):
 
     async def continue_after_gate(
         self, ctx: RequestContext, gate: GateItem, outcome: str
-    ) -> dict[str, Any]:
+    ) -> AgentRunResult:
         """Start the continuing run; return its ``accepted`` payload."""
         ...
 
@@ -161,7 +162,7 @@ class GateService:
 
     async def resolve(
         self, ctx: RequestContext, gate_id: str, decision: str, reason: str | None
-    ) -> dict[str, Any]:
+    ) -> GateResolveResult:
         """Approve or reject a pending gate (first decision wins)."""
         async with self._lock(gate_id):
             gate = self._gates.get(gate_id) or await self._load(gate_id)
@@ -209,7 +210,7 @@ class GateService:
             if waiting:
                 assert active is not None and active.bridge is not None
                 active.bridge.send_gate_reply(gate.gateId, decision, ctx.user)
-                return {"gate": _wire(gate)}
+                return GateResolveResult(gate=_redacted(gate))
         # no kernel waits for it: announce the decision, then continue the run
         await self.hub.publish(
             gate.sessionId,
@@ -220,11 +221,11 @@ class GateService:
         )
         outcome = "approved" if decision == "approve" else "rejected"
         continued = await self.continuer.continue_after_gate(ctx, gate, outcome)
-        return {"gate": _wire(gate), "continuedRunId": continued["runId"]}
+        return GateResolveResult(gate=_redacted(gate), continuedRunId=continued.runId)
 
     async def list(
         self, ctx: RequestContext, *, status: str | None, session_id: str | None, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[GateItem]:
         """The caller's gates, newest first."""
         await self.worker.commit()
         rows = await self.worker.call(
@@ -234,7 +235,7 @@ class GateService:
             session_id=session_id,
             limit=limit,
         )
-        return [_wire(g) for g in rows]
+        return [_redacted(g) for g in rows]
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -320,7 +321,10 @@ class GateService:
                 log.exception("expiring stale gates")
 
 
+def _redacted(gate: GateItem) -> GateItem:
+    """The gate as it leaves the server: secrets in its arguments redacted."""
+    return gate.model_copy(update={"args": redact(gate.args)})
+
+
 def _wire(gate: GateItem) -> dict[str, Any]:
-    data = gate.wire()
-    data["args"] = redact(data.get("args", {}))
-    return data
+    return _redacted(gate).wire()

@@ -20,6 +20,7 @@ from openfoal_kernel.protocol import (
 )
 from openfoal_kernel.protocol import events as ev
 from openfoal_kernel.protocol.methods import AgentRunParams
+from openfoal_kernel.protocol.results import AgentRunResult
 
 from ..kernels.orchestrator import KernelOrchestrator
 from ..store import RunRow, StoreWorker
@@ -86,7 +87,7 @@ class RunLauncher:
 
     async def instant(
         self, ctx: RequestContext, session_id: str, text: str, summary: str
-    ) -> dict[str, Any]:
+    ) -> AgentRunResult:
         """A command answered by the gateway itself: accepted + completed, no kernel."""
         run = self.new_run(ctx, session_id, text, model=None)
         self.worker.stage_run(run)
@@ -110,7 +111,7 @@ class RunLauncher:
             run_id=run.id,
             trace_id=run.trace_id,
         )
-        return {"runId": run.id, "sessionId": session_id, "status": "accepted"}
+        return AgentRunResult(runId=run.id, sessionId=session_id)
 
     async def _memory_prompt(self, session_key: str) -> str:
         """The memory part of the prompt; a memory file that cannot be read leaves it out."""
@@ -128,7 +129,7 @@ class RunLauncher:
         *,
         task: Literal["turn", "compact"] = "turn",
         silent: bool = False,
-    ) -> dict[str, Any]:
+    ) -> AgentRunResult:
         """Register a run, store its input, announce it, and dispatch it to a kernel."""
         settings = self.model_settings(p.model_id())
         session = self.sessions.get_owned(ctx.user, session_id)
@@ -199,11 +200,11 @@ class RunLauncher:
         except BaseException:
             self.registry.discard(active)
             raise
-        return {"runId": run.id, "sessionId": session_id, "status": "accepted"}
+        return AgentRunResult(runId=run.id, sessionId=session_id)
 
     async def continue_after_gate(
         self, ctx: RequestContext, gate: GateItem, outcome: str
-    ) -> dict[str, Any]:
+    ) -> AgentRunResult:
         """Continue a run whose kernel was lost while its gate waited: a new run resumes the
         stored transcript, running the decided call first (and only once)."""
         session = self.sessions.peek(gate.sessionId)
@@ -257,7 +258,7 @@ class RunLauncher:
         )
         self.executor.start(active, spec, "")
         await accepted
-        return {"runId": run.id, "sessionId": session.id, "status": "accepted"}
+        return AgentRunResult(runId=run.id, sessionId=session.id)
 
 
 def notebook_kernel_id(p: AgentRunParams) -> str | None:

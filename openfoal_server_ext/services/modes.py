@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from openfoal_kernel.protocol import events as ev
 from openfoal_kernel.protocol import utcnow
+from openfoal_kernel.protocol.results import SetModeResult
 
 from ..store import StoreWorker
 from .context import RequestContext
@@ -25,7 +24,7 @@ class RuntimeModes:
         self.sessions = sessions
         self.registry = registry
 
-    async def set_mode(self, ctx: RequestContext, session_id: str, mode: str) -> dict[str, Any]:
+    async def set_mode(self, ctx: RequestContext, session_id: str, mode: str) -> SetModeResult:
         """Switch the session's runtime mode now, or at its next turn when a run is going."""
         session = self.sessions.get_owned(ctx.user, session_id)
         ctx.subscribe(session_id)
@@ -33,19 +32,19 @@ class RuntimeModes:
             pending = None if mode == session.runtimeMode else mode
             self.sessions.update(session_id, pendingRuntimeMode=pending)
             await self.worker.commit()
-            return {
-                "sessionId": session_id,
-                "runtimeMode": mode,
-                "status": "queued-change",
-                "effectiveOn": "next_turn",
-            }
+            return SetModeResult(
+                sessionId=session_id,
+                runtimeMode=mode,  # type: ignore[arg-type]
+                status="queued-change",
+                effectiveOn="next_turn",
+            )
         await self.apply(session_id, mode)
-        return {
-            "sessionId": session_id,
-            "runtimeMode": mode,
-            "status": "applied",
-            "effectiveOn": "now",
-        }
+        return SetModeResult(
+            sessionId=session_id,
+            runtimeMode=mode,  # type: ignore[arg-type]
+            status="applied",
+            effectiveOn="now",
+        )
 
     async def apply_pending(self, session_id: str) -> None:
         """Apply a change queued while the session's run was going."""

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 from openfoal_kernel.protocol import ChatMessage, ErrorCode, OpenFoalError, utcnow
 from openfoal_kernel.protocol import events as ev
 from openfoal_kernel.protocol.methods import AgentRunParams
+from openfoal_kernel.protocol.results import (
+    AgentAbortResult,
+    AgentRunResult,
+    SessionsDeleteResult,
+    SetModeResult,
+)
 
 from ..kernels.orchestrator import KernelOrchestrator
 from ..store import RunRow, StoreWorker
@@ -95,7 +100,7 @@ class RunService:
         await self.worker.commit()
         return len(runs)
 
-    async def start_run(self, ctx: RequestContext, p: AgentRunParams) -> dict[str, Any]:
+    async def start_run(self, ctx: RequestContext, p: AgentRunParams) -> AgentRunResult:
         """Accept a turn and hand it to the kernel; return the ``accepted`` payload."""
         text = p.input.strip()
         if text == "/new":
@@ -121,11 +126,11 @@ class RunService:
             return await self.launcher.launch(ctx, session.id, p, task="compact")
         return await self.launcher.launch(ctx, session.id, p)
 
-    async def set_mode(self, ctx: RequestContext, session_id: str, mode: str) -> dict[str, Any]:
+    async def set_mode(self, ctx: RequestContext, session_id: str, mode: str) -> SetModeResult:
         """Switch the session's runtime mode now, or at its next turn when a run is going."""
         return await self.modes.set_mode(ctx, session_id, mode)
 
-    async def delete_session(self, ctx: RequestContext, session_id: str) -> dict[str, Any]:
+    async def delete_session(self, ctx: RequestContext, session_id: str) -> SessionsDeleteResult:
         """Delete an idle session: its sandbox and kernels go, its audit trail stays."""
         self.sessions.get_owned(ctx.user, session_id)
         if self.registry.busy(session_id):
@@ -145,16 +150,16 @@ class RunService:
         await self.kernels.release_session(session_id)
         self.transcripts.forget(session_id)
         await self.sessions.delete(session_id)
-        return {"sessionId": session_id, "deleted": True}
+        return SessionsDeleteResult(sessionId=session_id)
 
-    async def abort(self, ctx: RequestContext, run_id: str) -> dict[str, Any]:
+    async def abort(self, ctx: RequestContext, run_id: str) -> AgentAbortResult:
         """Interrupt a run; answer once it has ended (forced after a short grace)."""
         active = self.registry.get(run_id)
         if active is None:
             stored = await self._stored_run(run_id)
             if stored.owner != ctx.user:
                 raise OpenFoalError(ErrorCode.FORBIDDEN, "this run belongs to another user")
-            return {"runId": run_id, "status": stored.status}
+            return AgentAbortResult(runId=run_id, status=stored.status)
         if active.run.owner != ctx.user:
             raise OpenFoalError(ErrorCode.FORBIDDEN, "this run belongs to another user")
         ctx.subscribe(active.run.session_id)
@@ -169,7 +174,7 @@ class RunService:
             await self.executor.fail(
                 active, ErrorCode.RUNTIME_LOST, f"the run was aborted by {ctx.user}", aborted=True
             )
-        return {"runId": run_id, "status": active.run.status}
+        return AgentAbortResult(runId=run_id, status=active.run.status)
 
     async def _stored_run(self, run_id: str) -> RunRow:
         await self.worker.commit()

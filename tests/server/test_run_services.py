@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 from runworld import WAIT_S, World, ctx
 
 from openfoal_kernel.protocol import OpenFoalError, RunSpec
 from openfoal_kernel.protocol.methods import AgentRunParams
+from openfoal_kernel.protocol.results import AgentAbortResult, AgentRunResult
 
 pytestmark = pytest.mark.asyncio
 
 
-async def start(world: World, text: str = "hello") -> tuple[dict[str, Any], RunSpec]:
+async def start(world: World, text: str = "hello") -> tuple[AgentRunResult, RunSpec]:
     session = await world.sessions.create("alice")
     accepted = await world.services.runs.start_run(
         ctx(), AgentRunParams(input=text, idempotencyKey="k1", sessionId=session.id)
@@ -28,7 +28,7 @@ async def test_a_run_goes_to_the_kernel_and_ends_once_with_its_transcript_stored
 ) -> None:
     accepted, spec = await start(world)
     runs, ingest = world.services.runs, world.services.ingest
-    assert accepted["status"] == "accepted" and spec.runId == accepted["runId"]
+    assert accepted.status == "accepted" and spec.runId == accepted.runId
     assert runs.busy(spec.sessionId) and world.services.registry.get(spec.runId) is not None
     assert [m.content for m in spec.transcript] == []  # the turn's input goes as the code
     bridge = world.kernels.bridge
@@ -66,13 +66,13 @@ async def test_abort_forces_the_end_when_the_kernel_does_not_answer(world: World
         await world.services.runs.abort(ctx("mallory"), spec.runId)
     assert err.value.code.value == "FORBIDDEN"
     result = await world.services.runs.abort(ctx(), spec.runId)
-    assert result == {"runId": spec.runId, "status": "aborted"}
+    assert result == AgentAbortResult(runId=spec.runId, status="aborted")
     assert world.kernels.interrupted == 1
     failed = await world.wait_for("agent.failed")
     assert failed["payload"]["aborted"] is True
     assert failed["payload"]["error"]["code"] == "RUNTIME_LOST"
     again = await world.services.runs.abort(ctx(), spec.runId)  # now answered from the store
-    assert again == {"runId": spec.runId, "status": "aborted"}
+    assert again == AgentAbortResult(runId=spec.runId, status="aborted")
 
 
 async def test_a_lost_kernel_fails_its_run(world: World) -> None:
@@ -114,7 +114,7 @@ async def test_tool_calls_are_stored_redacted(world: World) -> None:
 async def test_set_mode_is_queued_while_a_run_goes_and_applied_when_it_ends(world: World) -> None:
     _, spec = await start(world)
     queued = await world.services.runs.set_mode(ctx(), spec.sessionId, "cloud")
-    assert queued["status"] == "queued-change"
+    assert queued.status == "queued-change"
     await world.services.ingest.on_kernel_event(
         world.kernels.bridge,  # type: ignore[arg-type]
         world.event(spec, "agent.completed", {"status": "completed"}),
@@ -144,7 +144,7 @@ async def test_gate_approval_reaches_the_waiting_kernel_and_is_audited_first(wor
         await gates.resolve(ctx("mallory"), "g1", "approve", None)
     assert err.value.code.value == "FORBIDDEN"
     answer = await gates.resolve(ctx(), "g1", "approve", "fine")
-    assert answer["gate"]["status"] == "approved"
+    assert answer.gate.status == "approved"
     assert world.kernels.bridge.replies == [("g1", "approve", "alice")]
     actions = [e.action for e in world.worker.store.query_audit(owner="alice", limit=50)]
     assert "gate.approved" in actions
@@ -189,9 +189,9 @@ async def test_a_gate_no_kernel_waits_for_continues_the_run_once(world: World) -
     await ingest.on_kernel_lost(bridge, "the kernel died")  # type: ignore[arg-type]
     bridge.started.clear()
     answer = await world.services.gates.resolve(ctx(), "g3", "approve", None)
-    assert answer["continuedRunId"] != spec.runId
+    assert answer.continuedRunId != spec.runId
     await asyncio.wait_for(bridge.started.wait(), WAIT_S)
     resumed = bridge.specs[-1]
-    assert resumed.resume is True and resumed.runId == answer["continuedRunId"]
+    assert resumed.resume is True and resumed.runId == answer.continuedRunId
     assert resumed.gateDecision == {"toolCallId": "c3", "outcome": "approved"}
     assert bridge.replies == []

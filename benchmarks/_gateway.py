@@ -41,7 +41,7 @@ def gateway(
         server = ServerProcess(
             Path(tmp) / "root",
             env=env,
-            args=[f"--OpenFoalApp.kernel_pool_size={pool}", *(args or [])],
+            args=[f"--KernelOrchestrator.pool_size={pool}", *(args or [])],
         )
         server.start()
         try:

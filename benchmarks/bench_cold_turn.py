@@ -1,7 +1,7 @@
 """A new session's first turn against the same turn on a warm session, with a kernel pool.
 
 Measured: ``agent.run`` without a session (a new one) until its ``agent.completed`` arrives,
-with the server's pool of pre-started kernels (``--OpenFoalApp.kernel_pool_size=POOL``) full:
+with the server's pool of pre-started kernels (``--KernelOrchestrator.pool_size=POOL``) full:
 before each cold turn the benchmark waits until the pool has refilled and every kernel
 answers, so each sample is a first turn served from a full pool, as when a user opens a new
 chat. Baseline, interleaved in the same run: the same turn (same scripted reply) on a session

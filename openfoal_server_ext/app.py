@@ -1,7 +1,8 @@
 """The OpenFoal server extension: the gateway, its services and the store, in one ExtensionApp.
 
-Every tunable is a traitlet (``c.OpenFoalApp.<name>``); model settings default to the usual
-environment variables (OPENFOAL_MODEL, OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY,
+Every tunable is a traitlet: ``c.OpenFoalApp.<name>``, and on the parts it builds,
+``c.SandboxManager.<name>`` and ``c.KernelOrchestrator.<name>``. Model settings default to
+the usual environment variables (OPENFOAL_MODEL, OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY,
 ANTHROPIC_BASE_URL) so that either way of configuring works.
 """
 
@@ -19,11 +20,13 @@ from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
 
 from openfoal_kernel.policy.published import POLICY_FILE_ENV
 from openfoal_kernel.protocol import ErrorCode, ModelSettings, OpenFoalError
+from openfoal_kernel.sandbox.manager import SandboxManager
 
 from .gateway.handlers import GatewayAPIHandler, GatewayWebSocketHandler, OpenAPIHandler
 from .gateway.identity import default_server_owner
 from .gateway.methods import Gateway
-from .kernels.orchestrator import KERNEL_ACTIONS_SCHEMA, KernelOrchestrator
+from .kernels.bridge import EventCallback
+from .kernels.orchestrator import KERNEL_ACTIONS_SCHEMA, KernelOrchestrator, LostCallback
 from .services.assembly import RunServices, build_run_services
 from .services.audit import AuditService
 from .services.container import GatewayConfig, Services
@@ -53,6 +56,7 @@ class OpenFoalApp(ExtensionApp):
 
     name = "openfoal_server_ext"
     load_other_extensions = True
+    classes = [*ExtensionApp.classes, SandboxManager, KernelOrchestrator]
 
     # -- models ---------------------------------------------------------------------------
     model = Unicode(
@@ -102,11 +106,12 @@ class OpenFoalApp(ExtensionApp):
     )
 
     # -- runtime --------------------------------------------------------------------------
-    kernel_pool_size = Int(1, config=True, help="Pre-started agent kernels (default 1).")
-    kernel_idle_timeout = Float(
-        600.0,
+    kernel_orchestrator_class = Type(
+        klass=KernelOrchestrator,
+        default_value=KernelOrchestrator,
         config=True,
-        help="Seconds before an idle session's agent kernel is shut down (default 600).",
+        help="The agent kernels' orchestrator (a KernelOrchestrator subclass; default "
+        "KernelOrchestrator), tuned by c.KernelOrchestrator.*.",
     )
     workspace_dir = Unicode(
         "", config=True, help="Workspace of the agent's tools. Default: the server's root_dir."
@@ -175,46 +180,12 @@ class OpenFoalApp(ExtensionApp):
     sandbox_enabled = Bool(
         True, config=True, help="Offer cloud mode (tools in a per-session Docker container)."
     )
-    sandbox_image = Unicode(
-        "openfoal/sandbox-python:latest",
+    sandbox_manager_class = Type(
+        klass=SandboxManager,
+        default_value=SandboxManager,
         config=True,
-        help="Image of the sandboxes (built by scripts/build-sandbox-images.sh; "
-        "any image with /bin/sh works, python.exec needs python3 in it).",
-    )
-    sandbox_pool_size = Int(
-        1,
-        config=True,
-        help="Pre-started sandboxes waiting for a session's first cloud call (default 1).",
-    )
-    sandbox_max_live = Int(
-        8, config=True, help="Most sandboxes alive at once, pool included (default 8)."
-    )
-    sandbox_idle_ttl = Float(
-        900.0,
-        config=True,
-        help="Seconds after which an idle session's sandbox is removed (default 900).",
-    )
-    sandbox_budget = Float(
-        3600.0,
-        config=True,
-        help="Seconds of sandbox exec time per session, then BUDGET_EXCEEDED; "
-        "0 for no budget (default 3600).",
-    )
-    sandbox_memory = Unicode("512m", config=True, help="Memory limit per sandbox (default 512m).")
-    sandbox_cpus = Float(1.0, config=True, help="CPUs per sandbox (default 1.0).")
-    sandbox_pids = Int(256, config=True, help="Process limit per sandbox (default 256).")
-    sandbox_docker_host = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="Docker endpoint. Default: $DOCKER_HOST, else the local socket.",
-    )
-    sandbox_state_dir = Unicode(
-        "",
-        config=True,
-        help="Folder of sandbox state shared by the servers of this host "
-        "(instance locks, budgets). Default: /run/openfoal/sandbox "
-        "for root, else a private runtime folder.",
+        help="The sandbox manager (a SandboxManager subclass; default SandboxManager), "
+        "tuned by c.SandboxManager.* (image, pool_size, max_live, idle_ttl, budget, ...).",
     )
 
     @default("model")
@@ -240,10 +211,6 @@ class OpenFoalApp(ExtensionApp):
     @default("anthropic_base_url")
     def _aab(self) -> str | None:
         return _env("ANTHROPIC_BASE_URL")
-
-    @default("sandbox_docker_host")
-    def _docker_host_default(self) -> str | None:
-        return _env("DOCKER_HOST")
 
     @default("store_class")
     def _store_class_default(self) -> type[Store]:
@@ -291,29 +258,27 @@ class OpenFoalApp(ExtensionApp):
             backoffCapSec=self.model_backoff_cap,
         )
 
+    def build_sandbox_manager(self, workspace: Path, on_egress: Any) -> SandboxManager:
+        """The sandbox manager of this server, configured by ``c.SandboxManager``."""
+        return self.sandbox_manager_class(
+            parent=self, owner_label=self.server_owner, workspace=workspace, on_egress=on_egress
+        )
+
+    def build_kernel_orchestrator(
+        self, kernel_manager: Any, on_event: EventCallback, on_lost: LostCallback
+    ) -> KernelOrchestrator:
+        """The agent kernels' orchestrator, configured by ``c.KernelOrchestrator``."""
+        return self.kernel_orchestrator_class(
+            kernel_manager, parent=self, on_event=on_event, on_lost=on_lost
+        )
+
     def _sandbox_factory(self, workspace: str) -> Any:
-        """Build the sandbox manager on first use (the Docker SDK loads only then)."""
+        """Build the sandbox manager on first use (it connects to Docker only then)."""
         if not self.sandbox_enabled:
             return None
 
-        def build(on_egress: Any) -> Any:
-            from openfoal_kernel.sandbox.manager import SandboxManager
-
-            return SandboxManager(
-                image=self.sandbox_image,
-                owner_label=self.server_owner,
-                workspace=Path(workspace),
-                pool_size=self.sandbox_pool_size,
-                max_live=self.sandbox_max_live,
-                idle_ttl_s=self.sandbox_idle_ttl,
-                budget_s=self.sandbox_budget or None,
-                memory=self.sandbox_memory,
-                cpus=self.sandbox_cpus,
-                pids=self.sandbox_pids,
-                docker_host=self.sandbox_docker_host,
-                state_dir=Path(self.sandbox_state_dir) if self.sandbox_state_dir else None,
-                on_egress=on_egress,
-            )
+        def build(on_egress: Any) -> SandboxManager:
+            return self.build_sandbox_manager(Path(workspace), on_egress)
 
         return build
 
@@ -372,13 +337,7 @@ class OpenFoalApp(ExtensionApp):
         async def on_lost(bridge: Any, reason: str) -> None:
             await wired["runs"].ingest.on_kernel_lost(bridge, reason)
 
-        kernels = KernelOrchestrator(
-            self._server.kernel_manager,
-            on_event=on_event,
-            on_lost=on_lost,
-            pool_size=self.kernel_pool_size,
-            idle_timeout_s=self.kernel_idle_timeout,
-        )
+        kernels = self.build_kernel_orchestrator(self._server.kernel_manager, on_event, on_lost)
         run_services = build_run_services(
             worker=worker,
             hub=hub,

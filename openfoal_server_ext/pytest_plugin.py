@@ -95,7 +95,7 @@ class ServerProcess:
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root}",
             # no pre-started sandbox per test server (the sandbox tests cover the pool)
-            "--OpenFoalApp.sandbox_pool_size=0",
+            "--SandboxManager.pool_size=0",
             *self.args,
         ]
         with open(self.log_path, "ab") as log:

@@ -4,11 +4,11 @@
   turn after turn, so files in /tmp and Python variables stay), taken from a pool of
   pre-started containers when one fits, else started on the spot; ``release`` at the end of
   the turn starts its idle clock; ``remove`` when the session is deleted.
-- Containers idle longer than ``idle_ttl_s`` are reaped by a background task.
+- Containers idle longer than ``idle_ttl`` are reaped by a background task.
 - At most ``max_live`` containers exist (pool included). Past it, an idle container of
   another session is reaped early; when every one is busy, ``acquire`` fails at once with
   ``SANDBOX_UNAVAILABLE`` (retryable) instead of queueing the turn.
-- Each session has ``budget_s`` seconds of sandbox exec time (see :mod:`.budget`); past it,
+- Each session has ``budget`` seconds of sandbox exec time (see :mod:`.budget`); past it,
   ``acquire`` and every tool call fail with ``BUDGET_EXCEEDED``.
 - ``start`` removes orphans: containers of this host whose server instance is gone
   (``kill -9`` included, see :mod:`.instances`); while Docker is down the reaper retries.
@@ -38,6 +38,8 @@ from typing import Any
 import docker
 import docker.errors
 from docker.models.containers import Container
+from traitlets import Float, Int, Unicode
+from traitlets.config import LoggingConfigurable
 
 from ..protocol.errors import ErrorCode, OpenFoalError
 from .budget import Ledger
@@ -90,60 +92,112 @@ class _Box:
     last_used: float = field(default_factory=time.time)
 
 
-class SandboxManager:
-    """Creates, pools, reuses, caps, budgets and reaps the sandboxes of one server instance."""
+class SandboxManager(LoggingConfigurable):
+    """Creates, pools, reuses, caps, budgets and reaps the sandboxes of one server instance.
+
+    Every tunable is a traitlet (``c.SandboxManager.<name>``); the same names work as
+    keyword arguments.
+    """
+
+    image = Unicode(
+        DEFAULT_IMAGE,
+        config=True,
+        help="Image of the sandboxes (default openfoal/sandbox-python:latest, built by "
+        "scripts/build-sandbox-images.sh; any image with /bin/sh works, python.exec needs "
+        "python3 in it).",
+    )
+    pool_size = Int(
+        1,
+        config=True,
+        help="Pre-started sandboxes waiting for a session's first cloud call (default 1).",
+    )
+    max_live = Int(8, config=True, help="Most sandboxes alive at once, pool included (default 8).")
+    idle_ttl = Float(
+        900.0,
+        config=True,
+        help="Seconds after which an idle session's sandbox is removed (default 900).",
+    )
+    budget = Float(
+        3600.0,
+        config=True,
+        help="Seconds of sandbox exec time per session, then BUDGET_EXCEEDED; "
+        "0 for no budget (default 3600).",
+    )
+    memory = Unicode("512m", config=True, help="Memory limit per sandbox (default 512m).")
+    cpus = Float(1.0, config=True, help="CPUs per sandbox (default 1.0).")
+    pids = Int(256, config=True, help="Process limit per sandbox (default 256).")
+    tmpfs_size = Unicode("64m", config=True, help="Size of each sandbox's /tmp (default 64m).")
+    user = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="uid:gid the sandboxes run as. Default: the workspace folder's owner (a "
+        "root-owned one is mapped to an unprivileged user).",
+    )
+    relay_image = Unicode(
+        DEFAULT_IMAGE,
+        config=True,
+        help="Image of the egress relays (default openfoal/sandbox-python:latest).",
+    )
+    docker_host = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Docker endpoint. Default: $DOCKER_HOST, else the local socket.",
+    )
+    state_dir = Unicode(
+        "",
+        config=True,
+        help="Folder of sandbox state shared by the servers of this host "
+        "(instance locks, budgets). Default: /run/openfoal/sandbox "
+        "for root, else a private runtime folder.",
+    )
+    reap_interval = Float(
+        0.0,
+        config=True,
+        help="Seconds between reaper sweeps. Default (0): a quarter of idle_ttl, "
+        "between 0.5 and 30.",
+    )
 
     def __init__(
         self,
         *,
-        image: str = DEFAULT_IMAGE,
         instance_id: str | None = None,
         owner_label: str | None = None,
         workspace: Path | None = None,
-        pool_size: int = 1,
-        max_live: int = 8,
-        idle_ttl_s: float = 900.0,
-        budget_s: float | None = 3600.0,
-        memory: str = "512m",
-        cpus: float = 1.0,
-        pids: int = 256,
-        tmpfs_size: str = "64m",
-        user: str | None = None,
-        relay_image: str = DEFAULT_IMAGE,
-        state_dir: Path | None = None,
+        state_dir: Path | str | None = None,
         docker_client: docker.DockerClient | None = None,
-        docker_host: str | None = None,
         egress: EgressProxy | None = None,
         on_egress: EgressCallback | None = None,
-        reap_interval_s: float | None = None,
         extra_labels: dict[str, str] | None = None,
+        **traits: Any,
     ) -> None:
-        self.image = image
+        unknown = sorted(set(traits) - set(self.class_trait_names()))
+        if unknown:
+            raise TypeError(f"SandboxManager has no setting {', '.join(unknown)}")
+        if state_dir is not None:
+            traits["state_dir"] = str(state_dir)
+        super().__init__(**traits)
         self.instance_id = instance_id or uuid.uuid4().hex[:12]
         if not _INSTANCE_ID.match(self.instance_id):
             raise OpenFoalError(ErrorCode.INVALID_REQUEST, f"bad instance id {instance_id!r}")
         self.owner_label = owner_label or getpass.getuser()
         self._owner_fixed = owner_label is not None
         self.pool_workspace = str(Path(workspace).resolve()) if workspace else None
-        self.pool_size = max(pool_size, 0)
-        self.max_live = max(max_live, 1)
-        self.idle_ttl_s = idle_ttl_s
-        self.budget_s = budget_s
-        self.memory, self.cpus, self.pids, self.tmpfs_size = memory, cpus, pids, tmpfs_size
-        self.user = user
-        self.relay_image = relay_image
-        self.state_dir = Path(state_dir) if state_dir else default_state_dir()
-        self.state_key = state_key(self.state_dir)
-        self.docker_host = docker_host
+        self.pool_size = max(self.pool_size, 0)
+        self.max_live = max(self.max_live, 1)
+        self.budget_s: float | None = self.budget or None
+        self.state_path = Path(self.state_dir) if self.state_dir else default_state_dir()
+        self.state_key = state_key(self.state_path)
         self.proxy = egress or EgressProxy(on_egress=on_egress)
         self._own_proxy = egress is None
-        self.reap_interval_s = reap_interval_s or max(min(idle_ttl_s / 4, 30.0), 0.5)
+        self.reap_interval_s = self.reap_interval or max(min(self.idle_ttl / 4, 30.0), 0.5)
         self.extra_labels = extra_labels or {}
         self.host = socket.gethostname()
         self._client = docker_client
         self._own_client = docker_client is None
-        self._mounts = WorkspaceMounts(instance_dir(self.state_dir, self.instance_id) / "mounts")
-        self._lock_file = InstanceLock(self.state_dir, self.instance_id)
+        self._mounts = WorkspaceMounts(instance_dir(self.state_path, self.instance_id) / "mounts")
+        self._lock_file = InstanceLock(self.state_path, self.instance_id)
         self._boxes: dict[str, _Box] = {}
         self._pool: list[_Box] = []
         self._creating = 0
@@ -285,10 +339,10 @@ class SandboxManager:
         victims: list[_Box] = []
         async with self._lock:
             for sid, box in list(self._boxes.items()):
-                if box.in_use == 0 and now - self._last_used(box) > self.idle_ttl_s:
+                if box.in_use == 0 and now - self._last_used(box) > self.idle_ttl:
                     victims.append(self._boxes.pop(sid))
         for box in victims:
-            log.info("sandbox: reaping %s (idle for over %g s)", box.name, self.idle_ttl_s)
+            log.info("sandbox: reaping %s (idle for over %g s)", box.name, self.idle_ttl)
             await self._destroy(box)
         if victims:
             self._schedule_fill()
@@ -317,14 +371,14 @@ class SandboxManager:
             if instance == self.instance_id:
                 continue
             if instance not in alive:
-                alive[instance] = await asyncio.to_thread(instance_alive, self.state_dir, instance)
+                alive[instance] = await asyncio.to_thread(instance_alive, self.state_path, instance)
             if alive[instance]:
                 continue
             log.info("sandbox: removing orphan %s of instance %s", container.id[:12], instance)
             if await self._remove_container(container.id):
                 removed += 1
-        for instance in await asyncio.to_thread(dead_instances, self.state_dir, self.instance_id):
-            await asyncio.to_thread(remove_instance_files, self.state_dir, instance)
+        for instance in await asyncio.to_thread(dead_instances, self.state_path, self.instance_id):
+            await asyncio.to_thread(remove_instance_files, self.state_path, instance)
         self._orphans_checked = True
         return removed
 
@@ -381,7 +435,7 @@ class SandboxManager:
 
     def _ledger(self, session_id: str) -> Ledger:
         digest = hashlib.sha256(session_id.encode()).hexdigest()[:32]
-        folder = self.state_dir / "budget"
+        folder = self.state_path / "budget"
         folder.mkdir(parents=True, exist_ok=True)
         return Ledger(folder / f"{digest}.ledger")
 
@@ -580,7 +634,7 @@ class SandboxManager:
             return
         # unix socket paths are limited to 107 bytes: a short digest names the folder
         digest = hashlib.sha256(box.name.encode()).hexdigest()[:16]
-        folder = instance_dir(self.state_dir, self.instance_id) / "egress" / digest
+        folder = instance_dir(self.state_path, self.instance_id) / "egress" / digest
         await self.proxy.open(
             box.name,
             folder / "proxy.sock",

@@ -2,7 +2,7 @@
 
 Agent kernels are ordinary Jupyter kernels (kernel spec ``openfoal``), so they show in
 JupyterLab's running-kernels list. A few are pre-started so a new session answers at once;
-one that stays idle past ``idle_timeout_s`` is shut down (the session lives on in the store).
+one that stays idle past ``idle_timeout`` is shut down (the session lives on in the store).
 Kernels of the same spec that a notebook started are observed too: their cells are turns.
 """
 
@@ -15,6 +15,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from traitlets import Float, Int, Unicode
+from traitlets.config import LoggingConfigurable
 
 from openfoal_kernel.executors.code_kernel import BINDING_KEY
 from openfoal_kernel.protocol import ErrorCode, OpenFoalError
@@ -31,8 +34,24 @@ CODE_KERNEL_NAME = "python3"
 LostCallback = Callable[[KernelBridge, str], Awaitable[None]]
 
 
-class KernelOrchestrator:
-    """Owns the gateway's bridges to OpenFoal kernels."""
+class KernelOrchestrator(LoggingConfigurable):
+    """Owns the gateway's bridges to OpenFoal kernels (tunables: ``c.KernelOrchestrator.*``)."""
+
+    pool_size = Int(1, config=True, help="Pre-started agent kernels (default 1).")
+    idle_timeout = Float(
+        600.0,
+        config=True,
+        help="Seconds before an idle session's agent kernel is shut down (default 600).",
+    )
+    kernel_name = Unicode(
+        KERNEL_NAME, config=True, help="Kernel spec of the agent kernels (default openfoal)."
+    )
+    kernel_cwd = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Folder the kernels start in. Default: the server's root_dir.",
+    )
 
     def __init__(
         self,
@@ -40,18 +59,15 @@ class KernelOrchestrator:
         *,
         on_event: EventCallback,
         on_lost: LostCallback,
-        pool_size: int = 1,
-        idle_timeout_s: float = 600.0,
-        kernel_name: str = KERNEL_NAME,
-        kernel_cwd: str | None = None,
+        **traits: Any,
     ) -> None:
+        unknown = sorted(set(traits) - set(self.class_trait_names()))
+        if unknown:
+            raise TypeError(f"KernelOrchestrator has no setting {', '.join(unknown)}")
+        super().__init__(**traits)
         self.mkm = kernel_manager
         self.on_event = on_event
         self.on_lost = on_lost
-        self.pool_size = pool_size
-        self.idle_timeout_s = idle_timeout_s
-        self.kernel_name = kernel_name
-        self.kernel_cwd = kernel_cwd
         self.bridges: dict[str, KernelBridge] = {}
         self.by_session: dict[str, KernelBridge] = {}
         self._pool: list[KernelBridge] = []
@@ -247,7 +263,7 @@ class KernelOrchestrator:
         victims = [
             b
             for sid, b in self.by_session.items()
-            if b.owned and not self._busy(sid) and now - b.last_used > self.idle_timeout_s
+            if b.owned and not self._busy(sid) and now - b.last_used > self.idle_timeout
         ]
         for bridge in victims:
             log.info("shutting down idle agent kernel %s", bridge.kernel_id)
@@ -258,7 +274,7 @@ class KernelOrchestrator:
         return len(victims)
 
     async def _reap_loop(self) -> None:
-        period = max(1.0, min(30.0, self.idle_timeout_s / 4))
+        period = max(1.0, min(30.0, self.idle_timeout / 4))
         while True:
             await asyncio.sleep(period)
             try:

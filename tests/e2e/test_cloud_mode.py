@@ -201,7 +201,7 @@ async def test_docker_down_fails_fast_or_falls_back_as_the_policy_says(
     server_factory: Any, model: Any, tmp_path: Any
 ) -> None:
     nowhere = f"unix://{tmp_path}/no-docker.sock"
-    server = server_factory(args=[f"--OpenFoalApp.sandbox_docker_host={nowhere}"])
+    server = server_factory(args=[f"--SandboxManager.docker_host={nowhere}"])
     async with GatewayClient(server.ws_url, token=server.token) as c:
         # the policy keeps bash off the host: the run fails with SANDBOX_UNAVAILABLE, fast
         _set_policy(server, {"bashMode": "sandbox"})
@@ -271,7 +271,7 @@ async def test_idle_sandboxes_are_reaped_and_orphans_removed_after_a_kill(
     engine: docker.DockerClient, server_factory: Any, model: Any, tmp_path: Any
 ) -> None:
     root = tmp_path / "root"
-    server = server_factory(root=root, args=["--OpenFoalApp.sandbox_idle_ttl=1.5"])
+    server = server_factory(root=root, args=["--SandboxManager.idle_ttl=1.5"])
     async with GatewayClient(server.ws_url, token=server.token) as c:
         model.enqueue(_bash("true"), _done())
         accepted, _ = await _tool(c, "touch the sandbox", runtimeMode="cloud")

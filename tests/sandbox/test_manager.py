@@ -237,7 +237,7 @@ async def test_max_live_fails_fast_when_all_busy_and_reaps_idle_early(
 async def test_idle_sandbox_is_reaped_after_ttl_and_replaced(
     make_manager: MakeManager, docker_client: docker.DockerClient, workspace: Path
 ) -> None:
-    manager = await make_manager(idle_ttl_s=0.5, reap_interval_s=0.1)
+    manager = await make_manager(idle_ttl=0.5, reap_interval=0.1)
     idle = await manager.acquire("s_idle", OWNER, workspace)
     busy = await manager.acquire("s_busy", OWNER, workspace)  # never released: in a turn
     await manager.release("s_idle")
@@ -265,7 +265,7 @@ async def test_remove_deletes_the_container(
 
 
 async def test_budget_breaker(make_manager: MakeManager, workspace: Path) -> None:
-    manager = await make_manager(budget_s=0.3)
+    manager = await make_manager(budget=0.3)
     handle = await manager.acquire("s_budget", OWNER, workspace)
     assert handle.budget_s == 0.3 and handle.ledger
     ex = DockerExecutor(handle)

@@ -297,7 +297,7 @@ class OpenFoalApp(ExtensionApp):
             return None
 
         def build(on_egress: Any) -> Any:
-            from openfoal_kernel.sandbox.manager import SandboxManager
+            from openfoal_kernel.sandbox.host.manager import SandboxManager
 
             return SandboxManager(
                 image=self.sandbox_image,

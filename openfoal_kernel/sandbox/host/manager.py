@@ -39,9 +39,9 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from ..protocol.errors import ErrorCode, OpenFoalError
-from .budget import Ledger
-from .docker_api import (
+from ...protocol.errors import ErrorCode, OpenFoalError
+from ..budget import Ledger
+from ..docker_api import (
     DEFAULT_DOCKER_HOST,
     PING_TIMEOUT_S,
     Endpoint,
@@ -50,8 +50,8 @@ from .docker_api import (
     endpoint_of,
     unavailable,
 )
+from ..handle import LABEL_HOST, LABEL_INSTANCE, LABEL_SANDBOX, SandboxHandle
 from .egress import EgressCallback, EgressProxy
-from .handle import LABEL_HOST, LABEL_INSTANCE, LABEL_SANDBOX, SandboxHandle
 from .instances import (
     LABEL_STATE,
     InstanceLock,

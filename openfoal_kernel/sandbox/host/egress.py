@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..protocol.errors import OpenFoalError
-from ..tools.netguard import (
+from ...protocol.errors import OpenFoalError
+from ...tools.netguard import (
     METADATA_HOSTS,
     IPAddress,
     Resolver,

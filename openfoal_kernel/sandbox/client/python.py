@@ -1,4 +1,4 @@
-"""The host side of the sandbox's Python REPL (see :mod:`..inside.repl_server`, which runs inside).
+"""The kernel's side of the sandbox's Python REPL (:mod:`..inside.repl_server` runs inside).
 
 One attached exec (the bridge) per client; the REPL server it reaches keeps the variables,
 so a new executor (say, after an agent kernel restart) finds them again. A timeout is

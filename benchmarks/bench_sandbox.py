@@ -25,10 +25,10 @@ from pathlib import Path
 import docker
 
 from benchmarks._table import Row, percentile, print_table
-from openfoal_kernel.sandbox.executor import DockerExecutor
-from openfoal_kernel.sandbox.manager import DEFAULT_IMAGE, SandboxManager
-from openfoal_kernel.sandbox.mounts import WorkspaceMounts
-from openfoal_kernel.sandbox.spec import container_name, labels, sandbox_kwargs
+from openfoal_kernel.sandbox.client.executor import DockerExecutor
+from openfoal_kernel.sandbox.host.manager import DEFAULT_IMAGE, SandboxManager
+from openfoal_kernel.sandbox.host.mounts import WorkspaceMounts
+from openfoal_kernel.sandbox.host.spec import container_name, labels, sandbox_kwargs
 
 WARM_SAMPLES = int(os.environ.get("OPENFOAL_BENCH_SANDBOX_SAMPLES", "40"))
 COLD_SAMPLES = int(os.environ.get("OPENFOAL_BENCH_SANDBOX_COLD_SAMPLES", "12"))

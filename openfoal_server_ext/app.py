@@ -20,7 +20,7 @@ from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
 
 from openfoal_kernel.policy.published import POLICY_FILE_ENV
 from openfoal_kernel.protocol import ErrorCode, ModelSettings, OpenFoalError
-from openfoal_kernel.sandbox.manager import SandboxManager
+from openfoal_kernel.sandbox.host.manager import SandboxManager
 
 from .gateway.handlers import GatewayAPIHandler, GatewayWebSocketHandler, OpenAPIHandler
 from .gateway.identity import default_server_owner

@@ -139,3 +139,24 @@ def test_the_kernel_package_never_imports_the_server_extension() -> None:
 def test_both_packages_are_marked_typed() -> None:
     for package in PACKAGES:
         assert (ROOT / package / "py.typed").is_file()
+
+
+def test_sandbox_code_of_one_process_never_imports_another_process_code() -> None:
+    sandbox = "openfoal_kernel.sandbox"
+    sides = {f"{sandbox}.{side}" for side in ("host", "client", "inside")}
+
+    def side_of(module: str) -> str | None:
+        return next((s for s in sides if module == s or module.startswith(s + ".")), None)
+
+    graph = import_graph()
+    crossing = sorted(
+        (a, b)
+        for a, targets in graph.items()
+        for b in targets
+        if side_of(a) and side_of(b) and side_of(a) != side_of(b) and b != f"{sandbox}.inside"
+    )
+    assert crossing == []
+    inside = [m for m in graph if side_of(m) == f"{sandbox}.inside"]
+    assert sorted(inside) == [f"{sandbox}.inside{s}" for s in ("", ".relay", ".repl_server")]
+    # What runs in a container imports no project module (it has only the stdlib).
+    assert {m: graph[m] for m in inside} == {m: set() for m in inside}

@@ -37,7 +37,7 @@ class ExecutorCache:
 
 def _build(spec: RunSpec) -> Executor:
     if spec.runtimeMode == "cloud" and spec.sandbox is not None:
-        from ..sandbox.executor import DockerExecutor, SandboxHandle
+        from ..sandbox.client.executor import DockerExecutor, SandboxHandle
 
         return DockerExecutor(SandboxHandle.model_validate(spec.sandbox))  # type: ignore[attr-defined]
     from ..executors.local import LocalExecutor

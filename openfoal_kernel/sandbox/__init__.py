@@ -1,8 +1,16 @@
 """The cloud sandbox: tools in a hardened per-session Docker container (all Docker use is here).
 
-- :mod:`.manager`: the gateway's side: container lifecycle, pool, caps, budgets, orphans;
-- :mod:`.executor`: the kernel's side: the ``Executor`` that runs tools in the container;
-- :mod:`.egress`: the proxy that lets allowlisted hosts, and nothing else, out.
+Grouped by the process each module runs in:
+
+- :mod:`.host`: the server's side (the gateway): container lifecycle, pool, caps, mounts,
+  container specs, the egress proxy;
+- :mod:`.client`: the agent kernel's side: the ``DockerExecutor`` that runs tools in the
+  container, its exec streams and the Python REPL client;
+- :mod:`.inside`: scripts that run inside the containers with the stdlib only (the REPL
+  server, the egress relay), shipped there as source text;
+- here: what both host and client use: the sandbox handle and its labels
+  (:mod:`.handle`), the Docker API helpers (:mod:`.docker_api`), the time ledger
+  (:mod:`.budget`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Cloud mode on the gateway's side: a session's sandbox for each cloud turn, and its audit.
 
 The container lifecycle itself (pool, reuse, cap, idle TTL, budget, orphans) lives in
-:class:`openfoal_kernel.sandbox.manager.SandboxManager`; this service decides, per turn,
+:class:`openfoal_kernel.sandbox.host.manager.SandboxManager`; this service decides, per turn,
 whether the turn runs in the sandbox, falls back to local (when Docker is unavailable and
 the policy's ``bashMode`` is ``host``), or fails with ``SANDBOX_UNAVAILABLE``, and writes
 every egress attempt to the audit trail.

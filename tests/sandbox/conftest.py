@@ -18,12 +18,12 @@ import docker.errors
 import pytest
 import pytest_asyncio
 
+from openfoal_kernel.sandbox.client.executor import DockerExecutor
 from openfoal_kernel.sandbox.docker_api import endpoint_of
-from openfoal_kernel.sandbox.executor import DockerExecutor
 from openfoal_kernel.sandbox.handle import LABEL_INSTANCE, LABEL_SANDBOX, SandboxHandle
-from openfoal_kernel.sandbox.manager import DEFAULT_IMAGE, SHELL_IMAGE
-from openfoal_kernel.sandbox.mounts import WorkspaceMounts
-from openfoal_kernel.sandbox.spec import PROXY_ENV, container_name, labels, sandbox_kwargs
+from openfoal_kernel.sandbox.host.manager import DEFAULT_IMAGE, SHELL_IMAGE
+from openfoal_kernel.sandbox.host.mounts import WorkspaceMounts
+from openfoal_kernel.sandbox.host.spec import PROXY_ENV, container_name, labels, sandbox_kwargs
 
 #: Instance ids of the tests start with this, so the session can sweep what a test left.
 TEST_INSTANCE_PREFIX = "pytest-"

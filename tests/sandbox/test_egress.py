@@ -22,10 +22,10 @@ import pytest_asyncio
 from conftest import Sandbox, new_instance_id, start_sandbox
 
 from openfoal_kernel.protocol.errors import ErrorCode, OpenFoalError
-from openfoal_kernel.sandbox.egress import EgressProxy
-from openfoal_kernel.sandbox.executor import DockerExecutor
-from openfoal_kernel.sandbox.manager import DEFAULT_IMAGE
-from openfoal_kernel.sandbox.spec import labels, relay_kwargs
+from openfoal_kernel.sandbox.client.executor import DockerExecutor
+from openfoal_kernel.sandbox.host.egress import EgressProxy
+from openfoal_kernel.sandbox.host.manager import DEFAULT_IMAGE
+from openfoal_kernel.sandbox.host.spec import labels, relay_kwargs
 from openfoal_kernel.tools.netguard import IPAddress
 
 pytestmark = pytest.mark.docker

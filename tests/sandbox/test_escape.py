@@ -15,8 +15,8 @@ from conftest import Sandbox, container_pids, start_sandbox
 
 from openfoal_kernel.executors.base import CommandResult
 from openfoal_kernel.protocol.errors import ErrorCode, OpenFoalError
-from openfoal_kernel.sandbox.executor import DockerExecutor
-from openfoal_kernel.sandbox.mounts import WorkspaceMounts
+from openfoal_kernel.sandbox.client.executor import DockerExecutor
+from openfoal_kernel.sandbox.host.mounts import WorkspaceMounts
 
 pytestmark = pytest.mark.docker
 

@@ -14,8 +14,8 @@ from conftest import Sandbox, container_pids, start_sandbox
 
 from openfoal_kernel.executors.base import CommandResult
 from openfoal_kernel.protocol.errors import ErrorCode, OpenFoalError
-from openfoal_kernel.sandbox.executor import DockerExecutor
-from openfoal_kernel.sandbox.mounts import WorkspaceMounts, is_mount
+from openfoal_kernel.sandbox.client.executor import DockerExecutor
+from openfoal_kernel.sandbox.host.mounts import WorkspaceMounts, is_mount
 
 pytestmark = pytest.mark.docker
 

@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from openfoal_kernel.protocol.errors import ErrorCode, OpenFoalError
-from openfoal_kernel.sandbox.executor import DockerExecutor
+from openfoal_kernel.sandbox.client.executor import DockerExecutor
 from openfoal_kernel.sandbox.handle import (
     LABEL_HOST,
     LABEL_INSTANCE,
@@ -27,8 +27,8 @@ from openfoal_kernel.sandbox.handle import (
     LABEL_SESSION,
     SandboxHandle,
 )
-from openfoal_kernel.sandbox.instances import LABEL_STATE, state_key
-from openfoal_kernel.sandbox.manager import SandboxManager
+from openfoal_kernel.sandbox.host.instances import LABEL_STATE, state_key
+from openfoal_kernel.sandbox.host.manager import SandboxManager
 
 pytestmark = [pytest.mark.docker, pytest.mark.asyncio]
 
@@ -391,7 +391,7 @@ async def test_docker_silent_is_a_timeout_not_a_hang(
 _SERVER = """
 import asyncio, sys
 from pathlib import Path
-from openfoal_kernel.sandbox.manager import SandboxManager
+from openfoal_kernel.sandbox.host.manager import SandboxManager
 
 async def main():
     instance, state, ws = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])

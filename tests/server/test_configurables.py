@@ -9,7 +9,7 @@ import pytest
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from traitlets.config import Config
 
-from openfoal_kernel.sandbox.manager import SandboxManager
+from openfoal_kernel.sandbox.host.manager import SandboxManager
 from openfoal_server_ext.app import OpenFoalApp
 from openfoal_server_ext.kernels.orchestrator import KernelOrchestrator
 

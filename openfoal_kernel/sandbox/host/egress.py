@@ -1,9 +1,10 @@
 """The egress proxy: the sandbox's only way out, open to the policy's allowlist and nothing else.
 
 A sandbox has no network but loopback. When its session's policy opens hosts, a relay
-(:mod:`.relay`) in the sandbox's network namespace hands each connection to this proxy, which
-runs in the server process and listens on one unix socket per sandbox. It speaks HTTP proxy:
-``CONNECT host:port`` (HTTPS and any TLS) and absolute-form ``GET http://...`` requests.
+(:mod:`..inside.relay`) in the sandbox's network namespace hands each connection to this
+proxy, which runs in the server process and listens on one unix socket per sandbox. It speaks
+HTTP proxy: ``CONNECT host:port`` (HTTPS and any TLS) and absolute-form ``GET http://...``
+requests.
 
 A request is allowed only when
 1. its host matches ``policy.network.allow`` (same patterns as ``http.request``); a name that
@@ -34,8 +35,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..protocol.errors import OpenFoalError
-from ..tools.netguard import (
+from ...protocol.errors import OpenFoalError
+from ...tools.netguard import (
     METADATA_HOSTS,
     IPAddress,
     Resolver,

@@ -1,4 +1,4 @@
-"""The host side of the sandbox's Python REPL (see :mod:`.repl_server`, which runs inside).
+"""The kernel's side of the sandbox's Python REPL (:mod:`..inside.repl_server` runs inside).
 
 One attached exec (the bridge) per client; the REPL server it reaches keeps the variables,
 so a new executor (say, after an agent kernel restart) finds them again. A timeout is
@@ -14,11 +14,11 @@ import json
 import logging
 import struct
 from contextlib import suppress
-from pathlib import Path
 from typing import Any
 
-from ..executors.base import CodeResult
-from ..protocol.errors import ErrorCode, OpenFoalError
+from ...executors.base import CodeResult
+from ...protocol.errors import ErrorCode, OpenFoalError
+from ..inside import source
 from .execs import Execs
 from .stream import STDOUT, ExecStream
 
@@ -26,7 +26,7 @@ __all__ = ["ReplClient"]
 
 log = logging.getLogger(__name__)
 
-REPL_SOURCE = Path(__file__).with_name("repl_server.py").read_text("utf-8")
+REPL_SOURCE = source("repl_server")
 SOCKET = "/tmp/.openfoal/repl.sock"
 _LEN = struct.Struct(">I")
 #: How long the server may take to start and greet us.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from ..executors.base import FileEntry
-from ..executors.confine import split_under
-from .handle import WORKDIR
+from ...executors.base import FileEntry
+from ...executors.confine import split_under
+from ..handle import WORKDIR
 
 __all__ = [
     "EXIT_CWD_MISSING",

@@ -8,7 +8,7 @@
 - At most ``max_live`` containers exist (pool included). Past it, an idle container of
   another session is reaped early; when every one is busy, ``acquire`` fails at once with
   ``SANDBOX_UNAVAILABLE`` (retryable) instead of queueing the turn.
-- Each session has ``budget`` seconds of sandbox exec time (see :mod:`.budget`); past it,
+- Each session has ``budget`` seconds of sandbox exec time (see :mod:`..budget`); past it,
   ``acquire`` and every tool call fail with ``BUDGET_EXCEEDED``.
 - ``start`` removes orphans: containers of this host whose server instance is gone
   (``kill -9`` included, see :mod:`.instances`); while Docker is down the reaper retries.
@@ -41,9 +41,9 @@ from docker.models.containers import Container
 from traitlets import Float, Int, Unicode
 from traitlets.config import LoggingConfigurable
 
-from ..protocol.errors import ErrorCode, OpenFoalError
-from .budget import Ledger
-from .docker_api import (
+from ...protocol.errors import ErrorCode, OpenFoalError
+from ..budget import Ledger
+from ..docker_api import (
     DEFAULT_DOCKER_HOST,
     PING_TIMEOUT_S,
     Endpoint,
@@ -52,8 +52,8 @@ from .docker_api import (
     endpoint_of,
     unavailable,
 )
+from ..handle import LABEL_HOST, LABEL_INSTANCE, LABEL_SANDBOX, SandboxHandle
 from .egress import EgressCallback, EgressProxy
-from .handle import LABEL_HOST, LABEL_INSTANCE, LABEL_SANDBOX, SandboxHandle
 from .instances import (
     LABEL_STATE,
     InstanceLock,

@@ -14,7 +14,7 @@ import json
 import struct
 from contextlib import suppress
 
-from .docker_api import Endpoint, unavailable
+from ..docker_api import Endpoint, unavailable
 
 __all__ = ["STDERR", "STDOUT", "ExecStream", "open_exec"]
 

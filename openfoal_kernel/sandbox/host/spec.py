@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from pathlib import Path
 from typing import Any
 
-from .handle import (
+from ..handle import (
     LABEL_HOST,
     LABEL_INSTANCE,
     LABEL_OWNER,
@@ -19,11 +18,12 @@ from .handle import (
     PROXY_PORT,
     WORKDIR,
 )
+from ..inside import source
 from .mounts import SANDBOX_UID
 
 __all__ = ["PROXY_ENV", "container_name", "labels", "relay_kwargs", "sandbox_kwargs"]
 
-RELAY_SOURCE = Path(__file__).with_name("relay.py").read_text("utf-8")
+RELAY_SOURCE = source("relay")
 #: Inside the relay container: the folder holding the proxy's socket.
 RELAY_DIR = "/run/openfoal-egress"
 PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"

@@ -20,9 +20,9 @@ from typing import Any
 import docker
 import docker.errors
 
+from ..docker_api import Endpoint, blocking, unavailable
+from ..handle import SandboxHandle
 from .commands import KILL, TOKEN_VAR
-from .docker_api import Endpoint, blocking, unavailable
-from .handle import SandboxHandle
 from .stream import STDOUT, ExecStream, open_exec
 
 __all__ = ["ExecOutput", "Execs"]

@@ -3,7 +3,7 @@
 Every effect is a ``docker exec`` into the container, as its unprivileged user: shell
 commands through :data:`.commands.RUN`, files through the small shell programs beside it
 (confined to ``/workspace``, no ``..``, no symbolic links), Python through a persistent REPL
-server in the container's tmpfs (:mod:`.repl_server`), so variables live across calls.
+server in the container's tmpfs (:mod:`..inside.repl_server`), so variables live across calls.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from contextlib import suppress
 
 import docker
 
-from ..executors.base import CodeResult, CommandResult, Executor, FileEntry
-from ..executors.confine import ConfinementError
-from ..protocol.errors import ErrorCode, OpenFoalError
+from ...executors.base import CodeResult, CommandResult, Executor, FileEntry
+from ...executors.confine import ConfinementError
+from ...protocol.errors import ErrorCode, OpenFoalError
+from ..budget import Ledger
+from ..docker_api import blocking, connect
+from ..handle import SandboxHandle
 from . import commands as sh
-from .budget import Ledger
-from .docker_api import blocking, connect
 from .execs import ExecOutput, Execs
-from .handle import SandboxHandle
 from .python import ReplClient
 
 __all__ = ["DockerExecutor", "SandboxHandle"]

@@ -3,14 +3,17 @@ real SeaweedFS, and an object store that refuses writes (a clear error, nothing 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import psycopg
 import pytest
+from botocore.exceptions import ClientError
 
 from openfoal_kernel.protocol import utcnow
 from openfoal_server_ext.cloud_services import free_port
@@ -145,12 +148,27 @@ async def test_an_object_store_refusing_writes_fails_the_commit_and_loses_nothin
     with pytest.raises(BlobStoreError, match=f"refused to store s3://{missing}/p/tool-output/"):
         await worker.commit()
     assert await worker.call(worker.store.last_seqs) == {}  # nothing half-written
-    boto3.client("s3").create_bucket(Bucket=missing)  # the object store takes writes again
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=missing)  # the object store takes writes again
+    await _until_writable(s3, missing)
     await worker.commit()  # the kept batch goes in whole
     assert await worker.call(worker.store.last_seqs) == {"s": 3}
     (stored,) = await worker.call(worker.store.tool_runs_of, "r1")
     assert stored.output == big
     worker.close()
+
+
+async def _until_writable(s3: Any, bucket: str, timeout: float = 60.0) -> None:
+    """Wait until a new bucket takes objects (SeaweedFS makes it writable a moment later)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            s3.put_object(Bucket=bucket, Key="probe", Body=b"")
+            return
+        except ClientError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 def test_settings_choose_the_store(tmp_path: Path, postgres_url: str) -> None:

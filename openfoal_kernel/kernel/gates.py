@@ -13,12 +13,12 @@ import contextlib
 import hashlib
 import json
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 import zmq
 
 from ..agent.loop import EventSink, GateOutcome
+from ..protocol import GateItem, utcnow
 from ..protocol import events as ev
 from ..protocol.kernel_wire import GateAnswer, RunSpec
 from ..protocol.transcript import ToolCall
@@ -31,10 +31,6 @@ def args_fingerprint(tool_name: str, args: dict[str, Any]) -> str:
     """A stable fingerprint of a call (tool + canonical arguments)."""
     text = json.dumps({"tool": tool_name, "args": args}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
 
 
 class GateKeeper:
@@ -71,22 +67,20 @@ class GateKeeper:
         """Raise the gate, wait for the first decision or the timeout, report the result."""
         self.loop = asyncio.get_running_loop()
         gate_id = f"gate_{uuid.uuid4().hex[:20]}"
-        gate = {
-            "gateId": gate_id,
-            "sessionId": spec.sessionId,
-            "runId": spec.runId,
-            "toolCallId": call.id,
-            "toolName": call.name,
-            "args": call.arguments,
-            "argsFingerprint": args_fingerprint(call.name, call.arguments),
-            "risk": reason,
-            "status": "pending",
-            "requestedBy": "",
-            "createdAt": _now(),
-        }
+        gate = GateItem(
+            gateId=gate_id,
+            sessionId=spec.sessionId,
+            runId=spec.runId,
+            toolCallId=call.id,
+            toolName=call.name,
+            args=call.arguments,
+            argsFingerprint=args_fingerprint(call.name, call.arguments),
+            risk=reason,
+            requestedBy="",
+        )
         fut: asyncio.Future[tuple[str, str]] = self.loop.create_future()
         self.pending[gate_id] = fut
-        sink.event(ev.GATE_REQUESTED, {"gate": gate})
+        sink.event(ev.GATE_REQUESTED, {"gate": gate.wire()})
         asker = asyncio.ensure_future(self._ask_stdin(gate_id, gate, stdin)) if stdin else None
         try:
             decision, by = await asyncio.wait_for(asyncio.shield(fut), spec.policy.gateTimeoutSec)
@@ -99,21 +93,21 @@ class GateKeeper:
                 asker.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asker
-        resolved = {**gate, "status": status, "resolvedAt": _now()}
+        update: dict[str, Any] = {"status": status, "resolvedAt": utcnow()}
         if decision:
-            resolved.update(decision=decision, resolvedBy=by)
-        sink.event(ev.GATE_RESOLVED, {"gate": resolved})
+            update.update(decision=decision, resolvedBy=by)
+        sink.event(ev.GATE_RESOLVED, {"gate": gate.model_copy(update=update).wire()})
         return status  # type: ignore[return-value]
 
     async def _ask_stdin(
-        self, gate_id: str, gate: dict[str, Any], stdin: tuple[Any, dict[str, Any]]
+        self, gate_id: str, gate: GateItem, stdin: tuple[Any, dict[str, Any]]
     ) -> None:
         """Ask a notebook user inline; keep asking until a clear yes or no."""
         ident, parent = stdin
         k = self.kernel
         prompt = (
-            f"OpenFoal wants to run {gate['toolName']} {json.dumps(gate['args'])[:300]} "
-            f"({gate['risk']}). Approve? [y/n] "
+            f"OpenFoal wants to run {gate.toolName} {json.dumps(gate.args)[:300]} "
+            f"({gate.risk}). Approve? [y/n] "
         )
         while gate_id in self.pending:
             k.session.send(

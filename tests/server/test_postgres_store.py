@@ -8,12 +8,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import boto3
 import psycopg
 import pytest
-from botocore.exceptions import ClientError
 
 from openfoal_kernel.protocol import utcnow
 from openfoal_server_ext.cloud_services import free_port
@@ -150,22 +148,22 @@ async def test_an_object_store_refusing_writes_fails_the_commit_and_loses_nothin
     assert await worker.call(worker.store.last_seqs) == {}  # nothing half-written
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=missing)  # the object store takes writes again
-    await _until_writable(s3, missing)
-    await worker.commit()  # the kept batch goes in whole
+    await _commit_once_writable(worker)  # the kept batch goes in whole
     assert await worker.call(worker.store.last_seqs) == {"s": 3}
     (stored,) = await worker.call(worker.store.tool_runs_of, "r1")
     assert stored.output == big
     worker.close()
 
 
-async def _until_writable(s3: Any, bucket: str, timeout: float = 60.0) -> None:
-    """Wait until a new bucket takes objects (SeaweedFS makes it writable a moment later)."""
+async def _commit_once_writable(worker: StoreWorker, timeout: float = 60.0) -> None:
+    """Commit the kept batch once a re-created bucket takes objects (SeaweedFS makes a new
+    bucket writable a moment later, answering InternalError until then)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
-            s3.put_object(Bucket=bucket, Key="probe", Body=b"")
+            await worker.commit()
             return
-        except ClientError:
+        except BlobStoreError:
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.5)

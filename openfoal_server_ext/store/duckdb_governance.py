@@ -23,6 +23,7 @@ import duckdb
 from openfoal_kernel.protocol import AuditEntry, GateItem, Policy
 
 from .base import AuditRow, ToolRunRow
+from .rows import audit_from_row, metrics_from_counts
 
 #: Newest-first probe windows of an audit query, below its upper bound (``None``: no bound).
 AUDIT_PROBE_WINDOWS: tuple[timedelta | None, ...] = (
@@ -182,14 +183,14 @@ class GovernanceTables:
             rows = self.con.execute(sql + " AND ts >= ?" + tail, [*args, lower, limit]).fetchall()
             if len(rows) >= limit:
                 break
-        return [_audit_from_row(r) for r in rows]
+        return [audit_from_row(r) for r in rows]
 
     def audit_for_run(self, run_id: str) -> list[AuditEntry]:
         """Every audit entry of one run, oldest first (whoever's trail holds them)."""
         rows = self.con.execute(
             f"SELECT {_AUDIT_COLS} FROM audit WHERE run_id = ? ORDER BY ts, id", [run_id]
         ).fetchall()
-        return [_audit_from_row(r) for r in rows]
+        return [audit_from_row(r) for r in rows]
 
     # -- policies -------------------------------------------------------------------------
 
@@ -385,43 +386,4 @@ class GovernanceTables:
             args,
         ).fetchone()
         assert runs is not None and tools is not None and gates is not None
-        return {
-            "runsTotal": runs[0],
-            "runsCompleted": runs[1],
-            "runsFailed": runs[2],
-            "runsInterrupted": runs[3],
-            "runsAborted": runs[4],
-            "runsActive": runs[5],
-            "p50LatencyMs": _ms(runs[6]),
-            "p95LatencyMs": _ms(runs[7]),
-            "toolCallsTotal": tools[0],
-            "toolFailures": tools[1],
-            "toolTimeouts": tools[2],
-            "toolDenied": tools[3],
-            "toolRejected": tools[4],
-            "toolP95DurationMs": _ms(tools[5]),
-            "gatesTotal": gates[0],
-            "gatePending": gates[1],
-            "gateApproved": gates[2],
-            "gateRejected": gates[3],
-            "gateExpired": gates[4],
-            "gateMedianWaitMs": _ms(gates[5]),
-        }
-
-
-def _ms(value: float | None) -> float | None:
-    return round(float(value), 1) if value is not None else None
-
-
-def _audit_from_row(r: tuple[Any, ...]) -> AuditEntry:
-    return AuditEntry(
-        id=r[0],
-        at=r[1],
-        actor=r[2],
-        action=r[3],
-        resource=r[4],
-        sessionId=r[5],
-        runId=r[6],
-        traceId=r[7],
-        detail=json.loads(r[8]),
-    )
+        return metrics_from_counts(runs, tools, gates)

@@ -22,6 +22,7 @@ from openfoal_kernel.protocol import AuditEntry, GateItem, Policy
 from ..base import AuditRow, ToolRunRow
 from ..blobs import BlobStore
 from ..duckdb_governance import TOOL_OUTPUT_LIMIT
+from ..rows import audit_from_row, metrics_from_counts
 
 _AUDIT_SELECT = "id, ts, actor, action, resource, session_id, run_id, trace_id, detail::text"
 AUDIT_COLUMNS = (
@@ -139,7 +140,7 @@ class PostgresGovernance:
         )
         with self.connection() as con:
             rows = con.execute(sql, [*args, limit]).fetchall()
-        return [_audit_from_row(r) for r in rows]
+        return [audit_from_row(r) for r in rows]
 
     def audit_for_run(self, run_id: str) -> list[AuditEntry]:
         """Every audit entry of one run, oldest first (whoever's trail holds them)."""
@@ -147,7 +148,7 @@ class PostgresGovernance:
             rows = con.execute(
                 f"SELECT {_AUDIT_SELECT} FROM audit WHERE run_id = %s ORDER BY ts, id", [run_id]
             ).fetchall()
-        return [_audit_from_row(r) for r in rows]
+        return [audit_from_row(r) for r in rows]
 
     # -- policies -------------------------------------------------------------------------
 
@@ -388,43 +389,4 @@ class PostgresGovernance:
                 args,
             ).fetchone()
         assert runs is not None and tools is not None and gates is not None
-        return {
-            "runsTotal": runs[0],
-            "runsCompleted": runs[1],
-            "runsFailed": runs[2],
-            "runsInterrupted": runs[3],
-            "runsAborted": runs[4],
-            "runsActive": runs[5],
-            "p50LatencyMs": _ms(runs[6]),
-            "p95LatencyMs": _ms(runs[7]),
-            "toolCallsTotal": tools[0],
-            "toolFailures": tools[1],
-            "toolTimeouts": tools[2],
-            "toolDenied": tools[3],
-            "toolRejected": tools[4],
-            "toolP95DurationMs": _ms(tools[5]),
-            "gatesTotal": gates[0],
-            "gatePending": gates[1],
-            "gateApproved": gates[2],
-            "gateRejected": gates[3],
-            "gateExpired": gates[4],
-            "gateMedianWaitMs": _ms(gates[5]),
-        }
-
-
-def _ms(value: float | None) -> float | None:
-    return round(float(value), 1) if value is not None else None
-
-
-def _audit_from_row(r: tuple[Any, ...]) -> AuditEntry:
-    return AuditEntry(
-        id=r[0],
-        at=r[1],
-        actor=r[2],
-        action=r[3],
-        resource=r[4],
-        sessionId=r[5],
-        runId=r[6],
-        traceId=r[7],
-        detail=json.loads(r[8]),
-    )
+        return metrics_from_counts(runs, tools, gates)

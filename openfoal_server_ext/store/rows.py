@@ -1,0 +1,55 @@
+"""Row-to-wire mappings that the DuckDB and Postgres stores share (same columns, same order)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from openfoal_kernel.protocol import AuditEntry
+
+
+def audit_from_row(r: tuple[Any, ...]) -> AuditEntry:
+    """An audit entry from ``id, at, actor, action, resource, session, run, trace, detail``."""
+    return AuditEntry(
+        id=r[0],
+        at=r[1],
+        actor=r[2],
+        action=r[3],
+        resource=r[4],
+        sessionId=r[5],
+        runId=r[6],
+        traceId=r[7],
+        detail=json.loads(r[8]),
+    )
+
+
+def metrics_from_counts(
+    runs: tuple[Any, ...], tools: tuple[Any, ...], gates: tuple[Any, ...]
+) -> dict[str, Any]:
+    """The ``metrics.summary`` figures from the three aggregate rows both stores compute."""
+    return {
+        "runsTotal": runs[0],
+        "runsCompleted": runs[1],
+        "runsFailed": runs[2],
+        "runsInterrupted": runs[3],
+        "runsAborted": runs[4],
+        "runsActive": runs[5],
+        "p50LatencyMs": _ms(runs[6]),
+        "p95LatencyMs": _ms(runs[7]),
+        "toolCallsTotal": tools[0],
+        "toolFailures": tools[1],
+        "toolTimeouts": tools[2],
+        "toolDenied": tools[3],
+        "toolRejected": tools[4],
+        "toolP95DurationMs": _ms(tools[5]),
+        "gatesTotal": gates[0],
+        "gatePending": gates[1],
+        "gateApproved": gates[2],
+        "gateRejected": gates[3],
+        "gateExpired": gates[4],
+        "gateMedianWaitMs": _ms(gates[5]),
+    }
+
+
+def _ms(value: float | None) -> float | None:
+    return round(float(value), 1) if value is not None else None

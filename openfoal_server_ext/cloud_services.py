@@ -193,7 +193,7 @@ class PrivateObjectStore:
             "-ip.bind=127.0.0.1",
             "-s3",
             "-master.telemetry=false",
-            "-volume.max=10",
+            "-volume.max=100",
             f"-filer.localSocket={self.dir / 'filer.sock'}",
             f"-s3.localSocket={self.dir / 's3.sock'}",
             *(f"-{name}={port}" for name, port in self.ports.items()),

@@ -7,6 +7,7 @@ or SeaweedFS fails the tests that need it (:class:`ServiceUnavailable`), never s
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from .cloud_services import PrivateObjectStore, PrivatePostgres
 from .store import DuckDBStore, Store
-from .store.blobs import BlobStore
+from .store.blobs import BlobStore, BlobStoreError
 from .store.postgres import PostgresStore
 
 #: The bucket the test object store serves (each test gets its own prefix in it).
@@ -50,9 +51,24 @@ def object_store() -> Iterator[PrivateObjectStore]:
         mp.setenv("AWS_ACCESS_KEY_ID", "openfoal")
         mp.setenv("AWS_SECRET_ACCESS_KEY", "openfoal")
         mp.setenv("AWS_REGION", "us-east-1")
-        BlobStore(f"s3://{TEST_BUCKET}").ensure_bucket()
+        _bucket_takes_writes(BlobStore(f"s3://{TEST_BUCKET}"))
         yield server
     server.stop()
+
+
+def _bucket_takes_writes(blobs: BlobStore, timeout_s: float = 120) -> None:
+    """Create the bucket and wait until it stores an object: SeaweedFS grows the volumes of a
+    new bucket lazily and answers InternalError to the first writes while it does."""
+    blobs.ensure_bucket()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            blobs.put("probe", b"ready")
+            return
+        except BlobStoreError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture

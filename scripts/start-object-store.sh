@@ -11,7 +11,7 @@ mkdir -p "$dir/data"
 port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 s3=$(port)
 args=(-dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3 -master.telemetry=false
-  -volume.max=10 -filer.localSocket="$dir/filer.sock" -s3.localSocket="$dir/s3.sock" -s3.port="$s3")
+  -volume.max=100 -filer.localSocket="$dir/filer.sock" -s3.localSocket="$dir/s3.sock" -s3.port="$s3")
 for name in master.port master.port.grpc volume.port volume.port.grpc filer.port \
   filer.port.grpc s3.port.grpc s3.port.iceberg s3.port.lance iam.port debug.port metricsPort; do
   args+=("-$name=$(port)")

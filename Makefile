@@ -14,8 +14,8 @@ test:
 	bash scripts/test.sh
 
 lint: setup
-	.venv/bin/ruff check openfoal_kernel openfoal_server_ext tests benchmarks
-	.venv/bin/ruff format --check openfoal_kernel openfoal_server_ext tests benchmarks
+	.venv/bin/ruff check openfoal_kernel openfoal_server_ext openfoal_testing tests benchmarks
+	.venv/bin/ruff format --check openfoal_kernel openfoal_server_ext openfoal_testing tests benchmarks
 	cd labextension && PATH="$(CURDIR)/.venv/bin:$$PATH" jlpm lint:check
 
 typecheck: setup

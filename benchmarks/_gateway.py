@@ -16,7 +16,7 @@ from jupyter_client import BlockingKernelClient, find_connection_file
 
 from openfoal_kernel.client import GatewayClient
 from openfoal_kernel.protocol.events import TERMINAL_EVENTS
-from openfoal_server_ext.pytest_plugin import SCRIPTED_MODEL, ServerProcess
+from openfoal_testing.plugin import SCRIPTED_MODEL, ServerProcess
 
 from ._model import ModelProcess
 

@@ -160,3 +160,22 @@ def test_sandbox_code_of_one_process_never_imports_another_process_code() -> Non
     assert sorted(inside) == [f"{sandbox}.inside{s}" for s in ("", ".relay", ".repl_server")]
     # What runs in a container imports no project module (it has only the stdlib).
     assert {m: graph[m] for m in inside} == {m: set() for m in inside}
+
+
+def _imported_top_names(path: Path) -> set[str]:
+    tops: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            tops.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            tops.add(node.module.split(".")[0])
+    return tops
+
+
+def test_shipped_code_never_imports_test_tools() -> None:
+    """The wheel's packages import neither pytest nor the unshipped test support package."""
+    offenders = {
+        module: sorted(_imported_top_names(path) & {"pytest", "openfoal_testing", "tests"})
+        for module, path in _modules().items()
+    }
+    assert {m: names for m, names in offenders.items() if names} == {}

@@ -14,7 +14,7 @@ from labserver import LabServer
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from openfoal_kernel.scripted import ScriptedModelServer
-from openfoal_server_ext.pytest_plugin import scripted_env
+from openfoal_testing.plugin import scripted_env
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"

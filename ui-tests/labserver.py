@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from openfoal_server_ext.pytest_plugin import free_port, log_tail, stop_group
+from openfoal_testing.plugin import free_port, log_tail, stop_group
 
 
 class LabServer:

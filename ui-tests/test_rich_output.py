@@ -15,9 +15,7 @@ from openfoal_kernel.scripted import Reply, ScriptedModelServer, TextStep, ToolC
 pytestmark = pytest.mark.browser
 
 #: An 8x8 red PNG.
-PNG_B64 = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGM4ISeHFTEMLQkAkL9BAbKfPiIAAAAASUVORK5CYII="
-)
+PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGM4ISeHFTEMLQkAkL9BAbKfPiIAAAAASUVORK5CYII="
 CODE = (
     "import base64\n"
     "from IPython.display import HTML, Image, display\n"
@@ -34,8 +32,14 @@ def python_allowed(lab: LabServer) -> Iterator[None]:
 
     def update(tools: dict[str, str]) -> None:
         version = lab.api("policy.get")["policy"]["version"]
-        lab.api("policy.update", {"patch": {"tools": tools}, "expectedVersion": version,
-                                  "idempotencyKey": uuid.uuid4().hex})
+        lab.api(
+            "policy.update",
+            {
+                "patch": {"tools": tools},
+                "expectedVersion": version,
+                "idempotencyKey": uuid.uuid4().hex,
+            },
+        )
 
     update({"python.exec": "allow"})
     yield

@@ -22,7 +22,7 @@ import pytest
 from openfoal_kernel.client import GatewayClient
 from openfoal_kernel.sandbox.handle import LABEL_SANDBOX, LABEL_SESSION
 from openfoal_kernel.scripted import Reply, TextStep, ToolCallStep
-from openfoal_server_ext.pytest_plugin import ServerProcess
+from openfoal_testing.plugin import ServerProcess
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.docker]
 

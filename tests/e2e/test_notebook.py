@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 from openfoal_kernel.client import GatewayClient
 from openfoal_kernel.protocol.kernel_wire import RUN_MIME
 from openfoal_kernel.scripted import Reply, TextStep, ToolCallStep, api_tool_name
-from openfoal_server_ext.pytest_plugin import ServerProcess, scripted_env
+from openfoal_testing.plugin import ServerProcess, scripted_env
 
 
 def _turns_notebook(*cells: str) -> nbformat.NotebookNode:

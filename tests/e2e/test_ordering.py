@@ -16,7 +16,7 @@ from openfoal_kernel.protocol.events import TERMINAL_EVENTS
 from openfoal_kernel.protocol.payloads import EVENT_PAYLOADS
 from openfoal_kernel.protocol.results import METHOD_RESULTS, AgentRunResult
 from openfoal_kernel.scripted import Reply, TextStep, ToolCallStep
-from openfoal_server_ext.pytest_plugin import ServerProcess
+from openfoal_testing.plugin import ServerProcess
 
 pytestmark = pytest.mark.asyncio
 

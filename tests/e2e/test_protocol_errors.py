@@ -11,7 +11,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from openfoal_kernel.client import GatewayClient
 from openfoal_kernel.scripted import Reply, TextStep
-from openfoal_server_ext.pytest_plugin import ServerProcess
+from openfoal_testing.plugin import ServerProcess
 
 pytestmark = pytest.mark.asyncio
 

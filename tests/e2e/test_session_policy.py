@@ -10,7 +10,7 @@ import pytest
 
 from openfoal_kernel.client import GatewayClient
 from openfoal_kernel.scripted import Reply, TextStep, ToolCallStep
-from openfoal_server_ext.pytest_plugin import ServerProcess
+from openfoal_testing.plugin import ServerProcess
 
 pytestmark = pytest.mark.asyncio
 

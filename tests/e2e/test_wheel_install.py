@@ -19,7 +19,7 @@ import pytest
 
 from openfoal_kernel.client import GatewayClient
 from openfoal_kernel.scripted import Reply, TextStep, ToolCallStep
-from openfoal_server_ext.pytest_plugin import ServerProcess, scripted_env
+from openfoal_testing.plugin import ServerProcess, scripted_env
 
 pytestmark = [
     pytest.mark.asyncio,

@@ -32,7 +32,7 @@ from openfoal_kernel.scripted import (
     ToolCallStep,
     api_tool_name,
 )
-from openfoal_server_ext.pytest_plugin import scripted_env
+from openfoal_testing.plugin import scripted_env
 
 _READS = {"say hello": "hello.txt", "read the missing file": "missing.txt"}
 _ANSWERS = {"what is six times seven?": "42", "/tools?": "tools"}

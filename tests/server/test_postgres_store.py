@@ -13,12 +13,12 @@ import pytest
 
 from openfoal_kernel.protocol import utcnow
 from openfoal_server_ext.cloud_services import free_port
-from openfoal_server_ext.pytest_cloud import TEST_BUCKET, count_rows
 from openfoal_server_ext.store import DuckDBStore, EventRow, StoreWorker, ToolRunRow
 from openfoal_server_ext.store.blobs import BlobStore, BlobStoreError, parse_object_store_url
 from openfoal_server_ext.store.duckdb_governance import TOOL_OUTPUT_LIMIT
 from openfoal_server_ext.store.postgres import MIGRATIONS, PostgresStore, StoreUnavailable
 from openfoal_server_ext.store.select import StoreSettingsError, open_configured_store
+from openfoal_testing.cloud import TEST_BUCKET, count_rows
 
 pytestmark = pytest.mark.postgres
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from openfoal_kernel.protocol import Session, utcnow
-from openfoal_server_ext.pytest_cloud import count_rows
 from openfoal_server_ext.store import EventRow, RunRow, Store, WriteBatch
+from openfoal_testing.cloud import count_rows
 
 
 def _bad_event() -> EventRow:

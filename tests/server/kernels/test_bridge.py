@@ -19,7 +19,7 @@ from openfoal_kernel.protocol.kernel_wire import KernelEvent, RunSpec
 from openfoal_kernel.providers.config import settings_from_env
 from openfoal_kernel.scripted import Reply, TextStep, ToolCallStep, api_tool_name
 from openfoal_server_ext.kernels.bridge import KernelBridge
-from openfoal_server_ext.pytest_plugin import scripted_env
+from openfoal_testing.plugin import scripted_env
 
 pytestmark = pytest.mark.asyncio
 TIMEOUT = 60.0

@@ -10,7 +10,6 @@ from pathlib import Path
 import duckdb
 
 from openfoal_kernel.protocol import AuditEntry, GateItem, Policy, utcnow
-from openfoal_server_ext.pytest_cloud import count_rows
 from openfoal_server_ext.store import (
     AuditRow,
     DuckDBStore,
@@ -20,6 +19,7 @@ from openfoal_server_ext.store import (
     WriteBatch,
 )
 from openfoal_server_ext.store.duckdb_governance import TOOL_OUTPUT_LIMIT
+from openfoal_testing.cloud import count_rows
 
 
 def _gate(n: int, **kw: object) -> GateItem:

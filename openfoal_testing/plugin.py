@@ -1,6 +1,6 @@
 """Pytest fixtures for OpenFoal: a scripted model and real Jupyter servers with the gateway.
 
-Enable with ``pytest_plugins = ["openfoal_server_ext.pytest_plugin"]``.
+Enable with ``pytest_plugins = ["openfoal_testing.plugin"]``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Pytest fixtures of the cloud store: a private Postgres and SeaweedFS for the test session,
 and ``open_store``, parametrized over both store implementations.
 
-Enable with ``pytest_plugins = ["openfoal_server_ext.pytest_cloud"]``. A missing Postgres
+Enable with ``pytest_plugins = ["openfoal_testing.cloud"]``. A missing Postgres
 or SeaweedFS fails the tests that need it (:class:`ServiceUnavailable`), never skips them.
 """
 
@@ -16,10 +16,10 @@ import duckdb
 import psycopg
 import pytest
 
-from .cloud_services import PrivateObjectStore, PrivatePostgres
-from .store import DuckDBStore, Store
-from .store.blobs import BlobStore, BlobStoreError
-from .store.postgres import PostgresStore
+from openfoal_server_ext.cloud_services import PrivateObjectStore, PrivatePostgres
+from openfoal_server_ext.store import DuckDBStore, Store
+from openfoal_server_ext.store.blobs import BlobStore, BlobStoreError
+from openfoal_server_ext.store.postgres import PostgresStore
 
 #: The bucket the test object store serves (each test gets its own prefix in it).
 TEST_BUCKET = "openfoal-test"

@@ -18,6 +18,7 @@ import contextlib
 import functools
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,7 +31,7 @@ from openfoal_kernel.protocol.methods import ConnectParams
 from ..services.container import Services
 from ..services.context import RequestContext
 from .methods import Gateway, parse_params
-from .tracing import trace_id_from
+from .tracing import check_traceparent, trace_id_from
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,10 @@ CloseFn = Callable[[int, str], None]
 CLOSE_POLICY = 1008  # protocol violation (no connect first)
 CLOSE_TOO_BIG = 1009
 CLOSE_SLOW = 1013  # try again later: the client did not keep up
+
+#: Deepest nesting of ``params`` a request may have (deeper: INVALID_REQUEST, socket kept).
+MAX_PARAMS_DEPTH = 64
+_ID_RE = re.compile(r'"id"\s*:\s*"([^"\\]{1,256})"')
 
 _CLOSE = "\x00close"  # queue sentinel: close once everything before it is sent
 #: Most frames handed to the socket in one write when a backlog is flushed.
@@ -183,7 +188,7 @@ class GatewayConnection:
         limit = (
             self.s.config.max_frame_bytes if self.connected else self.s.config.pre_connect_max_bytes
         )
-        if len(text) > limit:
+        if _byte_size(text, limit) > limit:
             self.push(
                 res_error(
                     "", self._err(ErrorCode.INVALID_REQUEST, f"frame larger than {limit} bytes")
@@ -197,6 +202,9 @@ class GatewayConnection:
         except (json.JSONDecodeError, UnicodeDecodeError):
             self._reject(None, "frame is not valid JSON")
             return
+        except RecursionError:
+            self._reject(_sniff_id(text), "frame nested deeper than the parser allows")
+            return
         except ValidationError as exc:
             req_id = (
                 raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
@@ -205,6 +213,9 @@ class GatewayConnection:
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3]
             )
             self._reject(req_id, f"not a request frame ({where})")
+            return
+        if _too_deep(frame.params, MAX_PARAMS_DEPTH):
+            self._reject(frame.id, f"params nested deeper than {MAX_PARAMS_DEPTH} levels")
             return
         if not self.connected:
             self._connect(frame, raw)
@@ -277,6 +288,12 @@ class GatewayConnection:
 
     async def _handle(self, frame: ReqFrame, raw: dict[str, Any]) -> None:
         trace_id = trace_id_from(raw.get("traceparent") or frame.params.get("traceparent"))
+        try:
+            check_traceparent(raw.get("traceparent"))
+            check_traceparent(frame.params.get("traceparent"))
+        except OpenFoalError as exc:
+            self.push(res_error(frame.id, exc.to_body(trace_id)))
+            return
         held_here: set[str] = set()
         on_subscribe = self.subscribe
         if frame.method == "agent.run":
@@ -312,6 +329,34 @@ class GatewayConnection:
             )
         else:
             self.push(res_ok(frame.id, payload.wire()))
+
+
+def _byte_size(text: str | bytes, limit: int) -> int:
+    """The UTF-8 size of a frame (a string of at most limit/4 characters is under it)."""
+    if isinstance(text, bytes) or len(text) * 4 <= limit:
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _sniff_id(text: str | bytes) -> str | None:
+    """The request id of a frame that does not parse, when one can be seen."""
+    head = text[:4096] if isinstance(text, str) else text[:4096].decode("utf-8", "replace")
+    found = _ID_RE.search(head)
+    return found.group(1) if found else None
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers more than ``limit`` levels (iterative)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return False
 
 
 def _check_protocol(params: ConnectParams) -> None:

@@ -155,6 +155,12 @@ class OpenFoalApp(ExtensionApp):
         config=True,
         help="Frames buffered per client before a slow client is disconnected (default 50000).",
     )
+    send_buffer_bytes = Int(
+        8 * 1024 * 1024,
+        config=True,
+        help="Bytes buffered per client (queued, or written and not yet flushed) before a "
+        "slow client is closed with 1013 (default 8 MiB).",
+    )
     idempotency_ttl_hours = Float(
         24.0, config=True, help="Idempotency records kept this long (default 24 h)."
     )
@@ -316,6 +322,7 @@ class OpenFoalApp(ExtensionApp):
             role=self.role,
             max_frame_bytes=self.max_frame_bytes,
             send_queue_frames=self.send_queue_frames,
+            send_buffer_bytes=self.send_buffer_bytes,
             server_owner=self.server_owner,
         )
         sessions = SessionService(worker, hub, workspace_id=self.workspace_id)

@@ -79,6 +79,8 @@ class GatewayConnection:
         self.workspace_id = services.config.workspace_id
         self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=services.config.send_queue_frames)
         self._closing: tuple[int, str] | None = None
+        #: Bytes queued, held or handed to the socket and not yet flushed (bounded).
+        self._buffered = 0
         self._sender = asyncio.ensure_future(self._send_loop())
         self._tasks: set[asyncio.Task[None]] = set()
         self._sessions: set[str] = set()
@@ -89,31 +91,50 @@ class GatewayConnection:
     # -- outgoing -------------------------------------------------------------------------
 
     def push(self, frame: dict[str, Any]) -> None:
-        """Queue a frame; a full queue means a slow consumer, who is disconnected."""
+        """Queue a frame; a full buffer means a slow consumer, who is disconnected."""
         if self.closed or self._closing is not None:
             return
         if self._holds and frame.get("type") == "event":
             held = self._held.get(frame["payload"].get("sessionId", ""))
             if held is not None:
-                held.append(_ENCODER.encode(frame))
-                if len(held) + self._queue.qsize() > self.s.config.send_queue_frames:
-                    log.warning("closing slow OpenFoal client of %s: held events", self.user)
-                    self.close(CLOSE_SLOW, "send buffer full: client too slow", drain=False)
+                text = _ENCODER.encode(frame)
+                if len(held) + self._queue.qsize() >= self.s.config.send_queue_frames:
+                    self._too_slow("held events")
+                elif self._account(len(text)):
+                    held.append(text)
                 return
         self._enqueue(_ENCODER.encode(frame))
 
-    def _enqueue(self, text: str) -> None:
+    def _account(self, size: int) -> bool:
+        """Count ``size`` bytes into the send buffer; past its bound, close the connection.
+
+        A frame is always let into an empty buffer (a reply larger than the bound still goes
+        out to a client that keeps up). Frames are ASCII (``ensure_ascii``): characters are bytes.
+        """
+        if self._buffered and self._buffered + size > self.s.config.send_buffer_bytes:
+            self._too_slow(f"send buffer over {self.s.config.send_buffer_bytes} bytes")
+            return False
+        self._buffered += size
+        return True
+
+    def _too_slow(self, why: str) -> None:
+        log.warning("closing slow OpenFoal client of %s: %s", self.user, why)
+        self.close(CLOSE_SLOW, "send buffer full: client too slow", drain=False)
+
+    def _enqueue(self, text: str, *, counted: bool = False) -> None:
+        if not counted and not self._account(len(text)):
+            return
         try:
             self._queue.put_nowait(text)
         except asyncio.QueueFull:
-            log.warning("closing slow OpenFoal client of %s: send queue full", self.user)
-            self.close(CLOSE_SLOW, "send buffer full: client too slow", drain=False)
+            self._too_slow("send queue full")
 
     async def _send_loop(self) -> None:
         while True:
             texts = [await self._queue.get()]
             try:
                 result = None
+                written = 0  # bytes handed to the socket and not known to be flushed
                 # write the backlog in batches without waiting, then wait for the flush
                 while True:
                     while (
@@ -127,6 +148,7 @@ class GatewayConnection:
                         texts.pop()
                     if texts:
                         result = self._write(texts)
+                        written += sum(map(len, texts))
                     if closing:
                         if result is not None:
                             await result
@@ -137,6 +159,7 @@ class GatewayConnection:
                     texts = [self._queue.get_nowait()]
                 if result is not None:
                     await result
+                self._buffered -= written
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -284,7 +307,7 @@ class GatewayConnection:
             for text in self._held.pop(session_id, []):
                 if self.closed or self._closing is not None:
                     return
-                self._enqueue(text)
+                self._enqueue(text, counted=True)
 
     async def _handle(self, frame: ReqFrame, raw: dict[str, Any]) -> None:
         trace_id = trace_id_from(raw.get("traceparent") or frame.params.get("traceparent"))

@@ -28,6 +28,7 @@ class GatewayConfig:
     max_frame_bytes: int = 8 * 1024 * 1024
     pre_connect_max_bytes: int = 64 * 1024
     send_queue_frames: int = 50_000
+    send_buffer_bytes: int = 8 * 1024 * 1024
     server_owner: str = "user"
 
 

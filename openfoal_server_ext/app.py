@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Int, List, Type, Unicode, default
 
 from openfoal_kernel.policy.published import POLICY_FILE_ENV
 from openfoal_kernel.protocol import ErrorCode, ModelSettings, OpenFoalError
@@ -35,6 +35,7 @@ from .services.idempotency import IdempotencyService
 from .services.memory import MemoryService
 from .services.metrics import MetricsService
 from .services.policy import PolicyService
+from .services.ratelimit import DEFAULT_LIMITS, RateLimiter
 from .services.sandboxes import SandboxService
 from .services.session_policy import SessionPolicies
 from .services.sessions import SessionService
@@ -160,6 +161,12 @@ class OpenFoalApp(ExtensionApp):
         config=True,
         help="Bytes buffered per client (queued, or written and not yet flushed) before a "
         "slow client is closed with 1013 (default 8 MiB).",
+    )
+    rate_limits = Dict(
+        config=True,
+        help="Token buckets per user and method class, 'RATE/BURST' ('0': no limit), laid over "
+        f"the defaults {DEFAULT_LIMITS} (classes: run = agent.run, agent.abort, "
+        "runtime.setMode; write = other changes; read = the rest). Past one: RATE_LIMITED.",
     )
     idempotency_ttl_hours = Float(
         24.0, config=True, help="Idempotency records kept this long (default 24 h)."
@@ -378,6 +385,7 @@ class OpenFoalApp(ExtensionApp):
             audit=audit,
             metrics=MetricsService(worker),
             sandboxes=sandboxes,
+            rate_limiter=RateLimiter(self.rate_limits),
         )
         self.settings.update(
             {"openfoal_services": self.services, "openfoal_gateway": Gateway(self.services)}

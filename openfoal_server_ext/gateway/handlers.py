@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -249,6 +250,9 @@ class GatewayAPIHandler(_RestMixin, APIHandler):
             payload = await self.gateway.call(ctx, method, params)
         except OpenFoalError as exc:
             self.set_status(HTTP_STATUS.get(exc.code, 500))
+            retry_ms = exc.details.get("retryAfterMs")
+            if exc.code is ErrorCode.RATE_LIMITED and isinstance(retry_ms, int):
+                self.set_header("Retry-After", str(max(1, math.ceil(retry_ms / 1000))))
             self.finish({"ok": False, "error": exc.to_body(trace_id)})
             return
         self.finish({"ok": True, "payload": payload.wire()})

@@ -92,6 +92,7 @@ class Gateway:
             await self.s.ready.wait()  # the server is still loading its state
         if method not in m.METHOD_PARAMS or method == "connect":
             raise OpenFoalError(ErrorCode.METHOD_NOT_FOUND, f"unknown method {method!r}")
+        self.s.rate_limiter.check(ctx.user, method)
         handler = self.handlers.get(method)
         if handler is None:
             raise OpenFoalError(

@@ -14,6 +14,7 @@ from .idempotency import IdempotencyService
 from .memory import MemoryService
 from .metrics import MetricsService
 from .policy import PolicyService
+from .ratelimit import RateLimiter
 from .runs import RunService
 from .sandboxes import SandboxService
 from .sessions import SessionService
@@ -49,5 +50,7 @@ class Services:
     audit: AuditService
     metrics: MetricsService
     sandboxes: SandboxService
+    #: Token buckets per user and method class (docs/limits.md).
+    rate_limiter: RateLimiter = field(default_factory=RateLimiter)
     #: Set once state is loaded and crash recovery is done; requests wait for it.
     ready: asyncio.Event = field(default_factory=asyncio.Event)

@@ -162,6 +162,12 @@ class OpenFoalApp(ExtensionApp):
         help="Bytes buffered per client (queued, or written and not yet flushed) before a "
         "slow client is closed with 1013 (default 8 MiB).",
     )
+    admin_users = List(
+        Unicode(),
+        config=True,
+        help="Users who, besides the server owner, may change the 'default' policy and any "
+        "user's scope, and whose metrics.summary counts every user's runs (default none).",
+    )
     rate_limits = Dict(
         config=True,
         help="Token buckets per user and method class, 'RATE/BURST' ('0': no limit), laid over "
@@ -330,9 +336,15 @@ class OpenFoalApp(ExtensionApp):
             max_frame_bytes=self.max_frame_bytes,
             send_queue_frames=self.send_queue_frames,
             send_buffer_bytes=self.send_buffer_bytes,
+            admin_users=frozenset(self.admin_users),
             server_owner=self.server_owner,
         )
         sessions = SessionService(worker, hub, workspace_id=self.workspace_id)
+
+        def sessions_owner(session_id: str) -> str | None:
+            session = sessions.peek(session_id)
+            return session.owner if session is not None else None
+
         audit = AuditService(worker)
         # notebook turns read the policy in force from here (outside the workspace); kernels
         # inherit the variable naming it
@@ -341,7 +353,7 @@ class OpenFoalApp(ExtensionApp):
         self._policy_file = policy_file
         policies = PolicyService(worker, hub, audit, publish_to=policy_file)
         workspace = self.workspace_dir or str(root)
-        memory = MemoryService(Path(workspace))
+        memory = MemoryService(Path(workspace), server_owner=self.server_owner)
         sandboxes = SandboxService(self._sandbox_factory(workspace), audit)
         wired: dict[str, RunServices] = {}
 
@@ -361,7 +373,7 @@ class OpenFoalApp(ExtensionApp):
             sandboxes=sandboxes,
             memory=memory,
             model_settings=self.model_settings,
-            policy=SessionPolicies(policies),
+            policy=SessionPolicies(policies, owner_of=sessions_owner),
             gate_timeout_s=lambda: policies.current().gateTimeoutSec,
             workspace=workspace,
             default_owner=self.server_owner,

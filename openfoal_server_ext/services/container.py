@@ -31,6 +31,8 @@ class GatewayConfig:
     send_queue_frames: int = 50_000
     send_buffer_bytes: int = 8 * 1024 * 1024
     server_owner: str = "user"
+    #: Users who, like the server owner, may change the default policy and see everyone's metrics.
+    admin_users: frozenset[str] = frozenset()
 
 
 @dataclass(kw_only=True)

@@ -267,7 +267,7 @@ class OpenAPIHandler(_RestMixin, APIHandler):
     @authorized
     def get(self) -> None:
         """Serve the OpenAPI document of the REST surface."""
-        self.finish(openapi_document(self.base_url))
+        self.finish(openapi_document(self.base_url, frozenset(self.gateway.handlers)))
 
 
 async def _maybe_await(value: Any) -> Any:

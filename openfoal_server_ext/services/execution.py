@@ -92,7 +92,7 @@ class RunExecutor:
         try:
             if spec.runtimeMode == "local":
                 spec.codeKernel = await self._code_kernel(spec.sessionId, active.notebook_kernel_id)
-            bridge = await self.kernels.acquire(spec.sessionId)
+            bridge = await self.kernels.acquire(spec.sessionId, owner=active.run.owner)
             active.bridge = bridge
             active.run.status = "running"
             self.worker.stage_run(active.run)

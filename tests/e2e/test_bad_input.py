@@ -177,3 +177,18 @@ def test_405_carries_allow(shared_server: ServerProcess, path: str, verb: str, a
     assert r.status_code == 405, r.text
     assert r.headers["Allow"] == allow
     assert r.json()["error"]["code"] == "METHOD_NOT_FOUND"
+
+
+def test_openapi_lists_only_offered_methods_and_common_errors(shared_server: ServerProcess) -> None:
+    doc = httpx.get(
+        shared_server.url + "openfoal/api/openapi.json",
+        headers={"Authorization": f"token {shared_server.token}"},
+        timeout=30,
+    ).json()
+    listed = {p.removeprefix("/openfoal/api/") for p in doc["paths"]}
+    for method in listed:
+        r = shared_server.api(method, {})
+        assert r.json().get("error", {}).get("code") != "METHOD_NOT_FOUND", method
+    responses = doc["paths"]["/openfoal/api/sessions.list"]["post"]["responses"]
+    assert "Retry-After" in responses["429"]["headers"]
+    assert "WWW-Authenticate" in responses["401"]["headers"]

@@ -267,15 +267,21 @@ class KernelOrchestrator(LoggingConfigurable):
         if self._fill_task is None or self._fill_task.done():
             self._fill_task = asyncio.create_task(self._fill_pool())
 
-    async def acquire(self, session_id: str, owner: str | None = None) -> KernelBridge:
+    async def acquire(
+        self,
+        session_id: str,
+        owner: str | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> KernelBridge:
         """Return the session's kernel, taking a pooled one or starting one if needed; a new
-        kernel for ``owner`` first waits for room under the per-user cap."""
+        kernel for ``owner`` first waits for room under the per-user cap (``on_wait`` is
+        called once when it has to wait)."""
         bridge = self.by_session.get(session_id)
         if bridge is not None and bridge.kernel_id in self.bridges:
             return bridge
         if owner is None or self.max_kernels_per_user <= 0:
             return await self._take(session_id)
-        await self._make_room(owner)
+        await self._make_room(owner, on_wait)
         try:
             bridge = await self._take(session_id)
             self.owner_by_session[session_id] = owner
@@ -291,7 +297,7 @@ class KernelOrchestrator(LoggingConfigurable):
             if self.owner_by_session.get(sid) == owner and b.kernel_id in self.bridges
         ]
 
-    async def _make_room(self, owner: str) -> None:
+    async def _make_room(self, owner: str, on_wait: Callable[[], None] | None) -> None:
         """Reserve a kernel slot for ``owner`` under the cap: evict, or wait in line."""
         queued = False
         try:
@@ -310,6 +316,8 @@ class KernelOrchestrator(LoggingConfigurable):
                     queued = True
                     self.waiting[owner] = self.waiting.get(owner, 0) + 1
                     log.info("kernel cap of %s reached: a run waits for a kernel", owner)
+                    if on_wait is not None:
+                        on_wait()
                 self._freed.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     # woken when a kernel goes; the timeout also catches a run that ended

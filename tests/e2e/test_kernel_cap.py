@@ -69,6 +69,7 @@ async def test_queue_waits_for_a_kernel_to_go(server_factory, model, tmp_path) -
         await asyncio.sleep(3)
         assert len(_agent_kernels(server)) == 1
         b_session = (await c.request("sessions.get", {"sessionId": b["sessionId"]}))["session"]
+        assert b_session["status"] == "queued"  # visible while it waits
         await c.request(
             "policy-gate.resolve",
             {"gateId": gate["gateId"], "decision": "reject", "idempotencyKey": uuid.uuid4().hex},
@@ -82,5 +83,6 @@ async def test_queue_waits_for_a_kernel_to_go(server_factory, model, tmp_path) -
                 ends[e["payload"]["runId"]] = e["event"]
         # B ran once A's kernel was shut down for being idle
         assert ends[b["runId"]] == "agent.completed", ends
-        assert b_session["id"] == b["sessionId"]
+        after = (await c.request("sessions.get", {"sessionId": b["sessionId"]}))["session"]
+        assert after["status"] == "idle"
         assert len(_agent_kernels(server)) <= 1

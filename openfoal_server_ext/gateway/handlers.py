@@ -123,15 +123,20 @@ class _RestMixin(_OpenFoalMixin):
         """Answer 401 ``UNAUTHORIZED`` with ``WWW-Authenticate``, and audit the attempt."""
         handler: Any = self
         trace_id = trace_id_from(handler.request.headers.get("traceparent"))
-        owner = self.services.config.server_owner
-        self.services.audit.record(
-            actor="anonymous",
-            action="auth.refused",
-            resource=f"rest:{handler.request.path}",
-            trace_id=trace_id,
-            owner=owner,
-            detail={"method": handler.request.method, "remoteIp": handler.request.remote_ip},
-        )
+        ip = handler.request.remote_ip
+        try:  # a flood of refused requests is answered, but audited at the read rate only
+            self.services.rate_limiter.check(f"anonymous@{ip}", "auth")
+        except OpenFoalError:
+            pass
+        else:
+            self.services.audit.record(
+                actor="anonymous",
+                action="auth.refused",
+                resource=f"rest:{handler.request.path}",
+                trace_id=trace_id,
+                owner=self.services.config.server_owner,
+                detail={"method": handler.request.method, "remoteIp": ip},
+            )
         handler.clear()
         handler.set_status(401)
         handler.set_header("WWW-Authenticate", 'token realm="openfoal"')

@@ -17,6 +17,7 @@ from openfoal_kernel.protocol.frames import EventFrame
 
 from ..services.container import Services
 from ..services.context import RequestContext
+from ..services.export import SessionExporter
 
 Handler = Callable[[RequestContext, Any], Awaitable[r.Result]]
 
@@ -71,6 +72,7 @@ class Gateway:
             "memory.get": self._memory_get,
             "memory.appendDaily": self._memory_append,
             "memory.archive": self._memory_archive,
+            "sessions.export": self._sessions_export,
         }
 
     def connect_payload(self, user: str, workspace_id: str | None) -> r.ConnectResult:
@@ -222,3 +224,9 @@ class Gateway:
         self, ctx: RequestContext, p: m.MetricsSummaryParams
     ) -> r.MetricsSummaryResult:
         return await self.s.metrics.summary(p.from_, p.to)
+
+    async def _sessions_export(
+        self, ctx: RequestContext, p: m.SessionsExportParams
+    ) -> r.SessionsExportResult:
+        exporter = SessionExporter(self.s.worker, self.s.sessions)
+        return await exporter.export(ctx.user, p.sessionId)

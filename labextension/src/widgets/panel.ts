@@ -32,7 +32,13 @@ export class ChatPanel extends Panel {
       newSession: () => this.newSession(),
       setMode: (mode: RuntimeMode) => void model.setRuntimeMode(mode),
       toggleBinding: () => this.toggleBinding(),
-      openApprovals: () => options.openApprovals?.()
+      openApprovals: () => options.openApprovals?.(),
+      exportSession: () => {
+        const id = model.session?.id;
+        if (id) {
+          void options.exportSession?.(id);
+        }
+      }
     });
     this._sessions = new SessionList(
       model,
@@ -141,5 +147,7 @@ export namespace ChatPanel {
     expandTools?: boolean;
     /** Open the Approvals panel (the header's button). */
     openApprovals?: () => void;
+    /** Export a session as a notebook and open it (the header's button). */
+    exportSession?: (sessionId: string) => Promise<void>;
   }
 }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 
 import pytest
 from chat import ChatPanel
@@ -38,3 +40,16 @@ def test_export_button_saves_and_opens_the_session_notebook(
     saved = json.loads(files[0].read_text())
     assert saved["metadata"]["openfoal"]["sessionId"] == files[0].stem
     assert saved["metadata"]["openfoal"]["auditHash"].startswith("sha256:")
+    # the session browser exports any listed session the same way
+    files[0].unlink()
+    chat.button("Browse sessions").click()
+    exports = chat.root.locator('.jp-OpenFoal-sessions [data-action="export-session"]')
+    expect(exports).to_have_count(1)
+    expect(exports.first).to_have_attribute(
+        "aria-label", re.compile(r"^Export session .+ notebook$")
+    )
+    exports.first.click()
+    deadline = time.monotonic() + 30
+    while not files[0].exists() and time.monotonic() < deadline:
+        time.sleep(0.1)  # waiting for a condition: the file the click saves
+    assert json.loads(files[0].read_text())["metadata"]["openfoal"]["sessionId"] == files[0].stem

@@ -43,7 +43,8 @@ export class ChatPanel extends Panel {
     this._sessions = new SessionList(
       model,
       trans,
-      id => void this.openSession(id)
+      id => void this.openSession(id),
+      options.exportSession ? id => void options.exportSession?.(id) : undefined
     );
     this._sessions.hide();
     this.messages = new MessageList(model, {

@@ -1,6 +1,7 @@
 """``openfoal``: a command-line client of a running OpenFoal server.
 
-``openfoal chat "question"`` streams one turn to the terminal. The server is found from
+``openfoal chat "question"`` streams one turn to the terminal; ``openfoal export SESSION_ID
+-o file.ipynb`` writes a session as a notebook (``sessions.export``). The server is found from
 ``--url``/``--token``, ``OPENFOAL_URL``/``JUPYTER_TOKEN``, or the running Jupyter servers.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from typing import Any
@@ -64,6 +66,31 @@ async def chat(url: str, token: str | None, text: str, session: str | None) -> i
         return 0
 
 
+async def fetch_export(url: str, token: str | None, session: str) -> dict[str, Any]:
+    """The ``sessions.export`` payload of one session (raises :class:`GatewayError`)."""
+    async with GatewayClient(ws_url(url), token=token) as client:
+        return await client.request("sessions.export", {"sessionId": session})
+
+
+def export(url: str, token: str | None, session: str, out: str | None) -> int:
+    """Write the session's notebook to ``out`` (default ``<sessionId>.ipynb``; ``-``: stdout)."""
+    try:
+        res = asyncio.run(fetch_export(url, token, session))
+    except GatewayError as exc:
+        print(f"error {exc.code.value}: {exc.message}", file=sys.stderr)
+        return 2
+    text = json.dumps(res["notebook"], indent=1, ensure_ascii=False) + "\n"
+    if out == "-":
+        sys.stdout.write(text)
+        return 0
+    path = out or res["filename"]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    cells = len(res["notebook"]["cells"])
+    print(f"wrote {path} ({cells} cells, audit {res['auditHash']})", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``openfoal`` command."""
     parser = argparse.ArgumentParser(prog="openfoal", description=__doc__)
@@ -71,7 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     p_chat = sub.add_parser("chat", help="send one message and stream the answer")
     p_chat.add_argument("text")
     p_chat.add_argument("--session", help="continue this session id")
-    for p in (p_chat,):
+    p_export = sub.add_parser("export", help="write a session as a Jupyter notebook")
+    p_export.add_argument("session", help="the session id")
+    p_export.add_argument(
+        "-o", "--output", help="file to write (default <session>.ipynb; - for stdout)"
+    )
+    for p in (p_chat, p_export):
         p.add_argument(
             "--url",
             default=os.environ.get("OPENFOAL_URL"),
@@ -86,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     if not url:
         print("no running Jupyter server found; pass --url", file=sys.stderr)
         return 2
+    if args.command == "export":
+        return export(url, token, args.session, args.output)
     return asyncio.run(chat(url, token, args.text, args.session))
 
 

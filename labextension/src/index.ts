@@ -6,7 +6,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { INotebookTracker } from '@jupyterlab/notebook';
@@ -50,6 +50,31 @@ function gatewayUrl(app: JupyterFrontEnd): string {
     url += `?token=${encodeURIComponent(settings.token)}`;
   }
   return url;
+}
+
+/**
+ * Export a session with `sessions.export`, save it as `<sessionId>.ipynb` at the top of the
+ * server's root (replacing an earlier export) and open it.
+ */
+async function exportSession(
+  app: JupyterFrontEnd,
+  client: IOpenFoalClient,
+  sessionId: string
+): Promise<void> {
+  try {
+    const res = await client.request('sessions.export', { sessionId });
+    const path = String(res.filename);
+    await app.serviceManager.contents.save(path, {
+      type: 'notebook',
+      format: 'json',
+      content: res.notebook
+    });
+    await app.commands.execute('docmanager:open', { path });
+  } catch (reason) {
+    Notification.error(`OpenFoal export failed: ${(reason as Error).message}`, {
+      autoClose: 8000
+    });
+  }
 }
 
 /** Provides the WebSocket client of the OpenFoal gateway. */
@@ -105,7 +130,8 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
       rendermime,
       trans,
       openApprovals: () =>
-        void app.commands.execute(ConsoleCommandIDs.openApprovals)
+        void app.commands.execute(ConsoleCommandIDs.openApprovals),
+      exportSession: sessionId => exportSession(app, client, sessionId)
     });
     panel.id = 'openfoal-chat';
     panel.title.icon = openfoalIcon;

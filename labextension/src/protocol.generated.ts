@@ -483,6 +483,21 @@ export interface ISessionsDeleteResult {
   [key: string]: unknown;
 }
 
+/** `sessions.export` (an OpenFoal extension): the session as a Jupyter notebook. */
+export interface ISessionsExportParams {
+  sessionId: string;
+  [key: string]: unknown;
+}
+
+/** `sessions.export`: an nbformat-4 notebook (JSON) of the session, with provenance. */
+export interface ISessionsExportResult {
+  sessionId: string;
+  filename: string;
+  auditHash: string;
+  notebook: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
 /** `sessions.get`. */
 export interface ISessionsGetParams {
   sessionId: string;
@@ -629,6 +644,7 @@ export interface IMethods {
   "memory.get": { params: IMemoryGetParams; result: IMemoryGetResult };
   "memory.appendDaily": { params: IMemoryAppendDailyParams; result: IMemoryAppendResult };
   "memory.archive": { params: IMemoryArchiveParams; result: IMemoryArchiveResult };
+  "sessions.export": { params: ISessionsExportParams; result: ISessionsExportResult };
 }
 
 /** The payload type of every event. */

@@ -208,6 +208,12 @@ class SyncResolveParams(SideEffectParams):
     resolution: Literal["keep_local", "keep_cloud", "fork"]
 
 
+class SessionsExportParams(Params):
+    """``sessions.export`` (an OpenFoal extension): the session as a Jupyter notebook."""
+
+    sessionId: str = _ID
+
+
 #: method name -> params model; the single list both the gateway and the schema export use.
 METHOD_PARAMS: dict[str, type[Params]] = {
     "connect": ConnectParams,
@@ -229,6 +235,7 @@ METHOD_PARAMS: dict[str, type[Params]] = {
     "memory.archive": MemoryArchiveParams,
     "sync.status": SyncStatusParams,
     "sync.resolve": SyncResolveParams,
+    "sessions.export": SessionsExportParams,
 }
 
 

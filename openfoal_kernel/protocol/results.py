@@ -191,6 +191,18 @@ class MemoryArchiveResult(Result):
     path: str
 
 
+class SessionsExportResult(Result):
+    """``sessions.export``: an nbformat-4 notebook (JSON) of the session, with provenance."""
+
+    sessionId: str
+    #: A suggested file name (``<sessionId>.ipynb``).
+    filename: str
+    #: ``sha256:`` of the session's audit entries the notebook came from (docs/notebooks.md).
+    auditHash: str
+    #: The notebook itself, as ``nbformat.reads`` takes it (version 4).
+    notebook: dict[str, Any]
+
+
 #: method name -> result model, for every method this implementation serves.
 METHOD_RESULTS: dict[str, type[Result]] = {
     "connect": ConnectResult,
@@ -210,4 +222,5 @@ METHOD_RESULTS: dict[str, type[Result]] = {
     "memory.get": MemoryGetResult,
     "memory.appendDaily": MemoryAppendResult,
     "memory.archive": MemoryArchiveResult,
+    "sessions.export": SessionsExportResult,
 }

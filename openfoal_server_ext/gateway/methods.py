@@ -19,6 +19,7 @@ from openfoal_kernel.protocol.frames import EventFrame
 from ..services.access import Access
 from ..services.container import Services
 from ..services.context import RequestContext
+from ..services.export import SessionExporter
 
 Handler = Callable[[RequestContext, Any], Awaitable[r.Result]]
 
@@ -73,6 +74,7 @@ class Gateway:
             "memory.get": self._memory_get,
             "memory.appendDaily": self._memory_append,
             "memory.archive": self._memory_archive,
+            "sessions.export": self._sessions_export,
         }
 
     @functools.cached_property
@@ -238,3 +240,9 @@ class Gateway:
     ) -> r.MetricsSummaryResult:
         owner = None if self.access.is_admin(ctx.user) else ctx.user
         return await self.s.metrics.summary(p.from_, p.to, owner=owner)
+
+    async def _sessions_export(
+        self, ctx: RequestContext, p: m.SessionsExportParams
+    ) -> r.SessionsExportResult:
+        exporter = SessionExporter(self.s.worker, self.s.sessions)
+        return await exporter.export(ctx.user, p.sessionId)

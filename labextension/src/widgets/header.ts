@@ -6,6 +6,7 @@ import {
   LabIcon,
   addIcon,
   checkIcon,
+  downloadIcon,
   listIcon,
   notebookIcon
 } from '@jupyterlab/ui-components';
@@ -24,6 +25,8 @@ export interface IHeaderActions {
   toggleBinding(): void;
   /** Open the Approvals panel. */
   openApprovals(): void;
+  /** Export the session as a notebook and open it. */
+  exportSession(): void;
 }
 
 /** Title row and status row of the chat panel. */
@@ -58,6 +61,12 @@ export class ChatHeader extends Widget {
       'approvals'
     );
     approvalsButton.addEventListener('click', () => actions.openApprovals());
+    this._exportButton = iconButton(
+      downloadIcon,
+      trans.__('Export the session as a notebook'),
+      'export'
+    );
+    this._exportButton.addEventListener('click', () => actions.exportSession());
     this._title = h('span', { class: 'jp-OpenFoal-title' });
     this._connection = h('span', {
       class: 'jp-OpenFoal-connection',
@@ -97,6 +106,7 @@ export class ChatHeader extends Widget {
         this._title,
         this._connection,
         approvalsButton,
+        this._exportButton,
         newButton
       ),
       h(
@@ -131,6 +141,7 @@ export class ChatHeader extends Widget {
     const trans = this._trans;
     const model = this._model;
     const session = model.session;
+    this._exportButton.disabled = !session;
     this._title.textContent =
       session?.title ||
       (session ? trans.__('Untitled session') : trans.__('New session'));
@@ -174,6 +185,7 @@ export class ChatHeader extends Widget {
   }
 
   private _sessionsButton: HTMLButtonElement;
+  private _exportButton: HTMLButtonElement;
   private _title: HTMLElement;
   private _connection: HTMLElement;
   private _modeButtons: HTMLButtonElement[];

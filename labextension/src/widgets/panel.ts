@@ -32,12 +32,19 @@ export class ChatPanel extends Panel {
       newSession: () => this.newSession(),
       setMode: (mode: RuntimeMode) => void model.setRuntimeMode(mode),
       toggleBinding: () => this.toggleBinding(),
-      openApprovals: () => options.openApprovals?.()
+      openApprovals: () => options.openApprovals?.(),
+      exportSession: () => {
+        const id = model.session?.id;
+        if (id) {
+          void options.exportSession?.(id);
+        }
+      }
     });
     this._sessions = new SessionList(
       model,
       trans,
-      id => void this.openSession(id)
+      id => void this.openSession(id),
+      options.exportSession ? id => void options.exportSession?.(id) : undefined
     );
     this._sessions.hide();
     this.messages = new MessageList(model, {
@@ -141,5 +148,7 @@ export namespace ChatPanel {
     expandTools?: boolean;
     /** Open the Approvals panel (the header's button). */
     openApprovals?: () => void;
+    /** Export a session as a notebook and open it (the header's button). */
+    exportSession?: (sessionId: string) => Promise<void>;
   }
 }

@@ -2,17 +2,20 @@
  * The session browser: title, last update, runtime mode and sync state of each session.
  */
 import { TranslationBundle } from '@jupyterlab/translation';
+import { downloadIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { ChatModel } from '../model';
 import { h, relativeTime } from './dom';
+import { iconButton } from './header';
 
 /** A list of the user's sessions; choosing one opens it in the chat. */
 export class SessionList extends Widget {
   constructor(
     private readonly _model: ChatModel,
     private readonly _trans: TranslationBundle,
-    private readonly _onOpen: (sessionId: string) => void
+    private readonly _onOpen: (sessionId: string) => void,
+    private readonly _onExport?: (sessionId: string) => void
   ) {
     super();
     this.addClass('jp-OpenFoal-sessions');
@@ -69,7 +72,18 @@ export class SessionList extends Widget {
         )
       );
       button.addEventListener('click', () => this._onOpen(session.id));
-      return h('li', {}, button);
+      if (!this._onExport) {
+        return h('li', {}, button);
+      }
+      const exportButton = iconButton(
+        downloadIcon,
+        trans.__('Export session %1 as a notebook', title),
+        'export-session'
+      );
+      exportButton.addEventListener('click', () =>
+        this._onExport?.(session.id)
+      );
+      return h('li', { class: 'jp-OpenFoal-sessionRow' }, button, exportButton);
     });
     this.node.replaceChildren(h('ul', {}, ...items));
   }

@@ -35,6 +35,7 @@ from .services.idempotency import IdempotencyService
 from .services.memory import MemoryService
 from .services.metrics import MetricsService
 from .services.policy import PolicyService
+from .services.roles import TeamRoles
 from .services.sandboxes import SandboxService
 from .services.session_policy import SessionPolicies
 from .services.sessions import SessionService
@@ -174,6 +175,27 @@ class OpenFoalApp(ExtensionApp):
     )
     start_pool = Bool(
         True, config=True, help="Pre-start the kernel pool at server start (default True)."
+    )
+
+    # -- teams: roles from JupyterHub groups -------------------------------------------------
+    member_groups = List(
+        Unicode(),
+        config=True,
+        help="Hub groups whose users may use OpenFoal here. [] (default): any Hub user "
+        "who reaches the server, once any role group below is set.",
+    )
+    approver_groups = List(
+        Unicode(),
+        config=True,
+        help="Hub groups that resolve gates of other users' sessions (default []), "
+        'e.g. ["openfoal-approvers"].',
+    )
+    admin_groups = List(
+        Unicode(),
+        config=True,
+        help="Hub groups that edit the team policy and read every user's audit "
+        '(default []), e.g. ["openfoal-admins"]. With all three lists empty there are no '
+        "team roles: nobody acts on another user's sessions.",
     )
 
     # -- cloud mode: the per-session Docker sandbox ------------------------------------------
@@ -317,6 +339,11 @@ class OpenFoalApp(ExtensionApp):
             max_frame_bytes=self.max_frame_bytes,
             send_queue_frames=self.send_queue_frames,
             server_owner=self.server_owner,
+            team=TeamRoles(
+                member_groups=tuple(self.member_groups),
+                approver_groups=tuple(self.approver_groups),
+                admin_groups=tuple(self.admin_groups),
+            ),
         )
         sessions = SessionService(worker, hub, workspace_id=self.workspace_id)
         audit = AuditService(worker)

@@ -17,7 +17,7 @@ from openfoal_kernel.protocol import ErrorCode, OpenFoalError
 from ..services.container import Services
 from ..services.context import RequestContext
 from .connection import GatewayConnection
-from .identity import principal
+from .identity import hub_groups, principal
 from .methods import Gateway
 from .openapi import openapi_document
 from .tracing import trace_id_from
@@ -61,6 +61,10 @@ class _OpenFoalMixin:
             self.services.config.server_owner,
         )
 
+    def roles(self) -> frozenset[str]:
+        """The caller's team roles, from their Hub groups."""
+        return self.services.config.team.roles_of(hub_groups(self.current_user))  # type: ignore[attr-defined]
+
 
 class GatewayWebSocketHandler(_OpenFoalMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
     """``{base_url}openfoal/ws``: the streaming protocol."""
@@ -94,6 +98,7 @@ class GatewayWebSocketHandler(_OpenFoalMixin, WebSocketMixin, WebSocketHandler, 
             services=self.services,
             gateway=self.gateway,
             user=self.principal(),
+            roles=self.roles(),
             send=self._write,
             close=lambda code, reason: self.close(code, reason),
             send_many=self._write_many,
@@ -134,12 +139,34 @@ class GatewayWebSocketHandler(_OpenFoalMixin, WebSocketMixin, WebSocketHandler, 
 class GatewayAPIHandler(_OpenFoalMixin, APIHandler):
     """``POST {base_url}openfoal/api/<method>``: the same operations, request/response."""
 
-    @web.authenticated
-    @authorized
+    def check_xsrf_cookie(self) -> None:
+        """A caller with no identity is answered UNAUTHORIZED by ``post`` (and audited), not
+        with an XSRF page; everyone else gets Jupyter's check."""
+        if hasattr(self, "_jupyter_current_user") and not self.current_user:
+            return
+        super().check_xsrf_cookie()
+
     async def post(self, method: str) -> None:
         """Run one method with the JSON body as params."""
         trace_id = trace_id_from(self.request.headers.get("traceparent"))
         self.set_header("X-OpenFoal-Trace-Id", trace_id)
+        if not self.current_user:
+            # a missing, invalid or expired token (or Hub session): a structured, audited 401
+            await self.gateway.refuse_unauthenticated(
+                method, trace_id, remote=self.request.remote_ip or ""
+            )
+            self.set_status(401)
+            error = OpenFoalError(
+                ErrorCode.UNAUTHORIZED,
+                "not authenticated: the token or session is missing, invalid or expired; "
+                "log in again (on JupyterHub: through the Hub)",
+            )
+            self.finish({"ok": False, "error": error.to_body(trace_id)})
+            return
+        if not await _maybe_await(
+            self.authorizer.is_authorized(self, self.current_user, "write", AUTH_RESOURCE)
+        ):
+            raise web.HTTPError(403, f"not authorized to call {AUTH_RESOURCE} methods")
         try:
             body = self.request.body.decode() or "{}"
             try:
@@ -154,6 +181,8 @@ class GatewayAPIHandler(_OpenFoalMixin, APIHandler):
                 user=self.principal(),
                 trace_id=trace_id,
                 workspace_id=self.services.config.workspace_id,
+                roles=self.roles(),
+                team=self.services.config.team.enabled,
             )
             payload = await self.gateway.call(ctx, method, params)
         except OpenFoalError as exc:

@@ -14,6 +14,7 @@ from .idempotency import IdempotencyService
 from .memory import MemoryService
 from .metrics import MetricsService
 from .policy import PolicyService
+from .roles import TeamRoles
 from .runs import RunService
 from .sandboxes import SandboxService
 from .sessions import SessionService
@@ -29,6 +30,7 @@ class GatewayConfig:
     pre_connect_max_bytes: int = 64 * 1024
     send_queue_frames: int = 50_000
     server_owner: str = "user"
+    team: TeamRoles = field(default_factory=TeamRoles)
 
 
 @dataclass(kw_only=True)

@@ -130,7 +130,7 @@ class GovernanceTables:
     def query_audit(
         self,
         *,
-        owner: str,
+        owner: str | None,
         from_: datetime | None = None,
         to: datetime | None = None,
         actor: str | None = None,
@@ -146,8 +146,9 @@ class GovernanceTables:
         ``from_`` is inclusive, ``to`` exclusive; ``before`` is the ``(ts, id)`` of the last
         entry of the previous page (a keyset cursor).
         """
-        where = ["owner = ?"]
-        args: list[Any] = [owner]
+        # owner None: every owner's entries (a team admin's view)
+        where = ["owner = ?"] if owner is not None else ["TRUE"]
+        args: list[Any] = [owner] if owner is not None else []
         for column, value in (
             ("actor", actor),
             ("action", action),

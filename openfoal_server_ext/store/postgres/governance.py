@@ -101,7 +101,7 @@ class PostgresGovernance:
     def query_audit(
         self,
         *,
-        owner: str,
+        owner: str | None,
         from_: datetime | None = None,
         to: datetime | None = None,
         actor: str | None = None,
@@ -113,8 +113,9 @@ class PostgresGovernance:
         before: tuple[datetime, str] | None = None,
     ) -> list[AuditEntry]:
         """The owner's entries matching every given filter, newest first, after ``before``."""
-        where = ["owner = %s"]
-        args: list[Any] = [owner]
+        # owner None: every owner's entries (a team admin's view)
+        where = ["owner = %s"] if owner is not None else ["TRUE"]
+        args: list[Any] = [owner] if owner is not None else []
         for column, value in (
             ("actor", actor),
             ("action", action),

@@ -39,6 +39,7 @@ from .services.roles import TeamRoles
 from .services.sandboxes import SandboxService
 from .services.session_policy import SessionPolicies
 from .services.sessions import SessionService
+from .services.team_policy import TeamPolicyPoller
 from .store import DuckDBStore, Store, StoreWorker
 from .store.postgres import PostgresStore
 from .store.select import open_configured_store
@@ -197,6 +198,29 @@ class OpenFoalApp(ExtensionApp):
         '(default []), e.g. ["openfoal-admins"]. With all three lists empty there are no '
         "team roles: nobody acts on another user's sessions.",
     )
+
+    team_policy_url = Unicode(
+        config=True,
+        help="Base URL of the team's cloud instance (e.g. {hub}/services/openfoal/) whose "
+        "policy this server pulls and never loosens. Default: $OPENFOAL_TEAM_POLICY_URL, "
+        "else none.",
+    )
+    team_policy_token = Unicode(
+        config=True,
+        help="Token for team_policy_url. Default: $OPENFOAL_TEAM_POLICY_TOKEN, else "
+        "$JUPYTERHUB_API_TOKEN (the Hub's token of this server).",
+    )
+    team_policy_poll_s = Float(
+        5.0, config=True, help="Seconds between pulls of the team policy (default 5)."
+    )
+
+    @default("team_policy_url")
+    def _team_policy_url_default(self) -> str:
+        return _env("OPENFOAL_TEAM_POLICY_URL") or ""
+
+    @default("team_policy_token")
+    def _team_policy_token_default(self) -> str:
+        return _env("OPENFOAL_TEAM_POLICY_TOKEN") or _env("JUPYTERHUB_API_TOKEN") or ""
 
     # -- cloud mode: the per-session Docker sandbox ------------------------------------------
     sandbox_enabled = Bool(
@@ -433,6 +457,15 @@ class OpenFoalApp(ExtensionApp):
         gc.collect()
         gc.freeze()
         s.ready.set()
+        self._team_policy: TeamPolicyPoller | None = None
+        if self.team_policy_url:
+            self._team_policy = TeamPolicyPoller(
+                url=self.team_policy_url,
+                token=self.team_policy_token,
+                interval_s=self.team_policy_poll_s,
+                on_policy=s.policies.apply_team,
+            )
+            self._team_policy.start()
         if self.start_pool:
             await s.kernels.start()
         # orphans of dead servers are removed and the pool filled in the background: a slow
@@ -447,6 +480,8 @@ class OpenFoalApp(ExtensionApp):
     async def stop_extension(self) -> None:
         """Stop kernels' bridges and close the store."""
         s = self.services
+        if getattr(self, "_team_policy", None) is not None:
+            await self._team_policy.stop()  # type: ignore[union-attr]
         await s.gates.stop()
         await s.kernels.stop()
         await s.sandboxes.stop()

@@ -163,7 +163,7 @@ class HubProcess:
         """The cloud service's base URL, through the Hub's proxy."""
         return f"{self.url}services/{SERVICE}/"
 
-    def start(self, timeout: float = 120) -> HubProcess:
+    def start(self, timeout: float = 240) -> HubProcess:
         """Start the Hub (it starts the proxy and the service) and wait for the service."""
         (self.state_dir / "cloud").mkdir(parents=True, exist_ok=True)
         config = self.state_dir / "jupyterhub_config.py"

@@ -3,6 +3,7 @@ service (a Hub service on Postgres), and their roles come from Hub groups."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from openfoal_kernel.client import GatewayClient
 from openfoal_kernel.scripted import Reply, TextStep, ToolCallStep
 from openfoal_testing.hub import HubProcess, HubUser
 
@@ -120,6 +122,11 @@ def test_bob_is_forbidden_and_carol_approves_alices_gate(users, model, tmp_path)
 
     _wait("alice's run to complete", completed)
     assert marker.read_text().splitlines() == ["ran"]  # the approved call ran once
+    # the admin set the model and its key; no answer shows the key
+    replay = alice.api("audit.replay", {"runId": run_id})
+    assert replay.status_code == 200 and "sk-scripted" not in replay.text
+    r = alice.api("agent.run", {"input": "x", "model": "openai:other", "idempotencyKey": _key()})
+    assert _error(r)["code"] == "INVALID_REQUEST" and "not allowed" in _error(r)["message"]
     # alice sees who decided and why; the decision is on her trail with both identities
     gates = alice.call("policy-gate.list", {"sessionId": sid})["items"]
     assert [(g["status"], g["resolvedBy"], g["reason"]) for g in gates] == [
@@ -162,3 +169,40 @@ def test_expired_hub_token_is_refused_and_audited(users) -> None:
     trace = _error(r)["traceId"]
     entries = alice.call("audit.query", {"action": "access.unauthenticated", "traceId": trace})
     assert [e["actor"] for e in entries["items"]] == ["anonymous"]
+
+
+@pytest.mark.asyncio
+async def test_admins_team_policy_reaches_bobs_running_server(
+    jupyterhub: HubProcess, users, server_factory
+) -> None:
+    alice, bob = users["alice"], users["bob"]
+    # bob's own server pulls the team policy from the cloud service with his Hub token
+    server = server_factory(
+        env={
+            "OPENFOAL_TEAM_POLICY_URL": jupyterhub.service_url,
+            "OPENFOAL_TEAM_POLICY_TOKEN": bob.token,
+        },
+        args=["--OpenFoalApp.team_policy_poll_s=1"],
+    )
+    async with GatewayClient(server.ws_url, token=server.token) as c:
+        alice.call(
+            "policy.update", {"patch": {"tools": {"file.read": "deny"}}, "idempotencyKey": _key()}
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while True:
+            e = await c.next_event(max(0.01, deadline - loop.time()))
+            if (
+                e.get("event") == "policy.updated"
+                and e["payload"]["policy"]["tools"].get("file.read") == "deny"
+            ):
+                break
+        assert e["payload"]["team"]["updatedBy"] == "alice"
+        assert e["payload"]["policy"]["updatedBy"] == "alice"
+        # bob may tighten it for himself, never loosen it
+        await c.request(
+            "policy.update",
+            {"patch": {"tools": {"file.read": "allow", "http.request": "deny"}}},
+        )
+        policy = (await c.request("policy.get", {}))["policy"]
+        assert policy["tools"]["file.read"] == "deny" and policy["tools"]["http.request"] == "deny"

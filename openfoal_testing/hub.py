@@ -117,6 +117,7 @@ c.JupyterHub.services = [
         ],
         "environment": s["service_env"],
         "oauth_no_confirm": True,
+        "timeout": 180,
     }},
 ]
 """

@@ -103,7 +103,18 @@ c.SimpleLocalProcessSpawner.home_dir_template = str(state / "home" / "{username}
 c.Spawner.cmd = [singleuser]
 c.Spawner.default_url = "/lab"
 c.Spawner.args = ["--allow-root", "--SandboxManager.pool_size=0", *allowed_args]
-c.Spawner.environment = common_env
+# each server pulls the team policy from the service with the token the Hub gives it
+c.Spawner.environment = {
+    **common_env,
+    "OPENFOAL_TEAM_POLICY_URL": f"http://127.0.0.1:{port}/services/openfoal/",
+}
+c.Spawner.server_token_scopes = [
+    "users:activity!user",
+    "access:servers!server",
+    "access:services!service=openfoal",
+    "read:users:name!user",
+    "read:users:groups!user",
+]
 
 # -- the team's cloud instance, as a Hub service ------------------------------------------------
 (state / "cloud").mkdir(exist_ok=True)
@@ -128,5 +139,6 @@ c.JupyterHub.services = [
             "PATH": os.environ.get("PATH", ""),
         },
         "oauth_no_confirm": True,
+        "timeout": 180,  # the service starts a kernel before it answers; slow on a busy machine
     },
 ]

@@ -77,6 +77,7 @@ def test_hub_demo_starts_logs_users_in_and_stops_on_ctrl_c(tmp_path: Path) -> No
     hub = DemoHub(port)
     users: list[HubUser] = []
     try:
+
         def started() -> bool:
             assert proc.poll() is None, "hub-demo.sh exited"
             return f"at {hub.url}" in log.read_text()
@@ -111,6 +112,15 @@ def test_hub_demo_starts_logs_users_in_and_stops_on_ctrl_c(tmp_path: Path) -> No
             return r.status_code == 200
 
         _wait_for("alice's server", own_server)
+
+        # it pulls the team policy alice changed above (its own says 900 s)
+        def team_policy_in_force() -> bool:
+            r = httpx.post(
+                f"{hub.url}user/alice/openfoal/api/policy.get", json={}, headers=auth, timeout=30
+            )
+            return r.status_code == 200 and r.json()["payload"]["policy"]["gateTimeoutSec"] == 300
+
+        _wait_for("the team policy on alice's server", team_policy_in_force, timeout=60)
     except BaseException:
         print(log.read_text()[-5000:])
         hub_log = state / "jupyterhub.log"

@@ -36,9 +36,11 @@ from .services.memory import MemoryService
 from .services.metrics import MetricsService
 from .services.policy import PolicyService
 from .services.ratelimit import DEFAULT_LIMITS, RateLimiter
+from .services.roles import TeamRoles
 from .services.sandboxes import SandboxService
 from .services.session_policy import SessionPolicies
 from .services.sessions import SessionService
+from .services.team_policy import TeamPolicyPoller
 from .store import DuckDBStore, Store, StoreWorker
 from .store.postgres import PostgresStore
 from .store.select import open_configured_store
@@ -195,6 +197,50 @@ class OpenFoalApp(ExtensionApp):
         True, config=True, help="Pre-start the kernel pool at server start (default True)."
     )
 
+    # -- teams: roles from JupyterHub groups -------------------------------------------------
+    member_groups = List(
+        Unicode(),
+        config=True,
+        help="Hub groups whose users may use OpenFoal here. [] (default): any Hub user "
+        "who reaches the server, once any role group below is set.",
+    )
+    approver_groups = List(
+        Unicode(),
+        config=True,
+        help="Hub groups that resolve gates of other users' sessions (default []), "
+        'e.g. ["openfoal-approvers"].',
+    )
+    admin_groups = List(
+        Unicode(),
+        config=True,
+        help="Hub groups that edit the team policy and read every user's audit "
+        '(default []), e.g. ["openfoal-admins"]. With all three lists empty there are no '
+        "team roles: nobody acts on another user's sessions.",
+    )
+
+    team_policy_url = Unicode(
+        config=True,
+        help="Base URL of the team's cloud instance (e.g. {hub}/services/openfoal/) whose "
+        "policy this server pulls and never loosens. Default: $OPENFOAL_TEAM_POLICY_URL, "
+        "else none.",
+    )
+    team_policy_token = Unicode(
+        config=True,
+        help="Token for team_policy_url. Default: $OPENFOAL_TEAM_POLICY_TOKEN, else "
+        "$JUPYTERHUB_API_TOKEN (the Hub's token of this server).",
+    )
+    team_policy_poll_s = Float(
+        5.0, config=True, help="Seconds between pulls of the team policy (default 5)."
+    )
+
+    @default("team_policy_url")
+    def _team_policy_url_default(self) -> str:
+        return _env("OPENFOAL_TEAM_POLICY_URL") or ""
+
+    @default("team_policy_token")
+    def _team_policy_token_default(self) -> str:
+        return _env("OPENFOAL_TEAM_POLICY_TOKEN") or _env("JUPYTERHUB_API_TOKEN") or ""
+
     # -- cloud mode: the per-session Docker sandbox ------------------------------------------
     sandbox_enabled = Bool(
         True, config=True, help="Offer cloud mode (tools in a per-session Docker container)."
@@ -338,6 +384,11 @@ class OpenFoalApp(ExtensionApp):
             send_buffer_bytes=self.send_buffer_bytes,
             admin_users=frozenset(self.admin_users),
             server_owner=self.server_owner,
+            team=TeamRoles(
+                member_groups=tuple(self.member_groups),
+                approver_groups=tuple(self.approver_groups),
+                admin_groups=tuple(self.admin_groups),
+            ),
         )
         sessions = SessionService(worker, hub, workspace_id=self.workspace_id)
 
@@ -433,6 +484,15 @@ class OpenFoalApp(ExtensionApp):
         gc.collect()
         gc.freeze()
         s.ready.set()
+        self._team_policy: TeamPolicyPoller | None = None
+        if self.team_policy_url:
+            self._team_policy = TeamPolicyPoller(
+                url=self.team_policy_url,
+                token=self.team_policy_token,
+                interval_s=self.team_policy_poll_s,
+                on_policy=s.policies.apply_team,
+            )
+            self._team_policy.start()
         if self.start_pool:
             await s.kernels.start()
         # orphans of dead servers are removed and the pool filled in the background: a slow
@@ -447,6 +507,8 @@ class OpenFoalApp(ExtensionApp):
     async def stop_extension(self) -> None:
         """Stop kernels' bridges and close the store."""
         s = self.services
+        if getattr(self, "_team_policy", None) is not None:
+            await self._team_policy.stop()  # type: ignore[union-attr]
         await s.gates.stop()
         await s.kernels.stop()
         await s.sandboxes.stop()

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"  # jlpm (bundled with JupyterLab) calls itself by name
 
 bash scripts/setup.sh
-for script in install-docker.sh build-sandbox-images.sh install-chromium.sh install-postgres.sh; do
+for script in install-docker.sh build-sandbox-images.sh install-chromium.sh install-postgres.sh install-hub.sh; do
   if [ -f "scripts/$script" ]; then
     echo "test: scripts/$script"
     bash "scripts/$script"

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["openfoal_testing.plugin", "openfoal_testing.cloud"]
+pytest_plugins = ["openfoal_testing.plugin", "openfoal_testing.cloud", "openfoal_testing.hub"]

@@ -404,6 +404,7 @@ export interface IPolicyUpdateParams {
 /** `policy.updated`: a server-wide event, so no `sessionId`. */
 export interface IPolicyUpdatedPayload {
   policy: IPolicy;
+  team?: ITeamPolicyRef | null;
   [key: string]: unknown;
 }
 
@@ -562,6 +563,13 @@ export interface ISyncStatePayload {
   traceId?: string | null;
   syncState: "local_only" | "syncing" | "synced" | "conflict";
   detail?: string | Record<string, unknown> | null;
+  [key: string]: unknown;
+}
+
+/** Which version of the team's policy (pulled from the cloud instance) is in force. */
+export interface ITeamPolicyRef {
+  version: number;
+  updatedBy: string;
   [key: string]: unknown;
 }
 

@@ -123,11 +123,22 @@ class SessionUpdatedPayload(EventPayload):
     session: Session
 
 
+class TeamPolicyRef(BaseModel):
+    """Which version of the team's policy (pulled from the cloud instance) is in force."""
+
+    model_config = ConfigDict(extra="allow")
+    version: int
+    updatedBy: str
+
+
 class PolicyUpdatedPayload(BaseModel):
     """``policy.updated``: a server-wide event, so no ``sessionId``."""
 
     model_config = ConfigDict(extra="allow")
     policy: Policy
+    #: Extension: set when a new team policy version was pulled (``policy`` is then the one
+    #: in force: the stricter of the team's and the server's own).
+    team: TeamPolicyRef | None = None
 
 
 class SyncStatePayload(EventPayload):

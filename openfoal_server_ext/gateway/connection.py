@@ -30,6 +30,7 @@ from openfoal_kernel.protocol.methods import ConnectParams
 
 from ..services.container import Services
 from ..services.context import RequestContext
+from ..services.roles import NO_TEAM_ROLES
 from .methods import Gateway, parse_params
 from .tracing import check_traceparent, trace_id_from
 
@@ -65,12 +66,14 @@ class GatewayConnection:
         gateway: Gateway,
         user: str,
         send: SendFn,
+        roles: frozenset[str] = NO_TEAM_ROLES,
         close: CloseFn,
         send_many: SendManyFn | None = None,
     ) -> None:
         self.s = services
         self.gateway = gateway
         self.user = user
+        self.roles = roles
         self._send = send
         self._send_many = send_many
         self._close = close
@@ -326,6 +329,8 @@ class GatewayConnection:
             trace_id=trace_id,
             workspace_id=self.workspace_id,
             on_subscribe=on_subscribe,
+            roles=self.roles,
+            team=self.s.config.team.enabled,
         )
         try:
             await self._answer(frame, ctx, trace_id)

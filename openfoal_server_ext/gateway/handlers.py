@@ -20,7 +20,7 @@ from openfoal_kernel.protocol import ErrorCode, OpenFoalError
 from ..services.container import Services
 from ..services.context import RequestContext
 from .connection import GatewayConnection
-from .identity import principal
+from .identity import hub_groups, principal
 from .methods import Gateway
 from .openapi import openapi_document
 from .tracing import check_traceparent, trace_id_from
@@ -93,6 +93,10 @@ class _OpenFoalMixin:
             self.services.config.server_owner,
         )
 
+    def roles(self) -> frozenset[str]:
+        """The caller's team roles, from their Hub groups."""
+        return self.services.config.team.roles_of(hub_groups(self.current_user))  # type: ignore[attr-defined]
+
 
 class _RestMixin(_OpenFoalMixin):
     """REST routes: errors raised before a handler runs are structured too."""
@@ -131,7 +135,7 @@ class _RestMixin(_OpenFoalMixin):
         else:
             self.services.audit.record(
                 actor="anonymous",
-                action="auth.refused",
+                action="access.unauthenticated",
                 resource=f"rest:{handler.request.path}",
                 trace_id=trace_id,
                 owner=self.services.config.server_owner,
@@ -143,7 +147,8 @@ class _RestMixin(_OpenFoalMixin):
         handler.set_header("Content-Type", "application/json")
         err = OpenFoalError(
             ErrorCode.UNAUTHORIZED,
-            "authentication required: send 'Authorization: token <token>' or log in",
+            "not authenticated: the token or session is missing, invalid or expired; send "
+            "'Authorization: token <token>' or log in again (on JupyterHub: through the Hub)",
         )
         handler.finish({"ok": False, "error": err.to_body(trace_id)})
 
@@ -180,6 +185,7 @@ class GatewayWebSocketHandler(_OpenFoalMixin, WebSocketMixin, WebSocketHandler, 
             services=self.services,
             gateway=self.gateway,
             user=self.principal(),
+            roles=self.roles(),
             send=self._write,
             close=lambda code, reason: self.close(code, reason),
             send_many=self._write_many,
@@ -251,6 +257,8 @@ class GatewayAPIHandler(_RestMixin, APIHandler):
                 user=self.principal(),
                 trace_id=trace_id,
                 workspace_id=self.services.config.workspace_id,
+                roles=self.roles(),
+                team=self.services.config.team.enabled,
             )
             payload = await self.gateway.call(ctx, method, params)
         except OpenFoalError as exc:

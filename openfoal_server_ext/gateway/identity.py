@@ -25,3 +25,11 @@ def principal(user: Any, identity_provider: Any, server_owner: str) -> str:
     if type(identity_provider) in (IdentityProvider, PasswordIdentityProvider):
         return server_owner
     return str(user.username)
+
+
+def hub_groups(user: Any) -> list[str] | None:
+    """The user's JupyterHub groups (``None`` off a Hub: no groups are known)."""
+    model = getattr(user, "hub_user", None)
+    if not isinstance(model, dict):
+        return None
+    return [str(g) for g in model.get("groups") or []]

@@ -20,6 +20,8 @@ from ..services.access import Access
 from ..services.container import Services
 from ..services.context import RequestContext
 from ..services.export import SessionExporter
+from ..services.policy import DEFAULT_SCOPE
+from ..services.roles import MEMBER, CrossUserRefusal
 
 Handler = Callable[[RequestContext, Any], Awaitable[r.Result]]
 
@@ -96,9 +98,44 @@ class Gateway:
         )
 
     async def call(self, ctx: RequestContext, method: str, raw_params: Any) -> r.Result:
-        """Run one method; raises :class:`OpenFoalError` for protocol errors."""
+        """Run one method; raises :class:`OpenFoalError` for protocol errors.
+
+        Refusals on identity (a user outside every team group, another user's resource, a
+        forged ``resolvedBy``) are audited with both identities before they are answered.
+        """
         if not self.s.ready.is_set():
             await self.s.ready.wait()  # the server is still loading its state
+        try:
+            if MEMBER not in ctx.roles:
+                groups = ", ".join(self.s.config.team.all_groups())
+                raise CrossUserRefusal(
+                    f"user {ctx.user!r} is in none of this server's OpenFoal groups ({groups})",
+                    owner=ctx.user,
+                    resource=f"method:{method}",
+                )
+            return await self._call(ctx, method, raw_params)
+        except CrossUserRefusal as exc:
+            await self._audit_refusal(ctx, method, exc)
+            raise
+
+    async def _audit_refusal(self, ctx: RequestContext, method: str, exc: CrossUserRefusal) -> None:
+        """Put a refusal on the trail of the resource's owner, naming both users."""
+        await self.s.audit.record_now(
+            actor=ctx.user,
+            owner=exc.owner,
+            action="access.denied",
+            resource=exc.resource,
+            trace_id=ctx.trace_id,
+            detail={
+                "method": method,
+                "reason": exc.message,
+                "actor": ctx.user,
+                "owner": exc.owner,
+                "roles": sorted(ctx.roles),
+            },
+        )
+
+    async def _call(self, ctx: RequestContext, method: str, raw_params: Any) -> r.Result:
         if method not in m.METHOD_PARAMS or method == "connect":
             raise OpenFoalError(ErrorCode.METHOD_NOT_FOUND, f"unknown method {method!r}")
         self.s.rate_limiter.check(ctx.user, method)
@@ -112,7 +149,12 @@ class Gateway:
         if isinstance(params, m.SideEffectParams):
 
             async def action() -> dict[str, Any]:
-                return (await handler(ctx, params)).wire()
+                try:
+                    return (await handler(ctx, params)).wire()
+                except CrossUserRefusal as exc:
+                    # audited once, when it happens: a replay returns the stored refusal
+                    await self._audit_refusal(ctx, method, exc)
+                    raise
 
             outcome = await self.s.idempotency.run(
                 method=method,
@@ -199,7 +241,9 @@ class Gateway:
         return await self.s.memory.archive(p.date, p.clearDaily, ctx.user)
 
     async def _policy_get(self, ctx: RequestContext, p: m.PolicyGetParams) -> r.PolicyResult:
-        self.access.policy_read(ctx.user, p.scopeKey, self._session_owner)
+        self.access.policy_read(
+            ctx.user, p.scopeKey, self._session_owner, team_admin=ctx.is_team_admin
+        )
         return r.PolicyResult(policy=self.s.policies.current(p.scopeKey))
 
     def _session_owner(self, session_id: str) -> str | None:
@@ -207,7 +251,16 @@ class Gateway:
         return session.owner if session is not None else None
 
     async def _policy_update(self, ctx: RequestContext, p: m.PolicyUpdateParams) -> r.PolicyResult:
-        governs = self.access.policy_write(ctx.user, p.scopeKey, self._session_owner)
+        if ctx.team and not ctx.is_admin and (p.scopeKey or DEFAULT_SCOPE) == DEFAULT_SCOPE:
+            groups = ", ".join(self.s.config.team.admin_groups) or "none configured"
+            raise CrossUserRefusal(
+                f"editing the team policy needs an admin group ({groups})",
+                owner=ctx.user,
+                resource=f"policy:{p.scopeKey or 'default'}",
+            )
+        governs = self.access.policy_write(
+            ctx.user, p.scopeKey, self._session_owner, team_admin=ctx.is_team_admin
+        )
         policy = await self.s.policies.update(
             governs=governs,
             actor=ctx.user,
@@ -225,9 +278,35 @@ class Gateway:
     async def _gate_resolve(
         self, ctx: RequestContext, p: m.GateResolveParams
     ) -> r.GateResolveResult:
+        claimed = (p.model_extra or {}).get("resolvedBy")
+        if claimed is not None and claimed != ctx.user:
+            raise CrossUserRefusal(
+                f"resolvedBy is the caller's identity ({ctx.user!r}) and cannot name {claimed!r}",
+                owner=self.s.gates.owner_of(p.gateId) or ctx.user,
+                resource=f"gate:{p.gateId}",
+            )
         return await self.s.gates.resolve(ctx, p.gateId, p.decision, p.reason)
 
     async def _audit_query(self, ctx: RequestContext, p: m.AuditQueryParams) -> r.AuditQueryResult:
+        if ctx.is_team_admin:
+            return await self.s.audit.query(None, p)
+        if p.sessionId is not None:
+            session = self.s.sessions.peek(p.sessionId)
+            if session is not None and session.owner != ctx.user:
+                raise CrossUserRefusal(
+                    "this session's audit belongs to another user",
+                    owner=session.owner,
+                    resource=p.sessionId,
+                )
+        if p.runId is not None:
+            await self.s.worker.commit()
+            run = await self.s.worker.call(self.s.worker.store.get_run, p.runId)
+            if run is not None and run.owner != ctx.user:
+                raise CrossUserRefusal(
+                    "this run's audit belongs to another user",
+                    owner=run.owner,
+                    resource=f"run:{p.runId}",
+                )
         return await self.s.audit.query(ctx.user, p)
 
     async def _audit_replay(
@@ -238,7 +317,7 @@ class Gateway:
     async def _metrics(
         self, ctx: RequestContext, p: m.MetricsSummaryParams
     ) -> r.MetricsSummaryResult:
-        owner = None if self.access.is_admin(ctx.user) else ctx.user
+        owner = None if self.access.is_admin(ctx.user, team_admin=ctx.is_team_admin) else ctx.user
         return await self.s.metrics.summary(p.from_, p.to, owner=owner)
 
     async def _sessions_export(

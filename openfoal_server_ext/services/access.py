@@ -25,9 +25,10 @@ class Access:
         self.server_owner = server_owner
         self.admins = frozenset({server_owner, *admin_users})
 
-    def is_admin(self, user: str) -> bool:
-        """The server owner and the configured admins see and change everything."""
-        return user in self.admins
+    def is_admin(self, user: str, *, team_admin: bool = False) -> bool:
+        """The server owner, the configured admins and a team's admins (from their Hub groups,
+        ``team_admin``) see and change everything."""
+        return team_admin or user in self.admins
 
     def scope_owner(self, scope_key: str, session_owner: OwnerOf) -> str | None:
         """Whom a policy scope governs: EVERYONE, one user, or None (an admin's scope)."""
@@ -39,17 +40,21 @@ class Access:
             return session_owner(scope_key[len(SESSION_SCOPE_PREFIX) :])
         return None
 
-    def policy_read(self, user: str, scope_key: str, session_owner: OwnerOf) -> None:
+    def policy_read(
+        self, user: str, scope_key: str, session_owner: OwnerOf, *, team_admin: bool = False
+    ) -> None:
         """FORBIDDEN unless ``user`` may read the scope (another user's scope is theirs)."""
         owner = self.scope_owner(scope_key, session_owner)
         personal = scope_key.startswith((USER_SCOPE_PREFIX, SESSION_SCOPE_PREFIX))
-        if personal and owner != user and not self.is_admin(user):
+        if personal and owner != user and not self.is_admin(user, team_admin=team_admin):
             raise OpenFoalError(ErrorCode.FORBIDDEN, f"policy {scope_key!r} is another user's")
 
-    def policy_write(self, user: str, scope_key: str, session_owner: OwnerOf) -> str:
+    def policy_write(
+        self, user: str, scope_key: str, session_owner: OwnerOf, *, team_admin: bool = False
+    ) -> str:
         """The audit owner of a change by ``user`` to the scope; FORBIDDEN when not allowed."""
         owner = self.scope_owner(scope_key, session_owner)
-        if self.is_admin(user):
+        if self.is_admin(user, team_admin=team_admin):
             return owner or user
         if owner == user:
             return owner

@@ -20,6 +20,7 @@ from openfoal_kernel.protocol.results import AuditQueryResult, AuditReplayResult
 from openfoal_kernel.redact import redact
 
 from ..store import StoreWorker
+from .roles import CrossUserRefusal
 from .sessions import new_id
 
 #: Longest string kept in an entry's ``detail`` (a whole file written by a tool is cut there).
@@ -150,8 +151,9 @@ class AuditService:
         await self.worker.commit()
         return entry
 
-    async def query(self, owner: str, params: AuditQueryParams) -> AuditQueryResult:
-        """``audit.query``: the owner's entries matching the filters, newest first, by pages."""
+    async def query(self, owner: str | None, params: AuditQueryParams) -> AuditQueryResult:
+        """``audit.query``: the owner's entries (``None``: everyone's, for a team admin)
+        matching the filters, newest first, by pages."""
         from_, to = as_utc(params.from_), as_utc(params.to)
         if from_ is not None and to is not None and from_ > to:
             raise OpenFoalError(ErrorCode.INVALID_REQUEST, "from is after to")
@@ -182,7 +184,9 @@ class AuditService:
         if run is None:
             raise OpenFoalError(ErrorCode.NOT_FOUND, f"no run {run_id!r}")
         if run.owner != owner:
-            raise OpenFoalError(ErrorCode.FORBIDDEN, "this run belongs to another user")
+            raise CrossUserRefusal(
+                "this run belongs to another user", owner=run.owner, resource=f"run:{run_id}"
+            )
         events = await self.worker.call(store.run_events, run_id)
         messages = await self.worker.call(store.get_messages, run.session_id)
         audit = await self.worker.call(store.audit_for_run, run_id)

@@ -15,6 +15,7 @@ from .memory import MemoryService
 from .metrics import MetricsService
 from .policy import PolicyService
 from .ratelimit import RateLimiter
+from .roles import TeamRoles
 from .runs import RunService
 from .sandboxes import SandboxService
 from .sessions import SessionService
@@ -33,6 +34,7 @@ class GatewayConfig:
     server_owner: str = "user"
     #: Users who, like the server owner, may change the default policy and see everyone's metrics.
     admin_users: frozenset[str] = frozenset()
+    team: TeamRoles = field(default_factory=TeamRoles)
 
 
 @dataclass(kw_only=True)

@@ -25,6 +25,7 @@ from .audit import AuditService
 from .context import RequestContext
 from .hub import EventHub
 from .registry import ActiveRun, RunRegistry
+from .roles import CrossUserRefusal
 from .sessions import SessionService
 from .telemetry import GATES
 
@@ -166,10 +167,13 @@ class GateService:
         """Approve or reject a pending gate (first decision wins)."""
         async with self._lock(gate_id):
             gate = self._gates.get(gate_id) or await self._load(gate_id)
-            owner = self._owners.get(gate_id)
-            if owner != ctx.user:
-                raise OpenFoalError(
-                    ErrorCode.FORBIDDEN, "this gate belongs to another user's session"
+            owner = self._owners.get(gate_id, "")
+            if owner != ctx.user and not ctx.is_approver:
+                raise CrossUserRefusal(
+                    "this gate belongs to another user's session (resolving it needs an "
+                    "approver group)",
+                    owner=owner,
+                    resource=f"gate:{gate_id}",
                 )
             if gate.status != "pending":
                 raise OpenFoalError(
@@ -195,17 +199,34 @@ class GateService:
                     "resolvedAt": utcnow(),
                 }
             )
-            self._stage(gate, ctx.user)
+            self._stage(gate, owner)
+            detail: dict[str, Any] = {
+                "decision": decision,
+                "reason": reason,
+                "toolName": gate.toolName,
+            }
+            if owner != ctx.user:  # an approver's decision: on both users' trails
+                detail |= {"sessionOwner": owner, "resolvedBy": ctx.user, "crossUser": True}
+                self.audit.record(
+                    actor=ctx.user,
+                    owner=ctx.user,
+                    action=f"gate.{status}",
+                    resource=f"gate:{gate.gateId}",
+                    trace_id=ctx.trace_id,
+                    session_id=gate.sessionId,
+                    run_id=gate.runId,
+                    detail=detail,
+                )
             # audited and committed before the call can execute
             await self.audit.record_now(
                 actor=ctx.user,
-                owner=ctx.user,
+                owner=owner,
                 action=f"gate.{status}",
                 resource=f"gate:{gate.gateId}",
                 trace_id=ctx.trace_id,
                 session_id=gate.sessionId,
                 run_id=gate.runId,
-                detail={"decision": decision, "reason": reason, "toolName": gate.toolName},
+                detail=detail,
             )
             if waiting:
                 assert active is not None and active.bridge is not None
@@ -226,16 +247,20 @@ class GateService:
     async def list(
         self, ctx: RequestContext, *, status: str | None, session_id: str | None, limit: int
     ) -> list[GateItem]:
-        """The caller's gates, newest first."""
+        """The caller's gates, newest first (an approver's: every user's in the workspace)."""
         await self.worker.commit()
         rows = await self.worker.call(
             self.worker.store.list_gates,
-            owner=ctx.user,
+            owner=None if ctx.is_approver else ctx.user,
             status=status,
             session_id=session_id,
             limit=limit,
         )
         return [_redacted(g) for g in rows]
+
+    def owner_of(self, gate_id: str) -> str | None:
+        """The owner of a known gate's session (``None`` when not loaded)."""
+        return self._owners.get(gate_id)
 
     # -- helpers --------------------------------------------------------------------------
 

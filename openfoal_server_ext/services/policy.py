@@ -26,6 +26,7 @@ from ..store import StoreWorker
 from ..store.base import EVERYONE
 from .audit import AuditService
 from .hub import EventHub
+from .team_policy import tighten
 
 DEFAULT_SCOPE = "default"
 #: Fields a patch may change; the others (scopeKey, version, updatedAt, updatedBy) are the server's.
@@ -178,6 +179,8 @@ class PolicyService:
         self.publish_to = publish_to
         self._current: dict[str, Policy] = {}
         self._lock = asyncio.Lock()
+        #: the team's policy pulled from the cloud instance (see team_policy.py), if any
+        self._team: Policy | None = None
 
     async def start(self) -> None:
         """Load the newest version of each scope; a new store gets the default policy (v1)."""
@@ -207,7 +210,21 @@ class PolicyService:
         policy = self._current.get(scope_key) or self._current.get(DEFAULT_SCOPE)
         if policy is None:
             raise RuntimeError("PolicyService.start() has not run")
+        if self._team is not None:
+            return tighten(self._team, policy)  # the team's policy is never loosened here
         return policy
+
+    async def apply_team(self, team: Policy) -> None:
+        """Put a new version of the team's policy in force and announce it."""
+        self._team = team
+        await self._publish()
+        self.hub.broadcast(
+            POLICY_UPDATED,
+            {
+                "policy": self.current(DEFAULT_SCOPE).wire(),
+                "team": {"version": team.version, "updatedBy": team.updatedBy},
+            },
+        )
 
     async def update(
         self,

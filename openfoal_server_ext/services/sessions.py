@@ -18,6 +18,7 @@ from openfoal_kernel.protocol.session_keys import (
 
 from ..store import StoreWorker
 from .hub import EventHub
+from .roles import CrossUserRefusal
 
 
 def new_id(prefix: str) -> str:
@@ -65,7 +66,9 @@ class SessionService:
         if session is None:
             raise OpenFoalError(ErrorCode.NOT_FOUND, f"no session {session_id!r}")
         if session.owner != owner:
-            raise OpenFoalError(ErrorCode.FORBIDDEN, "this session belongs to another user")
+            raise CrossUserRefusal(
+                "this session belongs to another user", owner=session.owner, resource=session_id
+            )
         return session
 
     async def create(

@@ -240,7 +240,7 @@ class Store(ABC):
     def query_audit(
         self,
         *,
-        owner: str,
+        owner: str | None,
         from_: datetime | None = None,
         to: datetime | None = None,
         actor: str | None = None,

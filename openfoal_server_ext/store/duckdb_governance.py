@@ -130,7 +130,7 @@ class GovernanceTables:
     def query_audit(
         self,
         *,
-        owner: str,
+        owner: str | None,
         from_: datetime | None = None,
         to: datetime | None = None,
         actor: str | None = None,
@@ -146,9 +146,10 @@ class GovernanceTables:
         ``from_`` is inclusive, ``to`` exclusive; ``before`` is the ``(ts, id)`` of the last
         entry of the previous page (a keyset cursor).
         """
-        # EVERYONE entries (changes to the default policy) are in every owner's trail
-        where = ["owner IN (?, ?)"]
-        args: list[Any] = [owner, EVERYONE]
+        # owner None: every owner's entries (a team admin's view); EVERYONE entries (changes
+        # to the default policy) are in every owner's trail
+        where = ["owner IN (?, ?)"] if owner is not None else ["TRUE"]
+        args: list[Any] = [owner, EVERYONE] if owner is not None else []
         for column, value in (
             ("actor", actor),
             ("action", action),

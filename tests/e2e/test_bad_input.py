@@ -148,7 +148,7 @@ def test_rest_without_auth_is_a_structured_401_and_audited(shared_server: Server
     doc = httpx.get(shared_server.url + "openfoal/api/openapi.json", timeout=30)
     _assert_rest_error(doc, 401, "UNAUTHORIZED")
     items = shared_server.api(
-        "audit.query", {"action": "auth.refused", "traceId": tp.split("-")[1]}
+        "audit.query", {"action": "access.unauthenticated", "traceId": tp.split("-")[1]}
     ).json()["payload"]["items"]
     assert len(items) == 2 and {i["actor"] for i in items} == {"anonymous"}
     assert {i["resource"] for i in items} == {

@@ -311,7 +311,10 @@ async def test_rest_surface(shared_server: ServerProcess, model) -> None:
         headers={"Authorization": f"token {shared_server.token}"},
     ).json()
     assert doc["openapi"].startswith("3.") and "/openfoal/api/agent.run" in doc["paths"]
-    assert httpx.post(shared_server.url + "openfoal/api/sessions.list", json={}).status_code == 401
+    # no identity: a structured UNAUTHORIZED (audited), not tornado's bare page
+    r = httpx.post(shared_server.url + "openfoal/api/sessions.list", json={})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "UNAUTHORIZED"
+    assert "expired" in r.json()["error"]["message"]
 
 
 async def test_unknown_session_owner_is_refused(shared_server: ServerProcess) -> None:

@@ -101,7 +101,7 @@ class PostgresGovernance:
     def query_audit(
         self,
         *,
-        owner: str,
+        owner: str | None,
         from_: datetime | None = None,
         to: datetime | None = None,
         actor: str | None = None,
@@ -113,9 +113,10 @@ class PostgresGovernance:
         before: tuple[datetime, str] | None = None,
     ) -> list[AuditEntry]:
         """The owner's entries matching every given filter, newest first, after ``before``."""
-        # EVERYONE entries (changes to the default policy) are in every owner's trail
-        where = ["owner IN (%s, %s)"]
-        args: list[Any] = [owner, EVERYONE]
+        # owner None: every owner's entries (a team admin's view); EVERYONE entries (changes
+        # to the default policy) are in every owner's trail
+        where = ["owner IN (%s, %s)"] if owner is not None else ["TRUE"]
+        args: list[Any] = [owner, EVERYONE] if owner is not None else []
         for column, value in (
             ("actor", actor),
             ("action", action),

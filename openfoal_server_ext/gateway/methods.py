@@ -189,7 +189,13 @@ class Gateway:
         return await self.s.memory.archive(p.date, p.clearDaily)
 
     async def _policy_get(self, ctx: RequestContext, p: m.PolicyGetParams) -> r.PolicyResult:
-        return r.PolicyResult(policy=self.s.policies.current(p.scopeKey))
+        result = r.PolicyResult(policy=self.s.policies.current(p.scopeKey))
+        if p.history:
+            result.history = await self.s.policies.history(p.scopeKey)
+        if p.diff is not None:
+            changes = await self.s.policies.diff_versions(p.scopeKey, p.diff.from_, p.diff.to)
+            result.diff = r.PolicyDiff.model_validate(changes)
+        return result
 
     async def _policy_update(self, ctx: RequestContext, p: m.PolicyUpdateParams) -> r.PolicyResult:
         policy = await self.s.policies.update(

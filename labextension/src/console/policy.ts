@@ -72,7 +72,10 @@ export class PolicyPanel extends Widget {
 
     this._toolDefault = this._ruleSelect(trans.__('Tool default'));
     this._highRisk = this._ruleSelect(trans.__('High-risk rule'));
-    this._bashMode = h('select', { 'data-field': 'bashMode' });
+    this._bashMode = h('select', {
+      'data-field': 'bashMode',
+      'aria-label': trans.__('Bash mode')
+    });
     for (const mode of ['host', 'sandbox']) {
       this._bashMode.append(h('option', { value: mode }, mode));
     }
@@ -80,11 +83,13 @@ export class PolicyPanel extends Widget {
       type: 'number',
       min: '1',
       step: '1',
-      'data-field': 'gateTimeoutSec'
+      'data-field': 'gateTimeoutSec',
+      'aria-label': trans.__('Gate timeout (seconds)')
     });
     this._network = h('textarea', {
       rows: '4',
       'data-field': 'network',
+      'aria-label': trans.__('Network allowlist'),
       placeholder: trans.__('one host, *.domain or host:port per line')
     });
     this._tools = h('div', {
@@ -133,7 +138,12 @@ export class PolicyPanel extends Widget {
       );
     this._form = h(
       'form',
-      { class: 'jp-OpenFoal-policyForm', 'aria-label': trans.__('Policy') },
+      {
+        class: 'jp-OpenFoal-policyForm',
+        'aria-label': trans.__('Policy'),
+        // the server checks every value and names the field it refuses
+        novalidate: true
+      },
       field(trans.__('Tool default'), this._toolDefault),
       field(trans.__('High-risk rule'), this._highRisk),
       field(trans.__('Bash mode'), this._bashMode),

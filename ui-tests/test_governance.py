@@ -65,6 +65,10 @@ def test_sessions_panel_searches_opens_and_deletes(
     chat.run_command("OpenFoal Sessions")
     panel = page.locator(SESSIONS)
     expect(panel).to_be_visible()
+    # the chat header has a button for it too (it reveals the same panel)
+    chat.open_from_sidebar().button("Open the Sessions panel").click()
+    expect(page.locator(SESSIONS)).to_have_count(1)
+    expect(panel).to_be_visible()
     expect(panel.locator(f'tr[data-session-id="{keep}"]')).to_be_visible(timeout=30_000)
     row = panel.locator(f'tr[data-session-id="{keep}"]')
     expect(row.locator('[data-col="status"]')).to_have_text("idle")
@@ -119,9 +123,15 @@ def test_sessions_panel_searches_opens_and_deletes(
     expect(rows(panel)).to_have_count(1)
 
 
-def open_policy(page: Page, lab: LabServer) -> tuple[ChatPanel, Locator]:
+def open_policy(
+    page: Page, lab: LabServer, *, from_chat: bool = False
+) -> tuple[ChatPanel, Locator]:
+    """Open the Policy panel from the launcher, or from the chat header's button."""
     chat = ChatPanel.open_lab(page, lab)
-    page.locator(".jp-LauncherCard", has_text="OpenFoal Policy").first.click()
+    if from_chat:
+        chat.open_from_sidebar().button("Open policy").click()
+    else:
+        page.locator(".jp-LauncherCard", has_text="OpenFoal Policy").first.click()
     panel = page.locator(POLICY)
     expect(panel).to_be_visible()
     version = lab.api("policy.get", {})["policy"]["version"]
@@ -180,7 +190,7 @@ def test_policy_form_edit_saves_a_new_version_and_the_history_diffs_it(
 
 
 def test_a_concurrent_api_edit_shows_as_a_conflict_and_reloads(page: Page, lab: LabServer) -> None:
-    _chat, panel = open_policy(page, lab)
+    _chat, panel = open_policy(page, lab, from_chat=True)
     before = lab.api("policy.get", {})["policy"]
     v = before["version"]
     panel.get_by_role("spinbutton", name="Gate timeout (seconds)").fill("333")

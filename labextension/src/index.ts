@@ -106,7 +106,11 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
       rendermime,
       trans,
       openApprovals: () =>
-        void app.commands.execute(ConsoleCommandIDs.openApprovals)
+        void app.commands.execute(ConsoleCommandIDs.openApprovals),
+      openSessionsPanel: () =>
+        void app.commands.execute(GovernanceCommandIDs.openSessions),
+      openPolicy: () =>
+        void app.commands.execute(GovernanceCommandIDs.openPolicy)
     });
     panel.id = 'openfoal-chat';
     panel.title.icon = openfoalIcon;

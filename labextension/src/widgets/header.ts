@@ -5,9 +5,11 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import {
   LabIcon,
   addIcon,
+  buildIcon,
   checkIcon,
   listIcon,
-  notebookIcon
+  notebookIcon,
+  tableRowsIcon
 } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
@@ -24,6 +26,10 @@ export interface IHeaderActions {
   toggleBinding(): void;
   /** Open the Approvals panel. */
   openApprovals(): void;
+  /** Open the Sessions panel (the console's list of every session). */
+  openSessionsPanel?(): void;
+  /** Open the Policy panel. */
+  openPolicy?(): void;
 }
 
 /** Title row and status row of the chat panel. */
@@ -58,6 +64,21 @@ export class ChatHeader extends Widget {
       'approvals'
     );
     approvalsButton.addEventListener('click', () => actions.openApprovals());
+    const consoleButtons: HTMLButtonElement[] = [];
+    if (actions.openSessionsPanel) {
+      const button = iconButton(
+        tableRowsIcon,
+        trans.__('Open the Sessions panel'),
+        'sessions-panel'
+      );
+      button.addEventListener('click', () => actions.openSessionsPanel?.());
+      consoleButtons.push(button);
+    }
+    if (actions.openPolicy) {
+      const button = iconButton(buildIcon, trans.__('Open policy'), 'policy');
+      button.addEventListener('click', () => actions.openPolicy?.());
+      consoleButtons.push(button);
+    }
     this._title = h('span', { class: 'jp-OpenFoal-title' });
     this._connection = h('span', {
       class: 'jp-OpenFoal-connection',
@@ -97,6 +118,7 @@ export class ChatHeader extends Widget {
         this._title,
         this._connection,
         approvalsButton,
+        ...consoleButtons,
         newButton
       ),
       h(

@@ -32,7 +32,9 @@ export class ChatPanel extends Panel {
       newSession: () => this.newSession(),
       setMode: (mode: RuntimeMode) => void model.setRuntimeMode(mode),
       toggleBinding: () => this.toggleBinding(),
-      openApprovals: () => options.openApprovals?.()
+      openApprovals: () => options.openApprovals?.(),
+      openSessionsPanel: options.openSessionsPanel,
+      openPolicy: options.openPolicy
     });
     this._sessions = new SessionList(
       model,
@@ -141,5 +143,9 @@ export namespace ChatPanel {
     expandTools?: boolean;
     /** Open the Approvals panel (the header's button). */
     openApprovals?: () => void;
+    /** Open the Sessions panel (the header's button; none without it). */
+    openSessionsPanel?: () => void;
+    /** Open the Policy panel (the header's button; none without it). */
+    openPolicy?: () => void;
   }
 }

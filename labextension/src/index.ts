@@ -17,6 +17,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { NotebookBinding } from './binding';
 import { OpenFoalClient } from './client';
 import { ConsoleCommandIDs, approvalsPlugin } from './console/plugin';
+import { GovernanceCommandIDs, governancePlugin } from './console/plugin';
 import { openfoalIcon } from './icons';
 import { ChatModel } from './model';
 import { RuntimeMode } from './protocol';
@@ -131,7 +132,11 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
       trans,
       openApprovals: () =>
         void app.commands.execute(ConsoleCommandIDs.openApprovals),
-      exportSession: sessionId => exportSession(app, client, sessionId)
+      exportSession: sessionId => exportSession(app, client, sessionId),
+      openSessionsPanel: () =>
+        void app.commands.execute(GovernanceCommandIDs.openSessions),
+      openPolicy: () =>
+        void app.commands.execute(GovernanceCommandIDs.openPolicy)
     });
     panel.id = 'openfoal-chat';
     panel.title.icon = openfoalIcon;
@@ -183,6 +188,20 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(panel.id);
       }
     });
+    app.commands.addCommand(GovernanceCommandIDs.openSessionInChat, {
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: { sessionId: { type: 'string' } },
+          required: ['sessionId']
+        }
+      },
+      label: trans.__('Open an OpenFoal Session in the Chat'),
+      execute: async args => {
+        app.shell.activateById(panel.id);
+        await panel.openSession(String(args.sessionId));
+      }
+    });
     model.stateChanged.connect(() =>
       app.commands.notifyCommandChanged(CommandIDs.stop)
     );
@@ -199,4 +218,10 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [clientPlugin, chatPlugin, runViewPlugin, approvalsPlugin];
+export default [
+  clientPlugin,
+  chatPlugin,
+  runViewPlugin,
+  approvalsPlugin,
+  governancePlugin
+];

@@ -380,15 +380,38 @@ export interface IPolicy {
   [key: string]: unknown;
 }
 
-/** `policy.get`. */
+/** `policy.get` `diff`: the patchable fields that differ between two versions. */
+export interface IPolicyDiff {
+  from: number;
+  to: number;
+  changes: Record<string, IPolicyFieldChange>;
+}
+
+/** `policy.get` `diff`: the two versions of the scope to compare (either order). */
+export interface IPolicyDiffRange {
+  from: number;
+  to: number;
+}
+
+/** One changed field of a policy diff: its value in the older and in the newer version. */
+export interface IPolicyFieldChange {
+  from: unknown;
+  to: unknown;
+}
+
+/** `policy.get` (`history` and `diff` are OpenFoal extensions: the Policy panel). */
 export interface IPolicyGetParams {
   scopeKey?: string;
+  history?: boolean;
+  diff?: IPolicyDiffRange | null;
   [key: string]: unknown;
 }
 
-/** `policy.get` and `policy.update`. */
+/** `policy.get` and `policy.update` (`history`, `diff`: when asked for). */
 export interface IPolicyResult {
   policy: IPolicy;
+  history?: IPolicy[] | null;
+  diff?: IPolicyDiff | null;
   [key: string]: unknown;
 }
 

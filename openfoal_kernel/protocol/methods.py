@@ -120,10 +120,20 @@ class SessionsDeleteParams(SideEffectParams):
     sessionId: str = _ID
 
 
+class PolicyDiffRange(BaseModel):
+    """``policy.get`` ``diff``: the two versions of the scope to compare (either order)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: int = Field(alias="from", ge=1)
+    to: int = Field(ge=1)
+
+
 class PolicyGetParams(Params):
-    """``policy.get``."""
+    """``policy.get`` (``history`` and ``diff`` are OpenFoal extensions: the Policy panel)."""
 
     scopeKey: str = "default"
+    history: bool = False
+    diff: PolicyDiffRange | None = None
 
 
 class PolicyUpdateParams(SideEffectParams):

@@ -102,10 +102,40 @@ class SessionsDeleteResult(Result):
     deleted: Literal[True] = True
 
 
+class PolicyFieldChange(BaseModel):
+    """One changed field of a policy diff: its value in the older and in the newer version."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    from_: Any = Field(alias="from")
+    to: Any
+
+
+class PolicyDiff(BaseModel):
+    """``policy.get`` ``diff``: the patchable fields that differ between two versions."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    from_: int = Field(alias="from")
+    to: int
+    changes: dict[str, PolicyFieldChange]
+
+
 class PolicyResult(Result):
-    """``policy.get`` and ``policy.update``."""
+    """``policy.get`` and ``policy.update`` (``history``, ``diff``: when asked for).
+
+    ``history`` holds every version, oldest first; ``diff`` the fields two versions differ in.
+    """
 
     policy: Policy
+    history: list[Policy] | None = None
+    diff: PolicyDiff | None = None
+
+    def wire(self) -> dict[str, Any]:
+        """The payload without the parts that were not asked for."""
+        body = super().wire()
+        for key in ("history", "diff"):
+            if body.get(key) is None:
+                body.pop(key, None)
+        return body
 
 
 class GateListResult(Result):

@@ -244,7 +244,13 @@ class Gateway:
         self.access.policy_read(
             ctx.user, p.scopeKey, self._session_owner, team_admin=ctx.is_team_admin
         )
-        return r.PolicyResult(policy=self.s.policies.current(p.scopeKey))
+        result = r.PolicyResult(policy=self.s.policies.current(p.scopeKey))
+        if p.history:
+            result.history = await self.s.policies.history(p.scopeKey)
+        if p.diff is not None:
+            changes = await self.s.policies.diff_versions(p.scopeKey, p.diff.from_, p.diff.to)
+            result.diff = r.PolicyDiff.model_validate(changes)
+        return result
 
     def _session_owner(self, session_id: str) -> str | None:
         session = self.s.sessions.peek(session_id)

@@ -298,3 +298,33 @@ class PolicyService:
             owners = {governs, actor}  # one user's policy: only their clients hear of it
         self.hub.broadcast(POLICY_UPDATED, {"policy": policy.wire()}, owners=owners)
         return policy
+
+    async def history(self, scope_key: str = DEFAULT_SCOPE) -> list[Policy]:
+        """Every version of the scope ``current(scope_key)`` answers with, oldest first."""
+        scope = self.current(scope_key).scopeKey
+        await self.worker.commit()  # staged versions are part of the history
+        return await self.worker.call(self.worker.store.policy_versions, scope)
+
+    async def diff_versions(
+        self, scope_key: str, from_version: int, to_version: int
+    ) -> dict[str, Any]:
+        """The patchable fields that differ between two stored versions of a scope,
+        ``{"from", "to", "changes": {field: {"from", "to"}}}``; NOT_FOUND for a version
+        the scope does not have."""
+        versions = {p.version: p for p in await self.history(scope_key)}
+        scope = self.current(scope_key).scopeKey
+        for number in (from_version, to_version):
+            if number not in versions:
+                raise OpenFoalError(
+                    ErrorCode.NOT_FOUND,
+                    f"policy {scope!r} has no version {number} (it has 1 to {max(versions)})",
+                    details={"scopeKey": scope, "version": number, "latest": max(versions)},
+                )
+        return {
+            "from": from_version,
+            "to": to_version,
+            "changes": diff(
+                versions[from_version].model_dump(mode="json"),
+                versions[to_version].model_dump(mode="json"),
+            ),
+        }

@@ -5,10 +5,12 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import {
   LabIcon,
   addIcon,
+  buildIcon,
   checkIcon,
   downloadIcon,
   listIcon,
-  notebookIcon
+  notebookIcon,
+  tableRowsIcon
 } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
@@ -27,6 +29,10 @@ export interface IHeaderActions {
   openApprovals(): void;
   /** Export the session as a notebook and open it. */
   exportSession(): void;
+  /** Open the Sessions panel (the console's list of every session). */
+  openSessionsPanel?(): void;
+  /** Open the Policy panel. */
+  openPolicy?(): void;
 }
 
 /** Title row and status row of the chat panel. */
@@ -67,6 +73,21 @@ export class ChatHeader extends Widget {
       'export'
     );
     this._exportButton.addEventListener('click', () => actions.exportSession());
+    const consoleButtons: HTMLButtonElement[] = [];
+    if (actions.openSessionsPanel) {
+      const button = iconButton(
+        tableRowsIcon,
+        trans.__('Open the Sessions panel'),
+        'sessions-panel'
+      );
+      button.addEventListener('click', () => actions.openSessionsPanel?.());
+      consoleButtons.push(button);
+    }
+    if (actions.openPolicy) {
+      const button = iconButton(buildIcon, trans.__('Open policy'), 'policy');
+      button.addEventListener('click', () => actions.openPolicy?.());
+      consoleButtons.push(button);
+    }
     this._title = h('span', { class: 'jp-OpenFoal-title' });
     this._connection = h('span', {
       class: 'jp-OpenFoal-connection',
@@ -107,6 +128,7 @@ export class ChatHeader extends Widget {
         this._connection,
         approvalsButton,
         this._exportButton,
+        ...consoleButtons,
         newButton
       ),
       h(

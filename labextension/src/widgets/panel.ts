@@ -38,7 +38,9 @@ export class ChatPanel extends Panel {
         if (id) {
           void options.exportSession?.(id);
         }
-      }
+      },
+      openSessionsPanel: options.openSessionsPanel,
+      openPolicy: options.openPolicy
     });
     this._sessions = new SessionList(
       model,
@@ -149,6 +151,10 @@ export namespace ChatPanel {
     /** Open the Approvals panel (the header's button). */
     openApprovals?: () => void;
     /** Export a session as a notebook and open it (the header's button). */
-    exportSession?: (sessionId: string) => Promise<void>;
+    exportSession?: (sessionId: string) => Promise<void>;,
+    /** Open the Sessions panel (the header's button; none without it). */
+    openSessionsPanel?: () => void;
+    /** Open the Policy panel (the header's button; none without it). */
+    openPolicy?: () => void;
   }
 }

@@ -221,4 +221,4 @@ class Gateway:
     async def _metrics(
         self, ctx: RequestContext, p: m.MetricsSummaryParams
     ) -> r.MetricsSummaryResult:
-        return await self.s.metrics.summary(p.from_, p.to)
+        return await self.s.metrics.summary(p.from_, p.to, p.bucket)

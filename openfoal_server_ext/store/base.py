@@ -304,3 +304,7 @@ class Store(ABC):
     @abstractmethod
     def metrics(self, from_: datetime | None, to: datetime | None) -> dict[str, Any]:
         """Run, tool and gate figures for ``metrics.summary`` over ``[from_, to)``."""
+
+    @abstractmethod
+    def metrics_series(self, from_: datetime, to: datetime, bucket_s: int) -> dict[str, Any]:
+        """Per-bucket figures and tool calls by tool over ``[from_, to)`` (``rows.series_*``)."""

@@ -16,7 +16,12 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { NotebookBinding } from './binding';
 import { OpenFoalClient } from './client';
-import { ConsoleCommandIDs, approvalsPlugin } from './console/plugin';
+import {
+  ConsoleCommandIDs,
+  approvalsPlugin,
+  auditPlugin,
+  metricsPlugin
+} from './console/plugin';
 import { openfoalIcon } from './icons';
 import { ChatModel } from './model';
 import { RuntimeMode } from './protocol';
@@ -173,4 +178,11 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [clientPlugin, chatPlugin, runViewPlugin, approvalsPlugin];
+export default [
+  clientPlugin,
+  chatPlugin,
+  runViewPlugin,
+  approvalsPlugin,
+  auditPlugin,
+  metricsPlugin
+];

@@ -110,7 +110,10 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
       rendermime,
       trans,
       openApprovals: () =>
-        void app.commands.execute(ConsoleCommandIDs.openApprovals)
+        void app.commands.execute(ConsoleCommandIDs.openApprovals),
+      openAudit: () => void app.commands.execute(ConsoleCommandIDs.openAudit),
+      openMetrics: () =>
+        void app.commands.execute(ConsoleCommandIDs.openMetrics)
     });
     panel.id = 'openfoal-chat';
     panel.title.icon = openfoalIcon;

@@ -175,6 +175,18 @@ export class MetricsPanel extends Widget {
       () => void this.refresh(),
       this._refreshMs
     );
+    // Chart.js paints with fixed colours: draw again when JupyterLab's theme changes.
+    this._themeWatch = new MutationObserver(() => {
+      window.requestAnimationFrame(() => {
+        if (this._summary && !this.isDisposed) {
+          this._render(this._summary);
+        }
+      });
+    });
+    this._themeWatch.observe(document.body, {
+      attributes: true,
+      attributeFilter: ['data-jp-theme-name', 'data-jp-theme-light']
+    });
   }
 
   /** The last answer shown, or `null`. */
@@ -228,6 +240,7 @@ export class MetricsPanel extends Widget {
       return;
     }
     window.clearInterval(this._timer);
+    this._themeWatch.disconnect();
     window.clearTimeout(this._soon);
     this._client.eventReceived.disconnect(this._onEvent, this);
     this._client.resumed.disconnect(this._onResumed, this);
@@ -402,6 +415,7 @@ export class MetricsPanel extends Widget {
   private _summary: IMetricsSummaryResult | null = null;
   private _ticket = 0;
   private _timer = 0;
+  private readonly _themeWatch: MutationObserver;
   private _soon = 0;
 }
 

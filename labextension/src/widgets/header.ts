@@ -14,6 +14,7 @@ import { Widget } from '@lumino/widgets';
 import { NotebookBinding } from '../binding';
 import { ChatModel } from '../model';
 import { RuntimeMode } from '../protocol';
+import { auditIcon, metricsIcon } from '../icons';
 import { h } from './dom';
 
 /** What the header's controls ask the panel to do. */
@@ -24,6 +25,10 @@ export interface IHeaderActions {
   toggleBinding(): void;
   /** Open the Approvals panel. */
   openApprovals(): void;
+  /** Open the Audit panel. */
+  openAudit?(): void;
+  /** Open the Metrics panel. */
+  openMetrics?(): void;
 }
 
 /** Title row and status row of the chat panel. */
@@ -58,6 +63,14 @@ export class ChatHeader extends Widget {
       'approvals'
     );
     approvalsButton.addEventListener('click', () => actions.openApprovals());
+    const auditButton = iconButton(auditIcon, trans.__('Open audit'), 'audit');
+    auditButton.addEventListener('click', () => actions.openAudit?.());
+    const metricsButton = iconButton(
+      metricsIcon,
+      trans.__('Open metrics'),
+      'metrics'
+    );
+    metricsButton.addEventListener('click', () => actions.openMetrics?.());
     this._title = h('span', { class: 'jp-OpenFoal-title' });
     this._connection = h('span', {
       class: 'jp-OpenFoal-connection',
@@ -97,6 +110,8 @@ export class ChatHeader extends Widget {
         this._title,
         this._connection,
         approvalsButton,
+        auditButton,
+        metricsButton,
         newButton
       ),
       h(

@@ -32,7 +32,9 @@ export class ChatPanel extends Panel {
       newSession: () => this.newSession(),
       setMode: (mode: RuntimeMode) => void model.setRuntimeMode(mode),
       toggleBinding: () => this.toggleBinding(),
-      openApprovals: () => options.openApprovals?.()
+      openApprovals: () => options.openApprovals?.(),
+      openAudit: () => options.openAudit?.(),
+      openMetrics: () => options.openMetrics?.()
     });
     this._sessions = new SessionList(
       model,
@@ -141,5 +143,9 @@ export namespace ChatPanel {
     expandTools?: boolean;
     /** Open the Approvals panel (the header's button). */
     openApprovals?: () => void;
+    /** Open the Audit panel (the header's button). */
+    openAudit?: () => void;
+    /** Open the Metrics panel (the header's button). */
+    openMetrics?: () => void;
   }
 }

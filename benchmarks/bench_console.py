@@ -9,8 +9,8 @@ in the DOM): opening Audit (``audit.query``, first page), opening Approvals
 (``policy-gate.list`` pending), and in Audit applying a session filter until the first row of
 that session is shown. Sessions: the ``sessions.list`` REST call (the Sessions panel is not on
 this branch). Baseline: the same method and params over REST (``POST openfoal/api/<method>``
-on one kept-alive connection), timed from Python. Each is the median of ``ROUNDS`` rounds (each panel closed and opened
-anew). Target: <= 500 ms for each panel time.
+on one kept-alive connection), timed from Python. Each is the median of ``ROUNDS`` rounds
+(each panel closed and opened anew). Target: <= 500 ms for each panel time.
 
 ``OPENFOAL_BENCH_CONSOLE_ENTRIES`` and ``OPENFOAL_BENCH_CONSOLE_SESSIONS`` shrink the store
 (defaults 1,000,000 and 100,000); ``OPENFOAL_BENCH_CONSOLE_ROUNDS`` sets the rounds (5).

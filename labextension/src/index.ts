@@ -16,8 +16,14 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { NotebookBinding } from './binding';
 import { OpenFoalClient } from './client';
-import { ConsoleCommandIDs, approvalsPlugin } from './console/plugin';
-import { GovernanceCommandIDs, governancePlugin } from './console/plugin';
+import {
+  ConsoleCommandIDs,
+  GovernanceCommandIDs,
+  approvalsPlugin,
+  auditPlugin,
+  governancePlugin,
+  metricsPlugin
+} from './console/plugin';
 import { openfoalIcon } from './icons';
 import { ChatModel } from './model';
 import { RuntimeMode } from './protocol';
@@ -136,7 +142,10 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
       openSessionsPanel: () =>
         void app.commands.execute(GovernanceCommandIDs.openSessions),
       openPolicy: () =>
-        void app.commands.execute(GovernanceCommandIDs.openPolicy)
+        void app.commands.execute(GovernanceCommandIDs.openPolicy),
+      openAudit: () => void app.commands.execute(ConsoleCommandIDs.openAudit),
+      openMetrics: () =>
+        void app.commands.execute(ConsoleCommandIDs.openMetrics)
     });
     panel.id = 'openfoal-chat';
     panel.title.icon = openfoalIcon;
@@ -223,5 +232,7 @@ export default [
   chatPlugin,
   runViewPlugin,
   approvalsPlugin,
-  governancePlugin
+  governancePlugin,
+  auditPlugin,
+  metricsPlugin
 ];

@@ -328,10 +328,24 @@ export interface IMetrics {
   [key: string]: unknown;
 }
 
+/** One time bucket of a bucketed `metrics.summary`: `[start, end)`. */
+export interface IMetricsBucket {
+  start: string;
+  end: string;
+  runsTotal: number;
+  runsFailed: number;
+  p95LatencyMs?: number | null;
+  toolCallsTotal: number;
+  toolFailures: number;
+  gatesTotal: number;
+  gatePending: number;
+}
+
 /** `metrics.summary`. */
 export interface IMetricsSummaryParams {
   from?: string | null;
   to?: string | null;
+  bucket?: number | null;
   [key: string]: unknown;
 }
 
@@ -340,6 +354,9 @@ export interface IMetricsSummaryResult {
   metrics: IMetrics;
   from?: string | null;
   to?: string | null;
+  bucket?: number | null;
+  series?: IMetricsBucket[] | null;
+  byTool?: IToolCallCount[] | null;
   [key: string]: unknown;
 }
 
@@ -602,6 +619,13 @@ export interface IToolCall {
   name: string;
   arguments?: Record<string, unknown>;
   [key: string]: unknown;
+}
+
+/** Calls of one tool in the window (`failures`: failed or timed out). */
+export interface IToolCallCount {
+  toolName: string;
+  calls: number;
+  failures: number;
 }
 
 /** `agent.tool_call`. */

@@ -185,6 +185,8 @@ class MetricsSummaryParams(Params):
 
     from_: datetime | None = Field(default=None, alias="from")
     to: datetime | None = None
+    bucket: int | None = Field(default=None, ge=60, le=31 * 86_400)
+    """Seconds per bucket: with it the answer adds ``series`` and ``byTool`` (``from`` needed)."""
 
 
 class MemoryGetParams(Params):

@@ -192,12 +192,40 @@ class Metrics(BaseModel):
     gateMedianWaitMs: float | None = None
 
 
+class MetricsBucket(BaseModel):
+    """One time bucket of a bucketed ``metrics.summary``: ``[start, end)``."""
+
+    start: str
+    end: str
+    runsTotal: int
+    runsFailed: int
+    p95LatencyMs: float | None = None
+    toolCallsTotal: int
+    toolFailures: int
+    gatesTotal: int
+    gatePending: int
+
+
+class ToolCallCount(BaseModel):
+    """Calls of one tool in the window (``failures``: failed or timed out)."""
+
+    toolName: str
+    calls: int
+    failures: int
+
+
 class MetricsSummaryResult(Result):
     """``metrics.summary`` over ``[from, to)``; an open end is ``null``."""
 
     metrics: Metrics
     from_: str | None = Field(default=None, alias="from")
     to: str | None = None
+    bucket: int | None = None
+    """Seconds per bucket, when asked for."""
+    series: list[MetricsBucket] | None = None
+    """Every bucket of the window, oldest first, empty ones included (with ``bucket``)."""
+    byTool: list[ToolCallCount] | None = None
+    """Tool calls by tool over the window, most called first (with ``bucket``)."""
 
 
 class MemoryGetResult(Result):

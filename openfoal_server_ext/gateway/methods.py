@@ -324,7 +324,7 @@ class Gateway:
         self, ctx: RequestContext, p: m.MetricsSummaryParams
     ) -> r.MetricsSummaryResult:
         owner = None if self.access.is_admin(ctx.user, team_admin=ctx.is_team_admin) else ctx.user
-        return await self.s.metrics.summary(p.from_, p.to, owner=owner)
+        return await self.s.metrics.summary(p.from_, p.to, p.bucket, owner=owner)
 
     async def _sessions_export(
         self, ctx: RequestContext, p: m.SessionsExportParams

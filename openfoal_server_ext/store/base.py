@@ -310,3 +310,10 @@ class Store(ABC):
     ) -> dict[str, Any]:
         """Run, tool and gate figures for ``metrics.summary`` over ``[from_, to)``, of the
         runs of ``owner`` (every owner's with ``None``)."""
+
+    @abstractmethod
+    def metrics_series(
+        self, from_: datetime, to: datetime, bucket_s: int, owner: str | None = None
+    ) -> dict[str, Any]:
+        """Per-bucket figures and tool calls by tool over ``[from_, to)`` (``rows.series_*``),
+        of ``owner``'s runs (every owner's with ``None``)."""

@@ -53,3 +53,27 @@ def metrics_from_counts(
 
 def _ms(value: float | None) -> float | None:
     return round(float(value), 1) if value is not None else None
+
+
+def series_from_rows(
+    runs: list[tuple[Any, ...]],
+    tools: list[tuple[Any, ...]],
+    gates: list[tuple[Any, ...]],
+    by_tool: list[tuple[Any, ...]],
+) -> dict[str, Any]:
+    """Bucketed figures keyed by bucket index, from ``(bucket, ...)`` rows of both stores."""
+    buckets: dict[int, dict[str, Any]] = {}
+
+    def at(index: Any) -> dict[str, Any]:
+        return buckets.setdefault(int(index), {})
+
+    for b, total, failed, p95 in runs:
+        at(b).update(runsTotal=total, runsFailed=failed, p95LatencyMs=_ms(p95))
+    for b, total, failed in tools:
+        at(b).update(toolCallsTotal=total, toolFailures=failed)
+    for b, total, pending in gates:
+        at(b).update(gatesTotal=total, gatePending=pending)
+    return {
+        "buckets": buckets,
+        "byTool": [{"toolName": n, "calls": c, "failures": f} for n, c, f in by_tool],
+    }

@@ -16,13 +16,19 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { LabIcon, buildIcon, listIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { approvalsIcon } from '../icons';
+import { approvalsIcon, auditIcon, metricsIcon, replayIcon } from '../icons';
 import { IOpenFoalClient } from '../tokens';
 import type { ApprovalsPanel } from './approvals';
+import type { AuditPanel } from './audit';
+import type { MetricsPanel } from './metrics';
+import type { ReplayPanel } from './replay';
 
 /** Command ids of the console. */
 export namespace ConsoleCommandIDs {
   export const openApprovals = 'openfoal:open-approvals';
+  export const openAudit = 'openfoal:open-audit';
+  export const openReplay = 'openfoal:open-replay';
+  export const openMetrics = 'openfoal:open-metrics';
 }
 
 /** Opens (or reveals) the one Approvals panel. */
@@ -212,6 +218,178 @@ export const governancePlugin: JupyterFrontEndPlugin<void> = {
         const { PolicyPanel } = await import('./policy');
         return new PolicyPanel({ client, trans });
       }
+    });
+  }
+};
+
+/** The Audit panel (one) and the Replay panels (one per run), restored with the workspace. */
+export const auditPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'openfoal:audit',
+  description: 'The OpenFoal Audit panel and the Replay of a run.',
+  autoStart: true,
+  requires: [IOpenFoalClient],
+  optional: [ITranslator, ICommandPalette, ILauncher, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    client: IOpenFoalClient,
+    translator: ITranslator | null,
+    palette: ICommandPalette | null,
+    launcher: ILauncher | null,
+    restorer: ILayoutRestorer | null
+  ): void => {
+    const trans = (translator ?? nullTranslator).load('openfoal');
+    const auditTracker = new WidgetTracker<MainAreaWidget<AuditPanel>>({
+      namespace: 'openfoal-audit'
+    });
+    const replayTracker = new WidgetTracker<MainAreaWidget<ReplayPanel>>({
+      namespace: 'openfoal-replay'
+    });
+    let audit: MainAreaWidget<AuditPanel> | null = null;
+    const openRun = (runId: string) =>
+      void app.commands.execute(ConsoleCommandIDs.openReplay, { runId });
+
+    app.commands.addCommand(ConsoleCommandIDs.openAudit, {
+      describedBy: { args: { type: 'object', properties: {} } },
+      label: trans.__('OpenFoal Audit'),
+      caption: trans.__('Search the OpenFoal audit trail'),
+      icon: args => (args.isPalette ? undefined : auditIcon),
+      execute: async () => {
+        if (!audit || audit.isDisposed) {
+          const { AuditPanel } = await import('./audit');
+          const content = new AuditPanel({ client, trans, openRun });
+          audit = new MainAreaWidget({ content });
+          audit.id = 'openfoal-audit';
+          audit.title.label = trans.__('Audit');
+          audit.title.icon = auditIcon;
+          audit.title.closable = true;
+          void auditTracker.add(audit);
+          void content.apply();
+        }
+        if (!audit.isAttached) {
+          app.shell.add(audit, 'main');
+        }
+        app.shell.activateById(audit.id);
+        return audit;
+      }
+    });
+
+    app.commands.addCommand(ConsoleCommandIDs.openReplay, {
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: { runId: { type: 'string' } },
+          required: ['runId']
+        }
+      },
+      label: trans.__('OpenFoal Replay'),
+      caption: trans.__('The timeline of one OpenFoal run'),
+      icon: replayIcon,
+      execute: async args => {
+        const runId = String(args.runId ?? '');
+        if (!runId) {
+          return null;
+        }
+        let widget = replayTracker.find(w => w.content.runId === runId);
+        if (!widget) {
+          const { ReplayPanel } = await import('./replay');
+          const content = new ReplayPanel({ client, trans, runId });
+          widget = new MainAreaWidget({ content });
+          widget.id = `openfoal-replay-${runId}`;
+          widget.title.label = trans.__('Replay %1', runId.slice(0, 12));
+          widget.title.caption = trans.__('Replay of run %1', runId);
+          widget.title.icon = replayIcon;
+          widget.title.closable = true;
+          void replayTracker.add(widget);
+          void content.refresh();
+        }
+        if (!widget.isAttached) {
+          app.shell.add(widget, 'main');
+        }
+        app.shell.activateById(widget.id);
+        return widget;
+      }
+    });
+
+    palette?.addItem({
+      command: ConsoleCommandIDs.openAudit,
+      category: trans.__('OpenFoal')
+    });
+    launcher?.add({
+      command: ConsoleCommandIDs.openAudit,
+      category: trans.__('OpenFoal'),
+      rank: 5
+    });
+    void restorer?.restore(auditTracker, {
+      command: ConsoleCommandIDs.openAudit,
+      name: () => 'audit'
+    });
+    void restorer?.restore(replayTracker, {
+      command: ConsoleCommandIDs.openReplay,
+      args: w => ({ runId: w.content.runId }),
+      name: w => w.content.runId
+    });
+  }
+};
+
+/** The Metrics panel, restored with the workspace. */
+export const metricsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'openfoal:metrics',
+  description:
+    'The OpenFoal Metrics panel: runs, tools, latency and gates over time.',
+  autoStart: true,
+  requires: [IOpenFoalClient],
+  optional: [ITranslator, ICommandPalette, ILauncher, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    client: IOpenFoalClient,
+    translator: ITranslator | null,
+    palette: ICommandPalette | null,
+    launcher: ILauncher | null,
+    restorer: ILayoutRestorer | null
+  ): void => {
+    const trans = (translator ?? nullTranslator).load('openfoal');
+    const tracker = new WidgetTracker<MainAreaWidget<MetricsPanel>>({
+      namespace: 'openfoal-metrics'
+    });
+    let current: MainAreaWidget<MetricsPanel> | null = null;
+
+    app.commands.addCommand(ConsoleCommandIDs.openMetrics, {
+      describedBy: { args: { type: 'object', properties: {} } },
+      label: trans.__('OpenFoal Metrics'),
+      caption: trans.__('OpenFoal runs, tool calls, latency and gates'),
+      icon: args => (args.isPalette ? undefined : metricsIcon),
+      execute: async () => {
+        if (!current || current.isDisposed) {
+          const { MetricsPanel } = await import('./metrics');
+          const content = new MetricsPanel({ client, trans });
+          current = new MainAreaWidget({ content });
+          current.id = 'openfoal-metrics';
+          current.title.label = trans.__('Metrics');
+          current.title.icon = metricsIcon;
+          current.title.closable = true;
+          void tracker.add(current);
+          void content.refresh();
+        }
+        if (!current.isAttached) {
+          app.shell.add(current, 'main');
+        }
+        app.shell.activateById(current.id);
+        return current;
+      }
+    });
+
+    palette?.addItem({
+      command: ConsoleCommandIDs.openMetrics,
+      category: trans.__('OpenFoal')
+    });
+    launcher?.add({
+      command: ConsoleCommandIDs.openMetrics,
+      category: trans.__('OpenFoal'),
+      rank: 6
+    });
+    void restorer?.restore(tracker, {
+      command: ConsoleCommandIDs.openMetrics,
+      name: () => 'metrics'
     });
   }
 };

@@ -17,6 +17,7 @@ import { Widget } from '@lumino/widgets';
 import { NotebookBinding } from '../binding';
 import { ChatModel } from '../model';
 import { RuntimeMode } from '../protocol';
+import { auditIcon, metricsIcon } from '../icons';
 import { h } from './dom';
 
 /** What the header's controls ask the panel to do. */
@@ -33,6 +34,10 @@ export interface IHeaderActions {
   openSessionsPanel?(): void;
   /** Open the Policy panel. */
   openPolicy?(): void;
+  /** Open the Audit panel. */
+  openAudit?(): void;
+  /** Open the Metrics panel. */
+  openMetrics?(): void;
 }
 
 /** Title row and status row of the chat panel. */
@@ -88,6 +93,20 @@ export class ChatHeader extends Widget {
       button.addEventListener('click', () => actions.openPolicy?.());
       consoleButtons.push(button);
     }
+    if (actions.openAudit) {
+      const button = iconButton(auditIcon, trans.__('Open audit'), 'audit');
+      button.addEventListener('click', () => actions.openAudit?.());
+      consoleButtons.push(button);
+    }
+    if (actions.openMetrics) {
+      const button = iconButton(
+        metricsIcon,
+        trans.__('Open metrics'),
+        'metrics'
+      );
+      button.addEventListener('click', () => actions.openMetrics?.());
+      consoleButtons.push(button);
+    }
     this._title = h('span', { class: 'jp-OpenFoal-title' });
     this._connection = h('span', {
       class: 'jp-OpenFoal-connection',
@@ -126,10 +145,18 @@ export class ChatHeader extends Widget {
         this._sessionsButton,
         this._title,
         this._connection,
-        approvalsButton,
         this._exportButton,
-        ...consoleButtons,
         newButton
+      ),
+      h(
+        'div',
+        {
+          class: 'jp-OpenFoal-headerRow jp-OpenFoal-consoleRow',
+          role: 'toolbar',
+          'aria-label': trans.__('Console')
+        },
+        approvalsButton,
+        ...consoleButtons
       ),
       h(
         'div',

@@ -40,7 +40,9 @@ export class ChatPanel extends Panel {
         }
       },
       openSessionsPanel: options.openSessionsPanel,
-      openPolicy: options.openPolicy
+      openPolicy: options.openPolicy,
+      openAudit: options.openAudit,
+      openMetrics: options.openMetrics
     });
     this._sessions = new SessionList(
       model,
@@ -151,10 +153,14 @@ export namespace ChatPanel {
     /** Open the Approvals panel (the header's button). */
     openApprovals?: () => void;
     /** Export a session as a notebook and open it (the header's button). */
-    exportSession?: (sessionId: string) => Promise<void>;,
+    exportSession?: (sessionId: string) => Promise<void>;
     /** Open the Sessions panel (the header's button; none without it). */
     openSessionsPanel?: () => void;
     /** Open the Policy panel (the header's button; none without it). */
     openPolicy?: () => void;
+    /** Open the Audit panel (the header's button; none without it). */
+    openAudit?: () => void;
+    /** Open the Metrics panel (the header's button; none without it). */
+    openMetrics?: () => void;
   }
 }

@@ -176,3 +176,68 @@ async def test_open_windows_empty_windows_and_bad_windows(worker: StoreWorker) -
     with pytest.raises(OpenFoalError) as err:
         await service.summary(T0 + timedelta(days=1), T0)
     assert err.value.code is ErrorCode.INVALID_REQUEST
+
+
+async def test_bucketed_summary_series_and_tools(worker: StoreWorker) -> None:
+    latencies = await _seed(worker)
+    worker.stage_tool_run(
+        ToolRunRow(
+            id="call_py",
+            session_id="s",
+            run_id="run_1",
+            trace_id="t",
+            tool_name="python.exec",
+            args={},
+            status="success",
+            duration_ms=5.0,
+            runtime_mode="local",
+            started_at=T0 + timedelta(minutes=9),
+            ended_at=T0 + timedelta(minutes=9),
+        )
+    )
+    service = MetricsService(worker)
+    res = (await service.summary(T0, T0 + timedelta(minutes=10), 300)).wire()
+    assert res["bucket"] == 300 and res["metrics"]["runsTotal"] == 7
+    first, second = res["series"]
+    # runs 0..4 start in the first five minutes, run 5 and the live run in the next
+    assert first == {
+        "start": "2026-05-01T00:00:00Z",
+        "end": "2026-05-01T00:05:00Z",
+        "runsTotal": 5,
+        "runsFailed": 2,
+        "p95LatencyMs": round(_quantile(latencies[:5], 0.95), 1),
+        "toolCallsTotal": 5,
+        "toolFailures": 2,
+        "gatesTotal": 5,
+        "gatePending": 1,
+    }
+    assert second["runsTotal"] == 2 and second["runsFailed"] == 0
+    assert second["toolCallsTotal"] == 2 and second["gatesTotal"] == 0
+    assert second["p95LatencyMs"] == 120.0  # the aborted run; the live one has no end
+    assert res["byTool"] == [
+        {"toolName": "bash.exec", "calls": 6, "failures": 2},
+        {"toolName": "python.exec", "calls": 1, "failures": 0},
+    ]
+    # the sums of the series are the window's figures
+    assert sum(b["runsTotal"] for b in res["series"]) == res["metrics"]["runsTotal"]
+    # empty buckets are listed, and the last one ends at `to`
+    wide = (await service.summary(T0, T0 + timedelta(minutes=61), 600)).wire()
+    assert len(wide["series"]) == 7 and wide["series"][-1]["end"] == "2026-05-01T01:01:00Z"
+    assert wide["series"][3]["runsTotal"] == 0 and wide["series"][3]["p95LatencyMs"] is None
+    # without bucket the answer is as before
+    plain = (await service.summary(T0, T0 + timedelta(minutes=10))).wire()
+    assert "series" not in plain or plain["series"] is None
+
+
+async def test_bucketed_summary_rejects_bad_windows(worker: StoreWorker) -> None:
+    service = MetricsService(worker)
+    for args in [
+        (None, T0, 60),  # no from
+        (T0 + timedelta(hours=1), T0, 60),  # inverted
+        (T0, T0 + timedelta(days=2), 60),  # 2,880 buckets
+    ]:
+        with pytest.raises(OpenFoalError) as err:
+            await service.summary(*args)
+        assert err.value.code is ErrorCode.INVALID_REQUEST
+    open_end = (await service.summary(T0, None, 86_400 * 31)).wire()
+    assert open_end["to"] is not None and open_end["series"]

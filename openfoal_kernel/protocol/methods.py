@@ -208,6 +208,37 @@ class SyncResolveParams(SideEffectParams):
     resolution: Literal["keep_local", "keep_cloud", "fork"]
 
 
+# -- model settings (the console's model form) -------------------------------------------
+
+#: Providers a saved model setting may name (``demo``: the built-in scripted demo).
+ModelProviderName = Literal["openai", "anthropic", "demo"]
+
+
+class ModelGetParams(Params):
+    """``model.get``: the saved model settings (never the key) and the model runs use."""
+
+
+class ModelUpdateParams(SideEffectParams):
+    """``model.update``: save the model settings in the owner's Jupyter config (owner only)."""
+
+    provider: ModelProviderName
+    model: str = Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")
+    baseUrl: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
+    #: A new key; absent or ``null`` keeps the saved one.
+    apiKey: str | None = Field(default=None, min_length=1, max_length=4000)
+    #: Forget the saved key.
+    clearKey: bool = False
+
+
+class ModelTestParams(Params):
+    """``model.test``: call the provider once with these settings, the saved ones filling gaps."""
+
+    provider: ModelProviderName | None = None
+    model: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\s]+$")
+    baseUrl: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
+    apiKey: str | None = Field(default=None, min_length=1, max_length=4000)
+
+
 #: method name -> params model; the single list both the gateway and the schema export use.
 METHOD_PARAMS: dict[str, type[Params]] = {
     "connect": ConnectParams,
@@ -229,6 +260,9 @@ METHOD_PARAMS: dict[str, type[Params]] = {
     "memory.archive": MemoryArchiveParams,
     "sync.status": SyncStatusParams,
     "sync.resolve": SyncResolveParams,
+    "model.get": ModelGetParams,
+    "model.update": ModelUpdateParams,
+    "model.test": ModelTestParams,
 }
 
 

@@ -17,6 +17,7 @@ from openfoal_kernel.protocol.frames import EventFrame
 
 from ..services.container import Services
 from ..services.context import RequestContext
+from ..services.model_config import ModelConfigService
 
 Handler = Callable[[RequestContext, Any], Awaitable[r.Result]]
 
@@ -72,6 +73,14 @@ class Gateway:
             "memory.appendDaily": self._memory_append,
             "memory.archive": self._memory_archive,
         }
+        if services.models is not None:
+            self.handlers.update(
+                {
+                    "model.get": self._model_get,
+                    "model.update": self._model_update,
+                    "model.test": self._model_test,
+                }
+            )
 
     def connect_payload(self, user: str, workspace_id: str | None) -> r.ConnectResult:
         """The payload answering ``connect``."""
@@ -222,3 +231,17 @@ class Gateway:
         self, ctx: RequestContext, p: m.MetricsSummaryParams
     ) -> r.MetricsSummaryResult:
         return await self.s.metrics.summary(p.from_, p.to)
+
+    # -- model settings (the console's form) ------------------------------------------------
+    def _models(self) -> ModelConfigService:
+        assert self.s.models is not None  # only registered when present
+        return self.s.models
+
+    async def _model_get(self, ctx: RequestContext, p: m.ModelGetParams) -> r.ModelGetResult:
+        return self._models().get(ctx)
+
+    async def _model_update(self, ctx: RequestContext, p: m.ModelUpdateParams) -> r.ModelGetResult:
+        return await self._models().update(ctx, p)
+
+    async def _model_test(self, ctx: RequestContext, p: m.ModelTestParams) -> r.ModelTestResult:
+        return await self._models().test(ctx, p)

@@ -13,6 +13,7 @@ from .hub import EventHub
 from .idempotency import IdempotencyService
 from .memory import MemoryService
 from .metrics import MetricsService
+from .model_config import ModelConfigService
 from .policy import PolicyService
 from .runs import RunService
 from .sandboxes import SandboxService
@@ -48,5 +49,7 @@ class Services:
     audit: AuditService
     metrics: MetricsService
     sandboxes: SandboxService
+    #: The console's saved model settings (``model.*``); ``None``: those methods are absent.
+    models: ModelConfigService | None = None
     #: Set once state is loaded and crash recovery is done; requests wait for it.
     ready: asyncio.Event = field(default_factory=asyncio.Event)

@@ -218,6 +218,7 @@ export interface IGateItem {
   resolvedBy?: string | null;
   createdAt?: string;
   resolvedAt?: string | null;
+  preview?: IGatePreview | null;
   [key: string]: unknown;
 }
 
@@ -226,6 +227,7 @@ export interface IGateListParams {
   status?: "pending" | "approved" | "rejected" | "expired" | null;
   sessionId?: string | null;
   limit?: number;
+  toolName?: string | null;
   [key: string]: unknown;
 }
 
@@ -241,6 +243,19 @@ export interface IGatePayload {
   runId?: string | null;
   traceId?: string | null;
   gate: IGateItem;
+  [key: string]: unknown;
+}
+
+/** What a gated call would change, computed by the gateway when the gate is raised. */
+export interface IGatePreview {
+  kind?: "file.diff";
+  path: string;
+  exists?: boolean;
+  diff?: string;
+  added?: number;
+  removed?: number;
+  truncated?: boolean;
+  note?: string | null;
   [key: string]: unknown;
 }
 

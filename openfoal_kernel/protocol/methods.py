@@ -140,6 +140,8 @@ class GateListParams(Params):
     status: Literal["pending", "approved", "rejected", "expired"] | None = None
     sessionId: str | None = None
     limit: int = Field(default=100, ge=1, le=1000)
+    #: Only gates of this tool (an OpenFoal extension: the Approvals panel's tool filter).
+    toolName: str | None = Field(default=None, max_length=200)
 
 
 class GateResolveParams(SideEffectParams):

@@ -72,15 +72,10 @@ class Gateway:
             "memory.get": self._memory_get,
             "memory.appendDaily": self._memory_append,
             "memory.archive": self._memory_archive,
+            "model.get": self._model_get,
+            "model.update": self._model_update,
+            "model.test": self._model_test,
         }
-        if services.models is not None:
-            self.handlers.update(
-                {
-                    "model.get": self._model_get,
-                    "model.update": self._model_update,
-                    "model.test": self._model_test,
-                }
-            )
 
     def connect_payload(self, user: str, workspace_id: str | None) -> r.ConnectResult:
         """The payload answering ``connect``."""
@@ -211,7 +206,9 @@ class Gateway:
         return r.PolicyResult(policy=policy)
 
     async def _gate_list(self, ctx: RequestContext, p: m.GateListParams) -> r.GateListResult:
-        items = await self.s.gates.list(ctx, status=p.status, session_id=p.sessionId, limit=p.limit)
+        items = await self.s.gates.list(
+            ctx, status=p.status, session_id=p.sessionId, limit=p.limit, tool_name=p.toolName
+        )
         return r.GateListResult(items=items)
 
     async def _gate_resolve(
@@ -234,7 +231,10 @@ class Gateway:
 
     # -- model settings (the console's form) ------------------------------------------------
     def _models(self) -> ModelConfigService:
-        assert self.s.models is not None  # only registered when present
+        if self.s.models is None:
+            raise OpenFoalError(
+                ErrorCode.METHOD_NOT_FOUND, "this server keeps no model settings of its own"
+            )
         return self.s.models
 
     async def _model_get(self, ctx: RequestContext, p: m.ModelGetParams) -> r.ModelGetResult:

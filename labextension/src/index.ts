@@ -17,6 +17,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { NotebookBinding } from './binding';
 import { OpenFoalClient } from './client';
 import { ConsoleCommandIDs, approvalsPlugin } from './console/plugin';
+import { ModelCommandIDs, modelSettingsPlugin } from './console/modelplugin';
 import { openfoalIcon } from './icons';
 import { ChatModel } from './model';
 import { RuntimeMode } from './protocol';
@@ -105,7 +106,9 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
       rendermime,
       trans,
       openApprovals: () =>
-        void app.commands.execute(ConsoleCommandIDs.openApprovals)
+        void app.commands.execute(ConsoleCommandIDs.openApprovals),
+      openModelSettings: () =>
+        void app.commands.execute(ModelCommandIDs.openModelSettings)
     });
     panel.id = 'openfoal-chat';
     panel.title.icon = openfoalIcon;
@@ -157,6 +160,24 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(panel.id);
       }
     });
+    app.commands.addCommand(ConsoleCommandIDs.openSession, {
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: { sessionId: { type: 'string' } },
+          required: ['sessionId']
+        }
+      },
+      label: trans.__('Open an OpenFoal Session in the Chat'),
+      execute: async args => {
+        const sessionId = String(args.sessionId ?? '');
+        if (!sessionId) {
+          return;
+        }
+        app.shell.activateById(panel.id);
+        await panel.openSession(sessionId);
+      }
+    });
     model.stateChanged.connect(() =>
       app.commands.notifyCommandChanged(CommandIDs.stop)
     );
@@ -173,4 +194,10 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [clientPlugin, chatPlugin, runViewPlugin, approvalsPlugin];
+export default [
+  clientPlugin,
+  chatPlugin,
+  runViewPlugin,
+  approvalsPlugin,
+  modelSettingsPlugin
+];

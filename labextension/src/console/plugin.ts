@@ -21,6 +21,8 @@ import type { ApprovalsPanel } from './approvals';
 /** Command ids of the console. */
 export namespace ConsoleCommandIDs {
   export const openApprovals = 'openfoal:open-approvals';
+  /** Open a session in the chat (`{sessionId}`); registered by the chat plugin. */
+  export const openSession = 'openfoal:open-session';
 }
 
 /** Opens (or reveals) the one Approvals panel. */
@@ -52,7 +54,14 @@ export const approvalsPlugin: JupyterFrontEndPlugin<void> = {
       execute: async () => {
         if (!current || current.isDisposed) {
           const { ApprovalsPanel } = await import('./approvals');
-          const content = new ApprovalsPanel({ client, trans });
+          const content = new ApprovalsPanel({
+            client,
+            trans,
+            openSession: sessionId =>
+              void app.commands.execute(ConsoleCommandIDs.openSession, {
+                sessionId
+              })
+          });
           current = new MainAreaWidget({ content });
           current.id = 'openfoal-approvals';
           current.title.label = trans.__('Approvals');

@@ -7,7 +7,8 @@ import {
   addIcon,
   checkIcon,
   listIcon,
-  notebookIcon
+  notebookIcon,
+  settingsIcon
 } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
@@ -24,6 +25,8 @@ export interface IHeaderActions {
   toggleBinding(): void;
   /** Open the Approvals panel. */
   openApprovals(): void;
+  /** Open the model settings form. */
+  openModelSettings(): void;
 }
 
 /** Title row and status row of the chat panel. */
@@ -58,6 +61,12 @@ export class ChatHeader extends Widget {
       'approvals'
     );
     approvalsButton.addEventListener('click', () => actions.openApprovals());
+    const modelButton = iconButton(
+      settingsIcon,
+      trans.__('Model settings'),
+      'model-settings'
+    );
+    modelButton.addEventListener('click', () => actions.openModelSettings());
     this._title = h('span', { class: 'jp-OpenFoal-title' });
     this._connection = h('span', {
       class: 'jp-OpenFoal-connection',
@@ -97,6 +106,7 @@ export class ChatHeader extends Widget {
         this._title,
         this._connection,
         approvalsButton,
+        modelButton,
         newButton
       ),
       h(

@@ -32,7 +32,8 @@ export class ChatPanel extends Panel {
       newSession: () => this.newSession(),
       setMode: (mode: RuntimeMode) => void model.setRuntimeMode(mode),
       toggleBinding: () => this.toggleBinding(),
-      openApprovals: () => options.openApprovals?.()
+      openApprovals: () => options.openApprovals?.(),
+      openModelSettings: () => options.openModelSettings?.()
     });
     this._sessions = new SessionList(
       model,
@@ -49,7 +50,10 @@ export class ChatPanel extends Panel {
           model.resolveGate(gate, decision, reason, key),
         allowForSession: (gate, key) => model.allowForSession(gate, key)
       },
-      models: { tryDemo: () => void model.tryDemo() }
+      models: {
+        tryDemo: () => void model.tryDemo(),
+        configure: () => options.openModelSettings?.()
+      }
     });
     this._input = new ChatInput(model, trans);
 
@@ -141,5 +145,7 @@ export namespace ChatPanel {
     expandTools?: boolean;
     /** Open the Approvals panel (the header's button). */
     openApprovals?: () => void;
+    /** Open the model settings form (the header's button, the first-run notice). */
+    openModelSettings?: () => void;
   }
 }

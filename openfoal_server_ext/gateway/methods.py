@@ -118,7 +118,12 @@ class Gateway:
             )
             if not outcome["ok"]:
                 err = outcome["error"]
-                raise OpenFoalError(err["code"], err["message"], retryable=err.get("retryable"))
+                raise OpenFoalError(
+                    err["code"],
+                    err["message"],
+                    retryable=err.get("retryable"),
+                    details=err.get("details"),
+                )
             result = r.METHOD_RESULTS[method].model_validate(outcome["payload"])
             if isinstance(result, r.AgentRunResult):
                 ctx.subscribe(result.sessionId)

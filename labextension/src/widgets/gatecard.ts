@@ -293,7 +293,7 @@ export function diffNodes(
     preview.note
       ? ''
       : trans.__(
-          '+%1 −%2',
+          '+%1 -%2',
           String(preview.added ?? 0),
           String(preview.removed ?? 0)
         )

@@ -132,15 +132,22 @@ def test_file_write_card_shows_the_diff_and_approvals_filter(
     panel.screenshot(path=str(SCREENSHOTS / "approvals-filters-dark.png"))
     use_theme(page, chat, "JupyterLab Light")
 
-    # The link opens the chat on that session (a new chat first, so the switch shows).
+    # The link opens the chat on that session: from a new, empty chat, with the chat closed.
     chat.new_session()
+    expect(gate_card(chat)).to_have_count(0)
+    chat.tab.click()
+    expect(chat.root).to_be_hidden()
     item.get_by_role("button", name=f"Open session {session_id} in the chat").click()
+    expect(chat.root).to_be_visible(timeout=30_000)
     expect(gate_card(chat)).to_have_attribute("data-gate-status", "pending", timeout=30_000)
     expect(chat.entries("user").last).to_have_text("edit the notes")
-    item.get_by_role("button", name="Approve", exact=True).click()
+    approve = item.get_by_role("button", name="Approve", exact=True)
+    expect(approve).to_be_enabled()
+    approve.click()
     expect(item.locator(".jp-OpenFoal-gate")).to_have_attribute(
-        "data-gate-status", "approved", timeout=30_000
+        "data-gate-status", "approved", timeout=60_000
     )
+    expect(gate_card(chat)).to_have_attribute("data-gate-status", "approved", timeout=60_000)
     chat.wait_idle()
     assert (lab.root / "notes.txt").read_text() == "alpha\ngamma\n"
 

@@ -11,6 +11,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from openfoal_kernel.client import GatewayClient
@@ -61,6 +62,12 @@ async def test_nothing_set_means_no_model(bare_server: ServerProcess, config_dir
     got = _payload(bare_server, "model.get", {})
     assert got == {"saved": None, "active": None, "source": "none", "canEdit": True}
     assert not (config_dir / "openfoal" / "model.json").exists()
+    paths = httpx.get(
+        bare_server.url + "openfoal/api/openapi.json",
+        headers={"Authorization": f"token {bare_server.token}"},
+    ).json()["paths"]
+    for method in ("model.get", "model.update", "model.test"):
+        assert f"/openfoal/api/{method}" in paths
     # the chat's first message answers with the no-model error the first-run choice reads
     async with GatewayClient(bare_server.ws_url, token=bare_server.token) as c:
         _, events = await c.run("hello")

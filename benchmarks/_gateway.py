@@ -26,6 +26,10 @@ ARRIVED = "_arrivedNs"
 RUN_TIMEOUT_S = 120.0
 
 
+#: Benchmarks measure the server, not its rate limits (a later ``args`` entry overrides).
+UNLIMITED = [f"--OpenFoalApp.rate_limits={c}=0" for c in ("read", "write", "run")]
+
+
 @contextmanager
 def gateway(
     model: ModelProcess, *, args: list[str] | None = None, pool: int = 1
@@ -41,7 +45,7 @@ def gateway(
         server = ServerProcess(
             Path(tmp) / "root",
             env=env,
-            args=[f"--KernelOrchestrator.pool_size={pool}", *(args or [])],
+            args=[f"--KernelOrchestrator.pool_size={pool}", *UNLIMITED, *(args or [])],
         )
         server.start()
         try:

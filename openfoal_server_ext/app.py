@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Int, List, Type, Unicode, default
 
 from openfoal_kernel.policy.published import POLICY_FILE_ENV
 from openfoal_kernel.protocol import ErrorCode, ModelSettings, OpenFoalError
@@ -36,6 +36,7 @@ from .services.memory import MemoryService
 from .services.metrics import MetricsService
 from .services.model_config import ModelConfigService
 from .services.policy import PolicyService
+from .services.ratelimit import DEFAULT_LIMITS, RateLimiter
 from .services.sandboxes import SandboxService
 from .services.session_policy import SessionPolicies
 from .services.sessions import SessionService
@@ -163,6 +164,24 @@ class OpenFoalApp(ExtensionApp):
         50_000,
         config=True,
         help="Frames buffered per client before a slow client is disconnected (default 50000).",
+    )
+    send_buffer_bytes = Int(
+        8 * 1024 * 1024,
+        config=True,
+        help="Bytes buffered per client (queued, or written and not yet flushed) before a "
+        "slow client is closed with 1013 (default 8 MiB).",
+    )
+    admin_users = List(
+        Unicode(),
+        config=True,
+        help="Users who, besides the server owner, may change the 'default' policy and any "
+        "user's scope, and whose metrics.summary counts every user's runs (default none).",
+    )
+    rate_limits = Dict(
+        config=True,
+        help="Token buckets per user and method class, 'RATE/BURST' ('0': no limit), laid over "
+        f"the defaults {DEFAULT_LIMITS} (classes: run = agent.run, agent.abort, "
+        "runtime.setMode; write = other changes; read = the rest). Past one: RATE_LIMITED.",
     )
     idempotency_ttl_hours = Float(
         24.0, config=True, help="Idempotency records kept this long (default 24 h)."
@@ -335,9 +354,16 @@ class OpenFoalApp(ExtensionApp):
             role=self.role,
             max_frame_bytes=self.max_frame_bytes,
             send_queue_frames=self.send_queue_frames,
+            send_buffer_bytes=self.send_buffer_bytes,
+            admin_users=frozenset(self.admin_users),
             server_owner=self.server_owner,
         )
         sessions = SessionService(worker, hub, workspace_id=self.workspace_id)
+
+        def sessions_owner(session_id: str) -> str | None:
+            session = sessions.peek(session_id)
+            return session.owner if session is not None else None
+
         audit = AuditService(worker)
         self.models = ModelConfigService(
             path=Path(self.model_settings_file)
@@ -354,7 +380,7 @@ class OpenFoalApp(ExtensionApp):
         self._policy_file = policy_file
         policies = PolicyService(worker, hub, audit, publish_to=policy_file)
         workspace = self.workspace_dir or str(root)
-        memory = MemoryService(Path(workspace))
+        memory = MemoryService(Path(workspace), server_owner=self.server_owner)
         sandboxes = SandboxService(self._sandbox_factory(workspace), audit)
         wired: dict[str, RunServices] = {}
 
@@ -374,7 +400,7 @@ class OpenFoalApp(ExtensionApp):
             sandboxes=sandboxes,
             memory=memory,
             model_settings=self.model_settings,
-            policy=SessionPolicies(policies),
+            policy=SessionPolicies(policies, owner_of=sessions_owner),
             gate_timeout_s=lambda: policies.current().gateTimeoutSec,
             workspace=workspace,
             default_owner=self.server_owner,
@@ -399,6 +425,7 @@ class OpenFoalApp(ExtensionApp):
             metrics=MetricsService(worker),
             sandboxes=sandboxes,
             models=self.models,
+            rate_limiter=RateLimiter(self.rate_limits),
         )
         self.settings.update(
             {"openfoal_services": self.services, "openfoal_gateway": Gateway(self.services)}

@@ -525,7 +525,7 @@ export interface ISession {
   title?: string;
   preview?: string;
   owner: string;
-  status?: "idle" | "running" | "waiting_gate";
+  status?: "idle" | "running" | "waiting_gate" | "queued";
   runtimeMode?: "local" | "cloud";
   pendingRuntimeMode?: "local" | "cloud" | null;
   syncState?: "local_only" | "syncing" | "synced" | "conflict";

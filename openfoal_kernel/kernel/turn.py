@@ -45,6 +45,7 @@ def build_loop(
         executor=executor,
         policy=spec.policy,
         runtime_mode=spec.runtimeMode,
+        memory_root=Path(spec.memoryRoot) if spec.memoryRoot else None,
     )
     return AgentLoop(
         spec=spec,

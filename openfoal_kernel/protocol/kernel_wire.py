@@ -60,6 +60,8 @@ class RunSpec(BaseModel):
     sandbox: dict[str, Any] | None = None
     #: Prompt context from memory files, resolved by the gateway for the main session.
     memory: str = ""
+    #: Folder of the session owner's memory files (default: the workspace).
+    memoryRoot: str | None = None
     #: True for a continuation: the transcript ends with tool calls still to run (a gate
     #: was resolved after its kernel was lost); there is no new user input.
     resume: bool = False

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 RuntimeMode = Literal["local", "cloud"]
-SessionStatus = Literal["idle", "running", "waiting_gate"]
+SessionStatus = Literal["idle", "running", "waiting_gate", "queued"]
 SyncState = Literal["local_only", "syncing", "synced", "conflict"]
 MemoryFlushState = Literal["idle", "pending", "flushed", "skipped"]
 Rule = Literal["allow", "deny", "gate"]

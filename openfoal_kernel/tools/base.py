@@ -29,6 +29,8 @@ class ToolContext:
     executor: Executor
     policy: Policy = field(default_factory=Policy)
     runtime_mode: str = "local"
+    #: Where the memory tools read and write (the session owner's); None: the workspace.
+    memory_root: Path | None = None
 
 
 @dataclass(kw_only=True)

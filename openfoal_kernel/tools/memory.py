@@ -54,7 +54,7 @@ class MemoryGetTool(Tool[MemoryGetArgs]):
     async def run(self, args: MemoryGetArgs, ctx: ToolContext) -> ToolResult:
         """Read through :func:`openfoal_kernel.memory.read_memory`."""
         try:
-            text = await asyncio.to_thread(read_memory, ctx.workspace, args.path)
+            text = await asyncio.to_thread(read_memory, ctx.memory_root or ctx.workspace, args.path)
         except Exception as exc:
             return from_error(exc)
         out, cut = cap_text(text)
@@ -77,7 +77,10 @@ class MemoryAppendTool(Tool[MemoryAppendArgs]):
         """Append through :func:`openfoal_kernel.memory.append_daily`."""
         try:
             path, n = await asyncio.to_thread(
-                append_daily, ctx.workspace, args.text, also_long_term=args.long_term
+                append_daily,
+                ctx.memory_root or ctx.workspace,
+                args.text,
+                also_long_term=args.long_term,
             )
         except Exception as exc:
             return from_error(exc)

@@ -18,6 +18,7 @@ import contextlib
 import functools
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,7 +31,7 @@ from openfoal_kernel.protocol.methods import ConnectParams
 from ..services.container import Services
 from ..services.context import RequestContext
 from .methods import Gateway, parse_params
-from .tracing import trace_id_from
+from .tracing import check_traceparent, trace_id_from
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,10 @@ CloseFn = Callable[[int, str], None]
 CLOSE_POLICY = 1008  # protocol violation (no connect first)
 CLOSE_TOO_BIG = 1009
 CLOSE_SLOW = 1013  # try again later: the client did not keep up
+
+#: Deepest nesting of ``params`` a request may have (deeper: INVALID_REQUEST, socket kept).
+MAX_PARAMS_DEPTH = 64
+_ID_RE = re.compile(r'"id"\s*:\s*"([^"\\]{1,256})"')
 
 _CLOSE = "\x00close"  # queue sentinel: close once everything before it is sent
 #: Most frames handed to the socket in one write when a backlog is flushed.
@@ -74,6 +79,8 @@ class GatewayConnection:
         self.workspace_id = services.config.workspace_id
         self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=services.config.send_queue_frames)
         self._closing: tuple[int, str] | None = None
+        #: Bytes queued, held or handed to the socket and not yet flushed (bounded).
+        self._buffered = 0
         self._sender = asyncio.ensure_future(self._send_loop())
         self._tasks: set[asyncio.Task[None]] = set()
         self._sessions: set[str] = set()
@@ -84,31 +91,50 @@ class GatewayConnection:
     # -- outgoing -------------------------------------------------------------------------
 
     def push(self, frame: dict[str, Any]) -> None:
-        """Queue a frame; a full queue means a slow consumer, who is disconnected."""
+        """Queue a frame; a full buffer means a slow consumer, who is disconnected."""
         if self.closed or self._closing is not None:
             return
         if self._holds and frame.get("type") == "event":
             held = self._held.get(frame["payload"].get("sessionId", ""))
             if held is not None:
-                held.append(_ENCODER.encode(frame))
-                if len(held) + self._queue.qsize() > self.s.config.send_queue_frames:
-                    log.warning("closing slow OpenFoal client of %s: held events", self.user)
-                    self.close(CLOSE_SLOW, "send buffer full: client too slow", drain=False)
+                text = _ENCODER.encode(frame)
+                if len(held) + self._queue.qsize() >= self.s.config.send_queue_frames:
+                    self._too_slow("held events")
+                elif self._account(len(text)):
+                    held.append(text)
                 return
         self._enqueue(_ENCODER.encode(frame))
 
-    def _enqueue(self, text: str) -> None:
+    def _account(self, size: int) -> bool:
+        """Count ``size`` bytes into the send buffer; past its bound, close the connection.
+
+        A frame is always let into an empty buffer (a reply larger than the bound still goes
+        out to a client that keeps up). Frames are ASCII (``ensure_ascii``): characters are bytes.
+        """
+        if self._buffered and self._buffered + size > self.s.config.send_buffer_bytes:
+            self._too_slow(f"send buffer over {self.s.config.send_buffer_bytes} bytes")
+            return False
+        self._buffered += size
+        return True
+
+    def _too_slow(self, why: str) -> None:
+        log.warning("closing slow OpenFoal client of %s: %s", self.user, why)
+        self.close(CLOSE_SLOW, "send buffer full: client too slow", drain=False)
+
+    def _enqueue(self, text: str, *, counted: bool = False) -> None:
+        if not counted and not self._account(len(text)):
+            return
         try:
             self._queue.put_nowait(text)
         except asyncio.QueueFull:
-            log.warning("closing slow OpenFoal client of %s: send queue full", self.user)
-            self.close(CLOSE_SLOW, "send buffer full: client too slow", drain=False)
+            self._too_slow("send queue full")
 
     async def _send_loop(self) -> None:
         while True:
             texts = [await self._queue.get()]
             try:
                 result = None
+                written = 0  # bytes handed to the socket and not known to be flushed
                 # write the backlog in batches without waiting, then wait for the flush
                 while True:
                     while (
@@ -122,6 +148,7 @@ class GatewayConnection:
                         texts.pop()
                     if texts:
                         result = self._write(texts)
+                        written += sum(map(len, texts))
                     if closing:
                         if result is not None:
                             await result
@@ -132,6 +159,7 @@ class GatewayConnection:
                     texts = [self._queue.get_nowait()]
                 if result is not None:
                     await result
+                self._buffered -= written
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -183,7 +211,7 @@ class GatewayConnection:
         limit = (
             self.s.config.max_frame_bytes if self.connected else self.s.config.pre_connect_max_bytes
         )
-        if len(text) > limit:
+        if _byte_size(text, limit) > limit:
             self.push(
                 res_error(
                     "", self._err(ErrorCode.INVALID_REQUEST, f"frame larger than {limit} bytes")
@@ -197,6 +225,9 @@ class GatewayConnection:
         except (json.JSONDecodeError, UnicodeDecodeError):
             self._reject(None, "frame is not valid JSON")
             return
+        except RecursionError:
+            self._reject(_sniff_id(text), "frame nested deeper than the parser allows")
+            return
         except ValidationError as exc:
             req_id = (
                 raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
@@ -205,6 +236,9 @@ class GatewayConnection:
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3]
             )
             self._reject(req_id, f"not a request frame ({where})")
+            return
+        if _too_deep(frame.params, MAX_PARAMS_DEPTH):
+            self._reject(frame.id, f"params nested deeper than {MAX_PARAMS_DEPTH} levels")
             return
         if not self.connected:
             self._connect(frame, raw)
@@ -273,10 +307,16 @@ class GatewayConnection:
             for text in self._held.pop(session_id, []):
                 if self.closed or self._closing is not None:
                     return
-                self._enqueue(text)
+                self._enqueue(text, counted=True)
 
     async def _handle(self, frame: ReqFrame, raw: dict[str, Any]) -> None:
         trace_id = trace_id_from(raw.get("traceparent") or frame.params.get("traceparent"))
+        try:
+            check_traceparent(raw.get("traceparent"))
+            check_traceparent(frame.params.get("traceparent"))
+        except OpenFoalError as exc:
+            self.push(res_error(frame.id, exc.to_body(trace_id)))
+            return
         held_here: set[str] = set()
         on_subscribe = self.subscribe
         if frame.method == "agent.run":
@@ -312,6 +352,34 @@ class GatewayConnection:
             )
         else:
             self.push(res_ok(frame.id, payload.wire()))
+
+
+def _byte_size(text: str | bytes, limit: int) -> int:
+    """The UTF-8 size of a frame (a string of at most limit/4 characters is under it)."""
+    if isinstance(text, bytes) or len(text) * 4 <= limit:
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _sniff_id(text: str | bytes) -> str | None:
+    """The request id of a frame that does not parse, when one can be seen."""
+    head = text[:4096] if isinstance(text, str) else text[:4096].decode("utf-8", "replace")
+    found = _ID_RE.search(head)
+    return found.group(1) if found else None
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers more than ``limit`` levels (iterative)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return False
 
 
 def _check_protocol(params: ConnectParams) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
-from tornado import web
+from tornado import httputil, web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
@@ -20,7 +23,7 @@ from .connection import GatewayConnection
 from .identity import principal
 from .methods import Gateway
 from .openapi import openapi_document
-from .tracing import trace_id_from
+from .tracing import check_traceparent, trace_id_from
 from .wsframes import text_frames
 
 AUTH_RESOURCE = "openfoal"
@@ -39,6 +42,35 @@ HTTP_STATUS = {
     ErrorCode.MODEL_UNAVAILABLE: 503,
     ErrorCode.SANDBOX_UNAVAILABLE: 503,
 }
+
+
+#: The error code of an HTTP status tornado or Jupyter raise before a handler runs.
+STATUS_CODES = {
+    400: ErrorCode.INVALID_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_FOUND,
+    413: ErrorCode.INVALID_REQUEST,
+    429: ErrorCode.RATE_LIMITED,
+}
+
+_H = TypeVar("_H", bound=Callable[..., Awaitable[None] | None])
+
+
+def authenticated_401(method: _H) -> _H:
+    """Like ``web.authenticated``, but a missing login is a structured, audited 401."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        if not self.current_user:
+            self.refuse_unauthenticated()
+            return
+        result = method(self, *args, **kwargs)
+        if result is not None:
+            await result
+
+    return wrapper  # type: ignore[return-value]
 
 
 class _OpenFoalMixin:
@@ -60,6 +92,60 @@ class _OpenFoalMixin:
             self.identity_provider,  # type: ignore[attr-defined]
             self.services.config.server_owner,
         )
+
+
+class _RestMixin(_OpenFoalMixin):
+    """REST routes: errors raised before a handler runs are structured too."""
+
+    #: The HTTP methods a route answers (the ``Allow`` header of its 405).
+    allowed_methods = "POST"
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every HTTP error is a structured protocol error (405s name what is allowed)."""
+        handler: Any = self
+        if status_code in (401, 403) and not getattr(handler, "_jupyter_current_user", None):
+            self.refuse_unauthenticated()  # no login (Jupyter's XSRF check says 403 for it)
+            return
+        code = STATUS_CODES.get(status_code, ErrorCode.INTERNAL_ERROR)
+        if status_code == 405:
+            handler.set_header("Allow", self.allowed_methods)
+        message = f"{status_code} {httputil.responses.get(status_code, '')}".strip()
+        exc = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message and status_code < 500:
+            message += f": {exc.log_message % exc.args if exc.args else exc.log_message}"
+        if code is ErrorCode.INTERNAL_ERROR:
+            message = "internal error; see the server log"
+        trace_id = trace_id_from(handler.request.headers.get("traceparent"))
+        handler.set_header("Content-Type", "application/json")
+        handler.finish({"ok": False, "error": OpenFoalError(code, message).to_body(trace_id)})
+
+    def refuse_unauthenticated(self) -> None:
+        """Answer 401 ``UNAUTHORIZED`` with ``WWW-Authenticate``, and audit the attempt."""
+        handler: Any = self
+        trace_id = trace_id_from(handler.request.headers.get("traceparent"))
+        ip = handler.request.remote_ip
+        try:  # a flood of refused requests is answered, but audited at the read rate only
+            self.services.rate_limiter.check(f"anonymous@{ip}", "auth")
+        except OpenFoalError:
+            pass
+        else:
+            self.services.audit.record(
+                actor="anonymous",
+                action="auth.refused",
+                resource=f"rest:{handler.request.path}",
+                trace_id=trace_id,
+                owner=self.services.config.server_owner,
+                detail={"method": handler.request.method, "remoteIp": ip},
+            )
+        handler.clear()
+        handler.set_status(401)
+        handler.set_header("WWW-Authenticate", 'token realm="openfoal"')
+        handler.set_header("Content-Type", "application/json")
+        err = OpenFoalError(
+            ErrorCode.UNAUTHORIZED,
+            "authentication required: send 'Authorization: token <token>' or log in",
+        )
+        handler.finish({"ok": False, "error": err.to_body(trace_id)})
 
 
 class GatewayWebSocketHandler(_OpenFoalMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -131,21 +217,32 @@ class GatewayWebSocketHandler(_OpenFoalMixin, WebSocketMixin, WebSocketHandler, 
             self.connection.on_closed()
 
 
-class GatewayAPIHandler(_OpenFoalMixin, APIHandler):
+class GatewayAPIHandler(_RestMixin, APIHandler):
     """``POST {base_url}openfoal/api/<method>``: the same operations, request/response."""
 
-    @web.authenticated
+    @authenticated_401
     @authorized
     async def post(self, method: str) -> None:
         """Run one method with the JSON body as params."""
         trace_id = trace_id_from(self.request.headers.get("traceparent"))
         self.set_header("X-OpenFoal-Trace-Id", trace_id)
         try:
-            body = self.request.body.decode() or "{}"
+            try:
+                body = self.request.body.decode() or "{}"
+            except UnicodeDecodeError as exc:
+                raise OpenFoalError(
+                    ErrorCode.INVALID_REQUEST,
+                    f"body is not UTF-8 (byte {exc.start}): send JSON in UTF-8",
+                ) from exc
             try:
                 params = json.loads(body)
             except json.JSONDecodeError as exc:
                 raise OpenFoalError(ErrorCode.INVALID_REQUEST, f"body is not JSON: {exc}") from exc
+            except RecursionError as exc:
+                raise OpenFoalError(
+                    ErrorCode.INVALID_REQUEST, "body nested deeper than the parser allows"
+                ) from exc
+            check_traceparent(params.get("traceparent") if isinstance(params, dict) else None)
             if isinstance(params, dict) and "idempotencyKey" not in params:
                 key = self.request.headers.get("Idempotency-Key")
                 if key:
@@ -158,19 +255,24 @@ class GatewayAPIHandler(_OpenFoalMixin, APIHandler):
             payload = await self.gateway.call(ctx, method, params)
         except OpenFoalError as exc:
             self.set_status(HTTP_STATUS.get(exc.code, 500))
+            retry_ms = exc.details.get("retryAfterMs")
+            if exc.code is ErrorCode.RATE_LIMITED and isinstance(retry_ms, int):
+                self.set_header("Retry-After", str(max(1, math.ceil(retry_ms / 1000))))
             self.finish({"ok": False, "error": exc.to_body(trace_id)})
             return
         self.finish({"ok": True, "payload": payload.wire()})
 
 
-class OpenAPIHandler(_OpenFoalMixin, APIHandler):
+class OpenAPIHandler(_RestMixin, APIHandler):
     """``GET {base_url}openfoal/api/openapi.json``."""
 
-    @web.authenticated
+    allowed_methods = "GET"
+
+    @authenticated_401
     @authorized
     def get(self) -> None:
         """Serve the OpenAPI document of the REST surface."""
-        self.finish(openapi_document(self.base_url))
+        self.finish(openapi_document(self.base_url, frozenset(self.gateway.handlers)))
 
 
 async def _maybe_await(value: Any) -> Any:

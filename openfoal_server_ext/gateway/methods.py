@@ -5,6 +5,7 @@ Shared by the WebSocket and REST transports, so both speak exactly the same oper
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from openfoal_kernel.protocol import methods as m
 from openfoal_kernel.protocol import results as r
 from openfoal_kernel.protocol.frames import EventFrame
 
+from ..services.access import Access
 from ..services.container import Services
 from ..services.context import RequestContext
 from ..services.model_config import ModelConfigService
@@ -77,6 +79,11 @@ class Gateway:
             "model.test": self._model_test,
         }
 
+    @functools.cached_property
+    def access(self) -> Access:
+        """Who may read and change what (the server owner and admins see everything)."""
+        return Access(self.s.config.server_owner, self.s.config.admin_users)
+
     def connect_payload(self, user: str, workspace_id: str | None) -> r.ConnectResult:
         """The payload answering ``connect``."""
         return r.ConnectResult.model_validate(
@@ -96,6 +103,7 @@ class Gateway:
             await self.s.ready.wait()  # the server is still loading its state
         if method not in m.METHOD_PARAMS or method == "connect":
             raise OpenFoalError(ErrorCode.METHOD_NOT_FOUND, f"unknown method {method!r}")
+        self.s.rate_limiter.check(ctx.user, method)
         handler = self.handlers.get(method)
         if handler is None:
             raise OpenFoalError(
@@ -185,23 +193,30 @@ class Gateway:
         return result
 
     async def _memory_get(self, ctx: RequestContext, p: m.MemoryGetParams) -> r.MemoryGetResult:
-        return await self.s.memory.get(p.path)
+        return await self.s.memory.get(p.path, ctx.user)
 
     async def _memory_append(
         self, ctx: RequestContext, p: m.MemoryAppendDailyParams
     ) -> r.MemoryAppendResult:
-        return await self.s.memory.append_daily(p.text, p.alsoLongTerm)
+        return await self.s.memory.append_daily(p.text, p.alsoLongTerm, ctx.user)
 
     async def _memory_archive(
         self, ctx: RequestContext, p: m.MemoryArchiveParams
     ) -> r.MemoryArchiveResult:
-        return await self.s.memory.archive(p.date, p.clearDaily)
+        return await self.s.memory.archive(p.date, p.clearDaily, ctx.user)
 
     async def _policy_get(self, ctx: RequestContext, p: m.PolicyGetParams) -> r.PolicyResult:
+        self.access.policy_read(ctx.user, p.scopeKey, self._session_owner)
         return r.PolicyResult(policy=self.s.policies.current(p.scopeKey))
 
+    def _session_owner(self, session_id: str) -> str | None:
+        session = self.s.sessions.peek(session_id)
+        return session.owner if session is not None else None
+
     async def _policy_update(self, ctx: RequestContext, p: m.PolicyUpdateParams) -> r.PolicyResult:
+        governs = self.access.policy_write(ctx.user, p.scopeKey, self._session_owner)
         policy = await self.s.policies.update(
+            governs=governs,
             actor=ctx.user,
             trace_id=ctx.trace_id,
             scope_key=p.scopeKey,
@@ -232,7 +247,8 @@ class Gateway:
     async def _metrics(
         self, ctx: RequestContext, p: m.MetricsSummaryParams
     ) -> r.MetricsSummaryResult:
-        return await self.s.metrics.summary(p.from_, p.to)
+        owner = None if self.access.is_admin(ctx.user) else ctx.user
+        return await self.s.metrics.summary(p.from_, p.to, owner=owner)
 
     # -- model settings (the console's form) ------------------------------------------------
     def _models(self) -> ModelConfigService:

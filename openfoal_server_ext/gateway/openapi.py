@@ -11,9 +11,34 @@ from openfoal_kernel.protocol import PROTOCOL_VERSION
 from openfoal_kernel.protocol.methods import METHOD_PARAMS, is_side_effect
 from openfoal_kernel.protocol.results import METHOD_RESULTS
 
+_ERROR_BODY = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "ok": {"const": False},
+                "error": {"$ref": "#/components/schemas/Error"},
+            },
+        }
+    }
+}
+#: Answers every operation may give besides its own (docs/limits.md).
+_COMMON_ERRORS: dict[str, Any] = {
+    "401": {
+        "description": "UNAUTHORIZED: no valid login (audited)",
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+        "content": _ERROR_BODY,
+    },
+    "429": {
+        "description": "RATE_LIMITED: error.details.retryAfterMs says when to retry",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": _ERROR_BODY,
+    },
+}
+
 
 @lru_cache(maxsize=4)
-def _paths() -> tuple[dict[str, Any], dict[str, Any]]:
+def _paths(offered: frozenset[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {
         "Error": {
@@ -24,12 +49,16 @@ def _paths() -> tuple[dict[str, Any], dict[str, Any]]:
                 "message": {"type": "string"},
                 "retryable": {"type": "boolean"},
                 "traceId": {"type": "string"},
+                "details": {
+                    "type": "object",
+                    "properties": {"retryAfterMs": {"type": "integer", "minimum": 1}},
+                },
             },
         }
     }
     for method, result in METHOD_RESULTS.items():
-        if method == "connect":
-            continue
+        if method == "connect" or (offered is not None and method not in offered):
+            continue  # only what this server answers (not METHOD_NOT_FOUND)
         model = METHOD_PARAMS[method]
         for each in (model, result):
             schema = each.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -68,6 +97,7 @@ def _paths() -> tuple[dict[str, Any], dict[str, Any]]:
                             }
                         },
                     },
+                    **_COMMON_ERRORS,
                     "default": {
                         "description": "error",
                         "content": {
@@ -88,9 +118,10 @@ def _paths() -> tuple[dict[str, Any], dict[str, Any]]:
     return paths, schemas
 
 
-def openapi_document(base_url: str = "/") -> dict[str, Any]:
-    """Return the OpenAPI 3.1 document (paths relative to the server's base URL)."""
-    paths, schemas = _paths()
+def openapi_document(base_url: str = "/", offered: frozenset[str] | None = None) -> dict[str, Any]:
+    """Return the OpenAPI 3.1 document (paths relative to the server's base URL), of the
+    ``offered`` methods (default: every method of the protocol)."""
+    paths, schemas = _paths(offered)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -14,15 +14,17 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-from traitlets import Float, Int, Unicode
+from traitlets import Enum, Float, Int, Unicode
 from traitlets.config import LoggingConfigurable
 
 from openfoal_kernel.executors.code_kernel import BINDING_KEY
 from openfoal_kernel.protocol import ErrorCode, OpenFoalError
 
 from .bridge import EventCallback, KernelBridge
+from .leases import KernelLeases
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,20 @@ class KernelOrchestrator(LoggingConfigurable):
         config=True,
         help="Seconds before an idle session's agent kernel is shut down (default 600).",
     )
+    max_kernels_per_user = Int(
+        16,
+        config=True,
+        help="Live agent kernels one user may hold (0: no cap; default 16). Past it a new "
+        "session's run waits, or the user's longest-idle kernel is shut down (cap_policy).",
+    )
+    cap_policy = Enum(
+        ["evict", "queue"],
+        "evict",
+        config=True,
+        help="At the kernel cap: 'evict' (default) shuts down the user's longest-idle agent "
+        "kernel (never one mid-run; when all are busy the run waits); 'queue' waits until one "
+        "of the user's kernels is shut down (idle timeout, sessions.delete).",
+    )
     kernel_name = Unicode(
         KERNEL_NAME, config=True, help="Kernel spec of the agent kernels (default openfoal)."
     )
@@ -51,6 +67,15 @@ class KernelOrchestrator(LoggingConfigurable):
         allow_none=True,
         config=True,
         help="Folder the kernels start in. Default: the server's root_dir.",
+    )
+
+    lease_dir = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Folder of the kernel leases, by which the kernels of a server killed with "
+        "kill -9 are reaped at the next start. Default: /run/openfoal/kernels for root, "
+        "else openfoal-kernels-<uid> in $XDG_RUNTIME_DIR or the temp folder.",
     )
 
     def __init__(
@@ -79,13 +104,24 @@ class KernelOrchestrator(LoggingConfigurable):
         self._fill_task: asyncio.Task[None] | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._busy: Callable[[str], bool] = lambda session_id: False
+        self.owner_by_session: dict[str, str] = {}
+        #: Users' runs waiting for a kernel under the cap, and slots being filled now.
+        self.waiting: dict[str, int] = {}
+        self._reserved: dict[str, int] = {}
+        self._freed = asyncio.Event()
+        self.leases = KernelLeases(Path(self.lease_dir) if self.lease_dir else None)
 
     def set_busy_check(self, busy: Callable[[str], bool]) -> None:
         """Tell the reaper how to know a session is mid-run (never reap those)."""
         self._busy = busy
 
     async def start(self) -> None:
-        """Attach to running OpenFoal kernels, fill the pool, start the idle reaper."""
+        """Reap dead instances' kernels, attach to running OpenFoal kernels, fill the pool,
+        start the idle reaper."""
+        try:
+            await asyncio.to_thread(self.leases.start)
+        except Exception:
+            log.exception("could not reap the orphan kernels of dead server instances")
         for kernel_id in list(self.mkm.list_kernel_ids()):
             km = self.mkm.get_kernel(kernel_id)
             if getattr(km, "kernel_name", "") == self.kernel_name and kernel_id not in self.bridges:
@@ -124,6 +160,8 @@ class KernelOrchestrator(LoggingConfigurable):
         async def restarted(before: Any) -> None:
             # a new process, maybe on new ports: reconnect once it is up, subscribe again
             await bridge.reconnect(before)
+            if bridge.owned:
+                self._lease(kernel_id)  # the new process is the one to reap after a crash
             await self.on_lost(bridge, "the agent kernel died and was restarted")
             if not bridge.owned:
                 self._spawn_attach(bridge)
@@ -159,6 +197,7 @@ class KernelOrchestrator(LoggingConfigurable):
         if bridge in self._pool:
             self._pool.remove(bridge)
         await bridge.close()
+        self._freed.set()
 
     async def _start_kernel(self) -> KernelBridge:
         # choose the id first, so the kernel_actions "start" event of our own kernel is not
@@ -170,6 +209,7 @@ class KernelOrchestrator(LoggingConfigurable):
             kwargs["path"] = self.kernel_cwd
         try:
             await self.mkm.start_kernel(**kwargs)
+            self._lease(kernel_id)
             return await self._attach(kernel_id, owned=True)
         finally:
             self._starting.discard(kernel_id)
@@ -191,7 +231,16 @@ class KernelOrchestrator(LoggingConfigurable):
         if self.kernel_cwd:
             kwargs["path"] = self.kernel_cwd
         await self.mkm.start_kernel(**kwargs)
+        self._lease(kernel_id)
         return kernel_id
+
+    def _lease(self, kernel_id: str) -> None:
+        """Record the kernel's process, so a later instance reaps it if this one dies."""
+        provisioner = getattr(self.mkm.get_kernel(kernel_id), "provisioner", None)
+        try:
+            self.leases.record(kernel_id, getattr(provisioner, "pid", None))
+        except OSError:
+            log.exception("could not record the lease of kernel %s", kernel_id)
 
     def connection_info(self, kernel_id: str, binding: str) -> dict[str, Any]:
         """JSON-ready connection info of a kernel this server runs, tagged with its binding."""
@@ -218,11 +267,66 @@ class KernelOrchestrator(LoggingConfigurable):
         if self._fill_task is None or self._fill_task.done():
             self._fill_task = asyncio.create_task(self._fill_pool())
 
-    async def acquire(self, session_id: str) -> KernelBridge:
-        """Return the session's kernel, taking a pooled one or starting one if needed."""
+    async def acquire(
+        self,
+        session_id: str,
+        owner: str | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> KernelBridge:
+        """Return the session's kernel, taking a pooled one or starting one if needed; a new
+        kernel for ``owner`` first waits for room under the per-user cap (``on_wait`` is
+        called once when it has to wait)."""
         bridge = self.by_session.get(session_id)
         if bridge is not None and bridge.kernel_id in self.bridges:
             return bridge
+        if owner is None or self.max_kernels_per_user <= 0:
+            return await self._take(session_id)
+        await self._make_room(owner, on_wait)
+        try:
+            bridge = await self._take(session_id)
+            self.owner_by_session[session_id] = owner
+            return bridge
+        finally:
+            self._reserved[owner] -= 1
+
+    def live_kernels(self, owner: str) -> list[str]:
+        """The sessions of ``owner`` holding a live agent kernel."""
+        return [
+            sid
+            for sid, b in self.by_session.items()
+            if self.owner_by_session.get(sid) == owner and b.kernel_id in self.bridges
+        ]
+
+    async def _make_room(self, owner: str, on_wait: Callable[[], None] | None) -> None:
+        """Reserve a kernel slot for ``owner`` under the cap: evict, or wait in line."""
+        queued = False
+        try:
+            while True:
+                live = self.live_kernels(owner)
+                if len(live) + self._reserved.get(owner, 0) < self.max_kernels_per_user:
+                    self._reserved[owner] = self._reserved.get(owner, 0) + 1
+                    return
+                idle = [sid for sid in live if not self._busy(sid)]
+                if self.cap_policy == "evict" and idle:
+                    victim = min(idle, key=lambda sid: self.by_session[sid].last_used)
+                    log.info("kernel cap of %s: shutting down the idle kernel of %s", owner, victim)
+                    await self.release_session(victim)
+                    continue
+                if not queued:
+                    queued = True
+                    self.waiting[owner] = self.waiting.get(owner, 0) + 1
+                    log.info("kernel cap of %s reached: a run waits for a kernel", owner)
+                    if on_wait is not None:
+                        on_wait()
+                self._freed.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    # woken when a kernel goes; the timeout also catches a run that ended
+                    await asyncio.wait_for(self._freed.wait(), 1.0)
+        finally:
+            if queued:
+                self.waiting[owner] -= 1
+
+    async def _take(self, session_id: str) -> KernelBridge:
         if self._pool:
             bridge = self._pool.pop(0)
             self._refill()
@@ -240,15 +344,18 @@ class KernelOrchestrator(LoggingConfigurable):
     async def release_session(self, session_id: str) -> None:
         """Shut down the session's kernels now."""
         bridge = self.by_session.pop(session_id, None)
+        self.owner_by_session.pop(session_id, None)
         if bridge is not None:
             await self._shutdown(bridge)
         await self._shutdown_code(session_id)
+        self._freed.set()
 
     async def _shutdown_code(self, session_id: str) -> None:
         kernel_id = self.code_by_session.pop(session_id, None)
         if kernel_id is not None and kernel_id in self.mkm:
             with contextlib.suppress(Exception):
                 await self.mkm.shutdown_kernel(kernel_id)
+            self.leases.forget(kernel_id)
 
     async def _shutdown(self, bridge: KernelBridge) -> None:
         kernel_id = bridge.kernel_id
@@ -256,6 +363,7 @@ class KernelOrchestrator(LoggingConfigurable):
         if kernel_id in self.mkm:
             with contextlib.suppress(Exception):
                 await self.mkm.shutdown_kernel(kernel_id)
+        self.leases.forget(kernel_id)
 
     async def reap_idle(self) -> int:
         """Shut down session kernels idle for longer than the timeout; return how many."""
@@ -269,8 +377,11 @@ class KernelOrchestrator(LoggingConfigurable):
             log.info("shutting down idle agent kernel %s", bridge.kernel_id)
             if bridge.session_id:
                 self.by_session.pop(bridge.session_id, None)
+                self.owner_by_session.pop(bridge.session_id, None)
                 await self._shutdown_code(bridge.session_id)
             await self._shutdown(bridge)
+        if victims:
+            self._freed.set()
         return len(victims)
 
     async def _reap_loop(self) -> None:

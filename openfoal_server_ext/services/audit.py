@@ -26,13 +26,32 @@ from .sessions import new_id
 DETAIL_STRING_LIMIT = 65_536
 
 
+#: The window ``from``/``to`` may name: the stores keep times from 1900 to 9998 (UTC).
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
 def as_utc(value: datetime | None) -> datetime | None:
-    """An aware UTC time (a time without a zone is taken as UTC)."""
+    """An aware UTC time (a time without a zone is taken as UTC).
+
+    A time outside the range the stores keep is bad input (``INVALID_REQUEST``).
+    """
     if value is None:
         return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        utc = (
+            value.replace(tzinfo=timezone.utc)
+            if value.tzinfo is None
+            else value.astimezone(timezone.utc)
+        )
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise OpenFoalError(
+            ErrorCode.INVALID_REQUEST,
+            f"time {value.isoformat()} is out of range: from 1900-01-01 to 9998-12-31 (UTC)",
+        )
+    return utc
 
 
 def iso(value: datetime) -> str:

@@ -15,6 +15,7 @@ from .memory import MemoryService
 from .metrics import MetricsService
 from .model_config import ModelConfigService
 from .policy import PolicyService
+from .ratelimit import RateLimiter
 from .runs import RunService
 from .sandboxes import SandboxService
 from .sessions import SessionService
@@ -29,7 +30,10 @@ class GatewayConfig:
     max_frame_bytes: int = 8 * 1024 * 1024
     pre_connect_max_bytes: int = 64 * 1024
     send_queue_frames: int = 50_000
+    send_buffer_bytes: int = 8 * 1024 * 1024
     server_owner: str = "user"
+    #: Users who, like the server owner, may change the default policy and see everyone's metrics.
+    admin_users: frozenset[str] = frozenset()
 
 
 @dataclass(kw_only=True)
@@ -49,6 +53,8 @@ class Services:
     audit: AuditService
     metrics: MetricsService
     sandboxes: SandboxService
+    #: Token buckets per user and method class (docs/limits.md).
+    rate_limiter: RateLimiter = field(default_factory=RateLimiter)
     #: The console's saved model settings (``model.*``); ``None``: those methods are absent.
     models: ModelConfigService | None = None
     #: Set once state is loaded and crash recovery is done; requests wait for it.

@@ -92,7 +92,17 @@ class RunExecutor:
         try:
             if spec.runtimeMode == "local":
                 spec.codeKernel = await self._code_kernel(spec.sessionId, active.notebook_kernel_id)
-            bridge = await self.kernels.acquire(spec.sessionId)
+            queued: list[bool] = []
+
+            def waiting() -> None:  # visible: the session is "queued" until a kernel is free
+                queued.append(True)
+                self.sessions.update(spec.sessionId, status="queued")
+
+            bridge = await self.kernels.acquire(
+                spec.sessionId, owner=active.run.owner, on_wait=waiting
+            )
+            if queued and not active.ended.is_set():
+                self.sessions.update(spec.sessionId, status="running")
             active.bridge = bridge
             active.run.status = "running"
             self.worker.stage_run(active.run)

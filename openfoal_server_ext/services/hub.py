@@ -171,7 +171,9 @@ class EventHub:
             if self._queues.get(session_id) is queue:
                 del self._queues[session_id]
 
-    def broadcast(self, event: str, payload: dict[str, Any]) -> Frame:
+    def broadcast(
+        self, event: str, payload: dict[str, Any], *, owners: set[str] | None = None
+    ) -> Frame:
         """Deliver a server-wide event to every connected client (every owner subscriber).
 
         Such an event (``policy.updated``) belongs to no session, so it has no ``seq`` and
@@ -186,7 +188,12 @@ class EventHub:
             "payload": payload,
             "stateVersion": self._state_version,
         }
-        targets: set[Subscriber] = set().union(*self._owner_subs.values())
+        subs = (
+            self._owner_subs.values()
+            if owners is None
+            else [self._owner_subs.get(o, set()) for o in owners]
+        )  # ``owners``: only their clients (a change to one user's policy)
+        targets: set[Subscriber] = set().union(*subs)
         for sub in targets:
             try:
                 sub(frame)

@@ -113,10 +113,10 @@ class RunLauncher:
         )
         return AgentRunResult(runId=run.id, sessionId=session_id)
 
-    async def _memory_prompt(self, session_key: str) -> str:
+    async def _memory_prompt(self, session_key: str, owner: str) -> str:
         """The memory part of the prompt; a memory file that cannot be read leaves it out."""
         try:
-            return await self.memory.prompt_for(session_key)
+            return await self.memory.prompt_for(session_key, owner)
         except Exception:
             log.exception("OpenFoal: cannot read the memory files for the prompt")
             return ""
@@ -167,7 +167,11 @@ class RunLauncher:
                 trace_id=run.trace_id,
             )
             # read while agent.accepted is being committed (it is on the first token's path)
-            memory = await self._memory_prompt(session.sessionKey) if task == "turn" else ""
+            memory = (
+                await self._memory_prompt(session.sessionKey, session.owner)
+                if task == "turn"
+                else ""
+            )
             spec = RunSpec(
                 runId=run.id,
                 sessionId=session_id,
@@ -178,6 +182,7 @@ class RunLauncher:
                 transcript=prior,
                 workspace=self.workspace,
                 memory=memory,
+                memoryRoot=str(self.memory.root_for(session.owner)),
                 task=task,
             )
             self.audit.record(
@@ -253,6 +258,7 @@ class RunLauncher:
             model=settings,
             transcript=prior,
             workspace=self.workspace,
+            memoryRoot=str(self.memory.root_for(session.owner)),
             resume=True,
             gateDecision={"toolCallId": gate.toolCallId, "outcome": outcome},
         )

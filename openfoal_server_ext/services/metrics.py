@@ -21,13 +21,16 @@ class MetricsService:
     def __init__(self, worker: StoreWorker) -> None:
         self.worker = worker
 
-    async def summary(self, from_: datetime | None, to: datetime | None) -> MetricsSummaryResult:
-        """The figures of the window (either end may be open)."""
+    async def summary(
+        self, from_: datetime | None, to: datetime | None, *, owner: str | None = None
+    ) -> MetricsSummaryResult:
+        """The figures of the window (either end may be open), of ``owner``'s runs only
+        (everyone's with ``None``)."""
         start, end = as_utc(from_), as_utc(to)
         if start is not None and end is not None and start > end:
             raise OpenFoalError(ErrorCode.INVALID_REQUEST, "from is after to")
         await self.worker.commit()  # rows still in the write window count too
-        metrics = await self.worker.call(self.worker.store.metrics, start, end)
+        metrics = await self.worker.call(self.worker.store.metrics, start, end, owner)
         return MetricsSummaryResult.model_validate(
             {
                 "metrics": Metrics.model_validate(metrics),

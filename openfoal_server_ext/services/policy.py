@@ -23,6 +23,7 @@ from openfoal_kernel.protocol.events import POLICY_UPDATED
 from openfoal_kernel.protocol.types import Rule
 
 from ..store import StoreWorker
+from ..store.base import EVERYONE
 from .audit import AuditService
 from .hub import EventHub
 
@@ -216,10 +217,15 @@ class PolicyService:
         scope_key: str,
         patch: dict[str, Any],
         expected_version: int | None,
+        governs: str | None = None,
     ) -> Policy:
         """Apply ``patch`` as the scope's next version; audited and committed before it is
         announced. VERSION_CONFLICT when ``expected_version`` is not the current version (0
-        for a scope never written); INVALID_REQUEST for a bad patch."""
+        for a scope never written); INVALID_REQUEST for a bad patch.
+
+        ``governs`` is whom the scope governs (an owner, or EVERYONE for ``default``): the
+        change goes into their audit trail (and the actor's), and only their clients hear of
+        it, unless it is EVERYONE or ``None`` (everyone hears)."""
         if not _SCOPE_KEY.match(scope_key):
             raise OpenFoalError(
                 ErrorCode.INVALID_REQUEST,
@@ -249,21 +255,29 @@ class PolicyService:
             # in force from here on: what is staged is what the store will hold
             self._current[scope_key] = policy
             self.worker.stage_policy(policy)
-            await self.audit.record_now(
-                actor=actor,
-                owner=actor,
-                action="policy.update",
-                resource=f"policy:{scope_key}",
-                trace_id=trace_id,
-                detail={
-                    "scopeKey": scope_key,
-                    "version": policy.version,
-                    "previousVersion": version,
-                    "patch": patch,
-                    "diff": changes,
-                },
-            )
+            trails = [governs or actor]
+            if trails[0] not in (actor, EVERYONE):
+                trails.append(actor)
+            for owner in trails:
+                self.audit.record(
+                    actor=actor,
+                    owner=owner,
+                    action="policy.update",
+                    resource=f"policy:{scope_key}",
+                    trace_id=trace_id,
+                    detail={
+                        "scopeKey": scope_key,
+                        "version": policy.version,
+                        "previousVersion": version,
+                        "patch": patch,
+                        "diff": changes,
+                    },
+                )
+            await self.worker.commit()
         if scope_key == DEFAULT_SCOPE:
             await self._publish()  # before the answer: the next notebook cell sees it
-        self.hub.broadcast(POLICY_UPDATED, {"policy": policy.wire()})
+        owners: set[str] | None = None
+        if governs is not None and governs != EVERYONE:
+            owners = {governs, actor}  # one user's policy: only their clients hear of it
+        self.hub.broadcast(POLICY_UPDATED, {"policy": policy.wire()}, owners=owners)
         return policy

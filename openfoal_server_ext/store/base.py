@@ -15,6 +15,9 @@ from typing import Any
 
 from openfoal_kernel.protocol import AuditEntry, ChatMessage, GateItem, Policy, Session
 
+#: The audit owner of entries in every trail (changes to the policy that governs everyone).
+EVERYONE = "*"
+
 
 @dataclass(kw_only=True)
 class EventRow:
@@ -303,5 +306,8 @@ class Store(ABC):
         """The tool runs of one run, in the order they started."""
 
     @abstractmethod
-    def metrics(self, from_: datetime | None, to: datetime | None) -> dict[str, Any]:
-        """Run, tool and gate figures for ``metrics.summary`` over ``[from_, to)``."""
+    def metrics(
+        self, from_: datetime | None, to: datetime | None, owner: str | None = None
+    ) -> dict[str, Any]:
+        """Run, tool and gate figures for ``metrics.summary`` over ``[from_, to)``, of the
+        runs of ``owner`` (every owner's with ``None``)."""

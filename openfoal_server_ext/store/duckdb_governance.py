@@ -22,7 +22,7 @@ import duckdb
 
 from openfoal_kernel.protocol import AuditEntry, GateItem, Policy
 
-from .base import AuditRow, ToolRunRow
+from .base import EVERYONE, AuditRow, ToolRunRow
 from .rows import audit_from_row, metrics_from_counts
 
 #: Newest-first probe windows of an audit query, below its upper bound (``None``: no bound).
@@ -146,8 +146,9 @@ class GovernanceTables:
         ``from_`` is inclusive, ``to`` exclusive; ``before`` is the ``(ts, id)`` of the last
         entry of the previous page (a keyset cursor).
         """
-        where = ["owner = ?"]
-        args: list[Any] = [owner]
+        # EVERYONE entries (changes to the default policy) are in every owner's trail
+        where = ["owner IN (?, ?)"]
+        args: list[Any] = [owner, EVERYONE]
         for column, value in (
             ("actor", actor),
             ("action", action),
@@ -340,12 +341,18 @@ class GovernanceTables:
 
     # -- metrics --------------------------------------------------------------------------
 
-    def metrics(self, from_: datetime | None, to: datetime | None) -> dict[str, Any]:
-        """Run, tool and gate figures over ``[from_, to)`` (see docs/policy.md, "Metrics")."""
+    def metrics(
+        self, from_: datetime | None, to: datetime | None, owner: str | None = None
+    ) -> dict[str, Any]:
+        """Run, tool and gate figures over ``[from_, to)`` (see docs/policy.md, "Metrics"),
+        of one owner's runs (``owner``) or of everyone's (``None``)."""
 
-        def window(column: str) -> tuple[str, list[Any]]:
+        def window(column: str, key: str = "run_id") -> tuple[str, list[Any]]:
             cond = ["TRUE"]
             args: list[Any] = []
+            if owner is not None:
+                cond.append(f"{key} IN (SELECT id FROM runs WHERE owner = ?)")
+                args.append(owner)
             if from_ is not None:
                 cond.append(f"{column} >= ?")
                 args.append(from_)
@@ -354,7 +361,7 @@ class GovernanceTables:
                 args.append(to)
             return " AND ".join(cond), args
 
-        where, args = window("created_at")
+        where, args = window("created_at", "id")
         runs = self.con.execute(
             "SELECT count(*),"
             " count(*) FILTER (WHERE status = 'completed'),"

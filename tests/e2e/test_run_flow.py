@@ -311,7 +311,7 @@ async def test_rest_surface(shared_server: ServerProcess, model) -> None:
         headers={"Authorization": f"token {shared_server.token}"},
     ).json()
     assert doc["openapi"].startswith("3.") and "/openfoal/api/agent.run" in doc["paths"]
-    assert httpx.post(shared_server.url + "openfoal/api/sessions.list", json={}).status_code == 403
+    assert httpx.post(shared_server.url + "openfoal/api/sessions.list", json={}).status_code == 401
 
 
 async def test_unknown_session_owner_is_refused(shared_server: ServerProcess) -> None:

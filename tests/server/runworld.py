@@ -53,7 +53,9 @@ class FakeKernels:
     interrupted: int = 0
     released: list[str] = field(default_factory=list)
 
-    async def acquire(self, session_id: str) -> FakeBridge:
+    async def acquire(
+        self, session_id: str, owner: str | None = None, on_wait: Any = None
+    ) -> FakeBridge:
         return self.bridge
 
     async def code_kernel(self, session_id: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import psycopg
 
 from openfoal_kernel.protocol import AuditEntry, GateItem, Policy
 
-from ..base import AuditRow, ToolRunRow
+from ..base import EVERYONE, AuditRow, ToolRunRow
 from ..blobs import BlobStore
 from ..duckdb_governance import TOOL_OUTPUT_LIMIT
 from ..rows import audit_from_row, metrics_from_counts
@@ -113,8 +113,9 @@ class PostgresGovernance:
         before: tuple[datetime, str] | None = None,
     ) -> list[AuditEntry]:
         """The owner's entries matching every given filter, newest first, after ``before``."""
-        where = ["owner = %s"]
-        args: list[Any] = [owner]
+        # EVERYONE entries (changes to the default policy) are in every owner's trail
+        where = ["owner IN (%s, %s)"]
+        args: list[Any] = [owner, EVERYONE]
         for column, value in (
             ("actor", actor),
             ("action", action),
@@ -337,12 +338,18 @@ class PostgresGovernance:
 
     # -- metrics --------------------------------------------------------------------------
 
-    def metrics(self, from_: datetime | None, to: datetime | None) -> dict[str, Any]:
-        """Run, tool and gate figures over ``[from_, to)`` (see docs/policy.md, "Metrics")."""
+    def metrics(
+        self, from_: datetime | None, to: datetime | None, owner: str | None = None
+    ) -> dict[str, Any]:
+        """Run, tool and gate figures over ``[from_, to)`` (see docs/policy.md, "Metrics"),
+        of one owner's runs (``owner``) or of everyone's (``None``)."""
 
-        def window(column: str) -> tuple[str, list[Any]]:
+        def window(column: str, key: str = "run_id") -> tuple[str, list[Any]]:
             cond = ["TRUE"]
             args: list[Any] = []
+            if owner is not None:
+                cond.append(f"{key} IN (SELECT id FROM runs WHERE owner = %s)")
+                args.append(owner)
             if from_ is not None:
                 cond.append(f"{column} >= %s")
                 args.append(from_)
@@ -355,7 +362,7 @@ class PostgresGovernance:
             return f"(extract(epoch FROM ({a} - {b})) * 1000)::float8"
 
         with self.connection() as con:
-            where, args = window("created_at")
+            where, args = window("created_at", "id")
             latency = ms("ended_at", "created_at")
             runs = con.execute(
                 "SELECT count(*),"

@@ -34,6 +34,7 @@ from .services.hub import EventHub
 from .services.idempotency import IdempotencyService
 from .services.memory import MemoryService
 from .services.metrics import MetricsService
+from .services.model_config import ModelConfigService
 from .services.policy import PolicyService
 from .services.ratelimit import DEFAULT_LIMITS, RateLimiter
 from .services.roles import TeamRoles
@@ -60,6 +61,8 @@ class OpenFoalApp(ExtensionApp):
     name = "openfoal_server_ext"
     load_other_extensions = True
     classes = [*ExtensionApp.classes, SandboxManager, KernelOrchestrator]
+    #: The console's saved model settings (built with the services).
+    models: ModelConfigService | None = None
 
     # -- models ---------------------------------------------------------------------------
     model = Unicode(
@@ -106,6 +109,12 @@ class OpenFoalApp(ExtensionApp):
     )
     model_backoff_cap = Float(
         8.0, config=True, help="Cap of the jittered backoff, seconds (default 8)."
+    )
+    model_settings_file = Unicode(
+        "",
+        config=True,
+        help="Where the console saves the model settings (mode 0600). Default: "
+        "<jupyter_config_dir>/openfoal/model.json. Config and environment win over it.",
     )
 
     # -- runtime --------------------------------------------------------------------------
@@ -299,21 +308,11 @@ class OpenFoalApp(ExtensionApp):
 
     # -- wiring ---------------------------------------------------------------------------
 
-    def model_settings(self, requested: str | None = None) -> ModelSettings:
-        """Resolve the model settings of a run (a per-run choice must be allowed)."""
-        chain = [m for m in [self.model, *self.fallback_models] if m]
-        model = self.model
-        if requested and requested != self.model:
-            # the built-in demo (scripted, offline, labelled) is always there to try
-            if requested != DEMO_MODEL and requested not in set(self.allowed_models) | set(chain):
-                raise OpenFoalError(
-                    ErrorCode.INVALID_REQUEST, f"model {requested!r} is not allowed on this server"
-                )
-            model = requested
-        fallback = [m for m in chain if m != model]
+    def configured_model_settings(self) -> ModelSettings:
+        """The model settings from server config and environment alone."""
         return ModelSettings(
-            model=model,
-            fallback=fallback,
+            model=self.model,
+            fallback=list(self.fallback_models),
             openaiApiKey=self.openai_api_key,
             openaiBaseUrl=self.openai_base_url,
             anthropicApiKey=self.anthropic_api_key,
@@ -322,6 +321,26 @@ class OpenFoalApp(ExtensionApp):
             maxRetries=self.model_max_retries,
             backoffCapSec=self.model_backoff_cap,
         )
+
+    def model_settings(self, requested: str | None = None) -> ModelSettings:
+        """Resolve the model settings of a run (a per-run choice must be allowed).
+
+        Config and environment come first; the console's saved settings fill what they leave
+        unset (the model, and the saved provider's URL and key)."""
+        base = self.configured_model_settings()
+        if self.models is not None:
+            base = self.models.apply(base)
+        chain = [m for m in [base.model, *self.fallback_models] if m]
+        model = base.model
+        if requested and requested != base.model:
+            # the built-in demo (scripted, offline, labelled) is always there to try
+            if requested != DEMO_MODEL and requested not in set(self.allowed_models) | set(chain):
+                raise OpenFoalError(
+                    ErrorCode.INVALID_REQUEST, f"model {requested!r} is not allowed on this server"
+                )
+            model = requested
+        fallback = [m for m in chain if m != model]
+        return base.model_copy(update={"model": model, "fallback": fallback})
 
     def build_sandbox_manager(self, workspace: Path, on_egress: Any) -> SandboxManager:
         """The sandbox manager of this server, configured by ``c.SandboxManager``."""
@@ -397,6 +416,14 @@ class OpenFoalApp(ExtensionApp):
             return session.owner if session is not None else None
 
         audit = AuditService(worker)
+        self.models = ModelConfigService(
+            path=Path(self.model_settings_file)
+            if self.model_settings_file
+            else Path(self._server.config_dir) / "openfoal" / "model.json",
+            server_owner=self.server_owner,
+            audit=audit,
+            configured=self.configured_model_settings,
+        )
         # notebook turns read the policy in force from here (outside the workspace); kernels
         # inherit the variable naming it
         policy_file = Path(self._server.runtime_dir) / f"openfoal-policy-{os.getpid()}.json"
@@ -448,6 +475,7 @@ class OpenFoalApp(ExtensionApp):
             audit=audit,
             metrics=MetricsService(worker),
             sandboxes=sandboxes,
+            models=self.models,
             rate_limiter=RateLimiter(self.rate_limits),
         )
         self.settings.update(
@@ -498,7 +526,7 @@ class OpenFoalApp(ExtensionApp):
         # orphans of dead servers are removed and the pool filled in the background: a slow
         # or absent Docker engine never delays the server
         self._sandbox_start = asyncio.ensure_future(s.sandboxes.start())
-        if not self.model:
+        if not self.model_settings().model:
             self.log.warning(
                 "OpenFoal: no model configured. Set OPENFOAL_MODEL (e.g. "
                 "openai:gpt-4.1-mini with OPENAI_API_KEY, or demo for the scripted demo)."

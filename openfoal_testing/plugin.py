@@ -82,7 +82,13 @@ class ServerProcess:
     def start(self, timeout: float = 60.0) -> ServerProcess:
         """Start and wait until the gateway answers."""
         self.root.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "JUPYTER_PLATFORM_DIRS": "1", **self.extra_env}
+        env = {
+            **os.environ,
+            "JUPYTER_PLATFORM_DIRS": "1",
+            # the user's own Jupyter config (a model saved from the console) stays out
+            "JUPYTER_CONFIG_DIR": str(self.root.parent / "jupyter-config"),
+            **self.extra_env,
+        }
         cmd = [
             self.python,
             "-m",

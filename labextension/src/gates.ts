@@ -24,6 +24,22 @@ export interface IGateItem {
   resolvedBy?: string | null;
   createdAt?: string;
   resolvedAt?: string | null;
+  /** What the call would change (a `file.write`'s diff), computed by the gateway. */
+  preview?: IGatePreview | null;
+}
+
+/** A gate's preview (docs/protocol.md, "Gate previews"). */
+export interface IGatePreview {
+  kind: 'file.diff';
+  path: string;
+  exists?: boolean;
+  /** Unified diff; empty when the call changes nothing. */
+  diff?: string;
+  added?: number;
+  removed?: number;
+  truncated?: boolean;
+  /** Why there is no diff. */
+  note?: string | null;
 }
 
 /** A decision on a gate. */
@@ -113,6 +129,7 @@ export async function resolveGate(
       reason.code === 'VERSION_CONFLICT' &&
       details.gate?.gateId === options.gateId
     ) {
+      options.onConflict?.(details.gate);
       return details.gate;
     }
     throw reason;
@@ -127,13 +144,20 @@ export namespace resolveGate {
     decision: GateDecision;
     reason?: string;
     idempotencyKey: string;
+    /** Told when someone else decided the gate first (the gate as they left it). */
+    onConflict?: (gate: IGateItem) => void;
   }
 }
 
 /** List gates (`policy-gate.list`), newest first. */
 export async function listGates(
   client: IOpenFoalClient,
-  filter: { status?: GateStatus | ''; sessionId?: string; limit?: number } = {}
+  filter: {
+    status?: GateStatus | '';
+    sessionId?: string;
+    toolName?: string;
+    limit?: number;
+  } = {}
 ): Promise<IGateItem[]> {
   const params: Record<string, unknown> = { limit: filter.limit ?? 200 };
   if (filter.status) {
@@ -141,6 +165,9 @@ export async function listGates(
   }
   if (filter.sessionId) {
     params.sessionId = filter.sessionId;
+  }
+  if (filter.toolName) {
+    params.toolName = filter.toolName;
   }
   const res = await client.request<{ items: IGateItem[] }>(
     'policy-gate.list',

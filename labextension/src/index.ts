@@ -24,6 +24,7 @@ import {
   governancePlugin,
   metricsPlugin
 } from './console/plugin';
+import { ModelCommandIDs, modelSettingsPlugin } from './console/modelplugin';
 import { openfoalIcon } from './icons';
 import { ChatModel } from './model';
 import { RuntimeMode } from './protocol';
@@ -145,7 +146,9 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
         void app.commands.execute(GovernanceCommandIDs.openPolicy),
       openAudit: () => void app.commands.execute(ConsoleCommandIDs.openAudit),
       openMetrics: () =>
-        void app.commands.execute(ConsoleCommandIDs.openMetrics)
+        void app.commands.execute(ConsoleCommandIDs.openMetrics),
+      openModelSettings: () =>
+        void app.commands.execute(ModelCommandIDs.openModelSettings)
     });
     panel.id = 'openfoal-chat';
     panel.title.icon = openfoalIcon;
@@ -197,20 +200,29 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(panel.id);
       }
     });
-    app.commands.addCommand(GovernanceCommandIDs.openSessionInChat, {
-      describedBy: {
-        args: {
-          type: 'object',
-          properties: { sessionId: { type: 'string' } },
-          required: ['sessionId']
+    for (const id of [
+      GovernanceCommandIDs.openSessionInChat,
+      ConsoleCommandIDs.openSession
+    ]) {
+      app.commands.addCommand(id, {
+        describedBy: {
+          args: {
+            type: 'object',
+            properties: { sessionId: { type: 'string' } },
+            required: ['sessionId']
+          }
+        },
+        label: trans.__('Open an OpenFoal Session in the Chat'),
+        execute: async args => {
+          const sessionId = String(args.sessionId ?? '');
+          if (!sessionId) {
+            return;
+          }
+          app.shell.activateById(panel.id);
+          await panel.openSession(sessionId);
         }
-      },
-      label: trans.__('Open an OpenFoal Session in the Chat'),
-      execute: async args => {
-        app.shell.activateById(panel.id);
-        await panel.openSession(String(args.sessionId));
-      }
-    });
+      });
+    }
     model.stateChanged.connect(() =>
       app.commands.notifyCommandChanged(CommandIDs.stop)
     );
@@ -234,5 +246,6 @@ export default [
   approvalsPlugin,
   governancePlugin,
   auditPlugin,
-  metricsPlugin
+  metricsPlugin,
+  modelSettingsPlugin
 ];

@@ -218,6 +218,7 @@ export interface IGateItem {
   resolvedBy?: string | null;
   createdAt?: string;
   resolvedAt?: string | null;
+  preview?: IGatePreview | null;
   [key: string]: unknown;
 }
 
@@ -226,6 +227,7 @@ export interface IGateListParams {
   status?: "pending" | "approved" | "rejected" | "expired" | null;
   sessionId?: string | null;
   limit?: number;
+  toolName?: string | null;
   [key: string]: unknown;
 }
 
@@ -241,6 +243,19 @@ export interface IGatePayload {
   runId?: string | null;
   traceId?: string | null;
   gate: IGateItem;
+  [key: string]: unknown;
+}
+
+/** What a gated call would change, computed by the gateway when the gate is raised. */
+export interface IGatePreview {
+  kind?: "file.diff";
+  path: string;
+  exists?: boolean;
+  diff?: string;
+  added?: number;
+  removed?: number;
+  truncated?: boolean;
+  note?: string | null;
   [key: string]: unknown;
 }
 
@@ -376,6 +391,58 @@ export interface IModelChoice {
   [key: string]: unknown;
 }
 
+/** `model.get`: the saved model settings (never the key) and the model runs use. */
+export interface IModelGetParams {
+  [key: string]: unknown;
+}
+
+/** `model.get` and `model.update`: the saved settings and what new runs use. */
+export interface IModelGetResult {
+  saved?: ISavedModel | null;
+  active?: string | null;
+  source?: "config" | "saved" | "none";
+  canEdit?: boolean;
+  [key: string]: unknown;
+}
+
+/** Why a model test failed. */
+export interface IModelTestError {
+  code: string;
+  message: string;
+  status?: number | null;
+  [key: string]: unknown;
+}
+
+/** `model.test`: call the provider once with these settings, the saved ones filling gaps. */
+export interface IModelTestParams {
+  provider?: "openai" | "anthropic" | "demo" | null;
+  model?: string | null;
+  baseUrl?: string | null;
+  apiKey?: string | null;
+  [key: string]: unknown;
+}
+
+/** `model.test`: whether one call to the provider answered. */
+export interface IModelTestResult {
+  ok: boolean;
+  model: string;
+  latencyMs: number;
+  reply?: string | null;
+  error?: IModelTestError | null;
+  [key: string]: unknown;
+}
+
+/** `model.update`: save the model settings in the owner's Jupyter config (owner only). */
+export interface IModelUpdateParams {
+  idempotencyKey: string;
+  provider: "openai" | "anthropic" | "demo";
+  model: string;
+  baseUrl?: string | null;
+  apiKey?: string | null;
+  clearKey?: boolean;
+  [key: string]: unknown;
+}
+
 /** Hosts the tools may reach (patterns such as `api.example.com` or `*.example.org`). */
 export interface INetworkPolicy {
   allow?: string[];
@@ -478,6 +545,17 @@ export interface IRuntimeSetModeParams {
   idempotencyKey: string;
   sessionId: string;
   runtimeMode: "local" | "cloud";
+  [key: string]: unknown;
+}
+
+/** The model settings saved by `model.update`; the key itself is never sent back. */
+export interface ISavedModel {
+  provider: "openai" | "anthropic" | "demo";
+  model: string;
+  baseUrl?: string | null;
+  hasKey?: boolean;
+  updatedAt?: string | null;
+  updatedBy?: string | null;
   [key: string]: unknown;
 }
 
@@ -677,7 +755,8 @@ export const SIDE_EFFECT_METHODS: ReadonlySet<string> = new Set([
   "policy.update",
   "policy-gate.resolve",
   "memory.appendDaily",
-  "memory.archive"
+  "memory.archive",
+  "model.update"
 ]);
 
 /** The methods this server serves: params and result type of each. */
@@ -700,6 +779,9 @@ export interface IMethods {
   "memory.appendDaily": { params: IMemoryAppendDailyParams; result: IMemoryAppendResult };
   "memory.archive": { params: IMemoryArchiveParams; result: IMemoryArchiveResult };
   "sessions.export": { params: ISessionsExportParams; result: ISessionsExportResult };
+  "model.get": { params: IModelGetParams; result: IModelGetResult };
+  "model.update": { params: IModelUpdateParams; result: IModelGetResult };
+  "model.test": { params: IModelTestParams; result: IModelTestResult };
 }
 
 /** The payload type of every event. */

@@ -1,3 +1,4 @@
 import './base.css';
 import './console.css';
 import './governance.css';
+import './modelsettings.css';

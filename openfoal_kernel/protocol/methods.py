@@ -150,6 +150,8 @@ class GateListParams(Params):
     status: Literal["pending", "approved", "rejected", "expired"] | None = None
     sessionId: str | None = None
     limit: int = Field(default=100, ge=1, le=1000)
+    #: Only gates of this tool (an OpenFoal extension: the Approvals panel's tool filter).
+    toolName: str | None = Field(default=None, max_length=200)
 
 
 class GateResolveParams(SideEffectParams):
@@ -226,6 +228,37 @@ class SessionsExportParams(Params):
     sessionId: str = _ID
 
 
+# -- model settings (the console's model form) -------------------------------------------
+
+#: Providers a saved model setting may name (``demo``: the built-in scripted demo).
+ModelProviderName = Literal["openai", "anthropic", "demo"]
+
+
+class ModelGetParams(Params):
+    """``model.get``: the saved model settings (never the key) and the model runs use."""
+
+
+class ModelUpdateParams(SideEffectParams):
+    """``model.update``: save the model settings in the owner's Jupyter config (owner only)."""
+
+    provider: ModelProviderName
+    model: str = Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")
+    baseUrl: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
+    #: A new key; absent or ``null`` keeps the saved one.
+    apiKey: str | None = Field(default=None, min_length=1, max_length=4000)
+    #: Forget the saved key.
+    clearKey: bool = False
+
+
+class ModelTestParams(Params):
+    """``model.test``: call the provider once with these settings, the saved ones filling gaps."""
+
+    provider: ModelProviderName | None = None
+    model: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\s]+$")
+    baseUrl: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
+    apiKey: str | None = Field(default=None, min_length=1, max_length=4000)
+
+
 #: method name -> params model; the single list both the gateway and the schema export use.
 METHOD_PARAMS: dict[str, type[Params]] = {
     "connect": ConnectParams,
@@ -248,6 +281,9 @@ METHOD_PARAMS: dict[str, type[Params]] = {
     "sync.status": SyncStatusParams,
     "sync.resolve": SyncResolveParams,
     "sessions.export": SessionsExportParams,
+    "model.get": ModelGetParams,
+    "model.update": ModelUpdateParams,
+    "model.test": ModelTestParams,
 }
 
 

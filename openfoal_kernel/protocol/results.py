@@ -261,6 +261,53 @@ class SessionsExportResult(Result):
     notebook: dict[str, Any]
 
 
+# -- model settings (the console's model form) -------------------------------------------
+
+
+class SavedModel(BaseModel):
+    """The model settings saved by ``model.update``; the key itself is never sent back."""
+
+    model_config = ConfigDict(extra="allow")
+    provider: Literal["openai", "anthropic", "demo"]
+    model: str
+    baseUrl: str | None = None
+    hasKey: bool = False
+    updatedAt: str | None = None
+    updatedBy: str | None = None
+
+
+class ModelGetResult(Result):
+    """``model.get`` and ``model.update``: the saved settings and what new runs use."""
+
+    saved: SavedModel | None = None
+    #: The model new runs use (``provider:model``), or ``null``: none configured.
+    active: str | None = None
+    #: Where ``active`` comes from: server config/environment, the saved settings, or none.
+    source: Literal["config", "saved", "none"] = "none"
+    #: Whether the caller may change the settings (only the server's owner may).
+    canEdit: bool = False
+
+
+class ModelTestError(BaseModel):
+    """Why a model test failed."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str
+    message: str
+    status: int | None = None
+
+
+class ModelTestResult(Result):
+    """``model.test``: whether one call to the provider answered."""
+
+    ok: bool
+    model: str
+    latencyMs: int
+    #: The start of the model's answer (``ok``).
+    reply: str | None = None
+    error: ModelTestError | None = None
+
+
 #: method name -> result model, for every method this implementation serves.
 METHOD_RESULTS: dict[str, type[Result]] = {
     "connect": ConnectResult,
@@ -281,4 +328,7 @@ METHOD_RESULTS: dict[str, type[Result]] = {
     "memory.appendDaily": MemoryAppendResult,
     "memory.archive": MemoryArchiveResult,
     "sessions.export": SessionsExportResult,
+    "model.get": ModelGetResult,
+    "model.update": ModelGetResult,
+    "model.test": ModelTestResult,
 }

@@ -81,6 +81,26 @@ class Policy(WireModel):
     updatedBy: str = "system"
 
 
+class GatePreview(WireModel):
+    """What a gated call would change, computed by the gateway when the gate is raised.
+
+    For ``file.write``: a unified diff of the workspace file as it is against what the call
+    would leave (an extension field of ``GateItem``, docs/protocol.md)."""
+
+    kind: Literal["file.diff"] = "file.diff"
+    path: str
+    #: False: the call creates the file.
+    exists: bool = False
+    #: Unified diff (``---``/``+++`` headers, ``@@`` hunks); empty when nothing changes.
+    diff: str = ""
+    added: int = 0
+    removed: int = 0
+    #: The diff was cut at the preview limit.
+    truncated: bool = False
+    #: Why no diff could be made (a binary or unreadable file, a path outside the workspace).
+    note: str | None = None
+
+
 class GateItem(WireModel):
     """A tool call waiting for (or resolved by) a human decision."""
 
@@ -99,6 +119,8 @@ class GateItem(WireModel):
     resolvedBy: str | None = None
     createdAt: datetime = Field(default_factory=utcnow)
     resolvedAt: datetime | None = None
+    #: What the call would change (``file.write``: a diff), when the gateway could tell.
+    preview: GatePreview | None = None
 
 
 class AuditEntry(WireModel):

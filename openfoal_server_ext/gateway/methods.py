@@ -20,6 +20,7 @@ from ..services.access import Access
 from ..services.container import Services
 from ..services.context import RequestContext
 from ..services.export import SessionExporter
+from ..services.model_config import ModelConfigService
 from ..services.policy import DEFAULT_SCOPE
 from ..services.roles import MEMBER, CrossUserRefusal
 
@@ -77,6 +78,9 @@ class Gateway:
             "memory.appendDaily": self._memory_append,
             "memory.archive": self._memory_archive,
             "sessions.export": self._sessions_export,
+            "model.get": self._model_get,
+            "model.update": self._model_update,
+            "model.test": self._model_test,
         }
 
     @functools.cached_property
@@ -166,7 +170,12 @@ class Gateway:
             )
             if not outcome["ok"]:
                 err = outcome["error"]
-                raise OpenFoalError(err["code"], err["message"], retryable=err.get("retryable"))
+                raise OpenFoalError(
+                    err["code"],
+                    err["message"],
+                    retryable=err.get("retryable"),
+                    details=err.get("details"),
+                )
             result = r.METHOD_RESULTS[method].model_validate(outcome["payload"])
             if isinstance(result, r.AgentRunResult):
                 ctx.subscribe(result.sessionId)
@@ -278,7 +287,9 @@ class Gateway:
         return r.PolicyResult(policy=policy)
 
     async def _gate_list(self, ctx: RequestContext, p: m.GateListParams) -> r.GateListResult:
-        items = await self.s.gates.list(ctx, status=p.status, session_id=p.sessionId, limit=p.limit)
+        items = await self.s.gates.list(
+            ctx, status=p.status, session_id=p.sessionId, limit=p.limit, tool_name=p.toolName
+        )
         return r.GateListResult(items=items)
 
     async def _gate_resolve(
@@ -331,3 +342,20 @@ class Gateway:
     ) -> r.SessionsExportResult:
         exporter = SessionExporter(self.s.worker, self.s.sessions)
         return await exporter.export(ctx.user, p.sessionId)
+
+    # -- model settings (the console's form) ------------------------------------------------
+    def _models(self) -> ModelConfigService:
+        if self.s.models is None:
+            raise OpenFoalError(
+                ErrorCode.METHOD_NOT_FOUND, "this server keeps no model settings of its own"
+            )
+        return self.s.models
+
+    async def _model_get(self, ctx: RequestContext, p: m.ModelGetParams) -> r.ModelGetResult:
+        return self._models().get(ctx)
+
+    async def _model_update(self, ctx: RequestContext, p: m.ModelUpdateParams) -> r.ModelGetResult:
+        return await self._models().update(ctx, p)
+
+    async def _model_test(self, ctx: RequestContext, p: m.ModelTestParams) -> r.ModelTestResult:
+        return await self._models().test(ctx, p)

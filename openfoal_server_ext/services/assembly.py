@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from openfoal_kernel.protocol import ModelSettings, Policy
 
@@ -12,6 +13,7 @@ from ..store import StoreWorker
 from .audit import AuditService
 from .execution import RunExecutor
 from .flush import MemoryFlush
+from .gate_preview import gate_preview
 from .gates import GateService
 from .hub import EventHub
 from .ingest import KernelEventIngest
@@ -95,6 +97,7 @@ def build_run_services(
         registry=registry,
         continuer=launcher,
         timeout_s=gate_timeout_s,
+        preview=lambda gate: gate_preview(Path(workspace), gate),
     )
     ingest = KernelEventIngest(
         worker=worker,

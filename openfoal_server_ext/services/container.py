@@ -13,6 +13,7 @@ from .hub import EventHub
 from .idempotency import IdempotencyService
 from .memory import MemoryService
 from .metrics import MetricsService
+from .model_config import ModelConfigService
 from .policy import PolicyService
 from .ratelimit import RateLimiter
 from .roles import TeamRoles
@@ -56,5 +57,7 @@ class Services:
     sandboxes: SandboxService
     #: Token buckets per user and method class (docs/limits.md).
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
+    #: The console's saved model settings (``model.*``); ``None``: those methods are absent.
+    models: ModelConfigService | None = None
     #: Set once state is loaded and crash recovery is done; requests wait for it.
     ready: asyncio.Event = field(default_factory=asyncio.Event)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from openfoal_kernel.protocol import ErrorCode, GateItem, OpenFoalError, utcnow
 from openfoal_kernel.protocol import events as ev
 from openfoal_kernel.protocol.results import AgentRunResult, GateResolveResult
+from openfoal_kernel.protocol.types import GatePreview
 from openfoal_kernel.redact import redact
 
 from ..store import RunRow, StoreWorker
@@ -55,6 +56,7 @@ class GateService:
         registry: RunRegistry,
         continuer: RunContinuer,
         timeout_s: Callable[[], int],
+        preview: Callable[[GateItem], GatePreview | None] | None = None,
     ) -> None:
         self.worker = worker
         self.hub = hub
@@ -63,6 +65,8 @@ class GateService:
         self.timeout_s = timeout_s
         self.registry = registry
         self.continuer = continuer
+        #: What a gated call would change (a file.write's diff), computed when it is raised.
+        self.preview = preview
         registry.on_end(self._on_run_end)
         self._gates: dict[str, GateItem] = {}
         self._owners: dict[str, str] = {}
@@ -97,6 +101,13 @@ class GateService:
         raw = dict(payload.get("gate") or {})
         raw["requestedBy"] = run.owner
         gate = GateItem.model_validate({**raw, "sessionId": run.session_id, "runId": run.id})
+        if self.preview is not None:
+            try:
+                preview = await asyncio.to_thread(self.preview, gate)
+            except Exception:  # a preview is a help for the reader, never a reason to fail
+                log.exception("previewing gate %s", gate.gateId)
+                preview = None
+            gate = gate.model_copy(update={"preview": preview})
         self._stage(gate, run.owner)
         GATES.labels("requested").inc()
         self.audit.record(
@@ -245,7 +256,13 @@ class GateService:
         return GateResolveResult(gate=_redacted(gate), continuedRunId=continued.runId)
 
     async def list(
-        self, ctx: RequestContext, *, status: str | None, session_id: str | None, limit: int
+        self,
+        ctx: RequestContext,
+        *,
+        status: str | None,
+        session_id: str | None,
+        limit: int,
+        tool_name: str | None = None,
     ) -> list[GateItem]:
         """The caller's gates, newest first (an approver's: every user's in the workspace)."""
         await self.worker.commit()
@@ -255,6 +272,7 @@ class GateService:
             status=status,
             session_id=session_id,
             limit=limit,
+            tool_name=tool_name,
         )
         return [_redacted(g) for g in rows]
 

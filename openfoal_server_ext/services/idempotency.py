@@ -67,14 +67,15 @@ class IdempotencyService:
             try:
                 outcome: Outcome = {"ok": True, "payload": await action()}
             except OpenFoalError as exc:
-                outcome = {
-                    "ok": False,
-                    "error": {
-                        "code": exc.code.value,
-                        "message": exc.message,
-                        "retryable": exc.retryable,
-                    },
+                error: dict[str, Any] = {
+                    "code": exc.code.value,
+                    "message": exc.message,
+                    "retryable": exc.retryable,
                 }
+                if exc.details:
+                    # e.g. the gate as the first decision left it (VERSION_CONFLICT)
+                    error["details"] = exc.details
+                outcome = {"ok": False, "error": error}
             now = utcnow()
             # errors are remembered too (PROTOCOL.md): a retry needs a fresh key
             row = IdempotencyRow(

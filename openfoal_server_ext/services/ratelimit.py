@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from openfoal_kernel.protocol import ErrorCode, OpenFoalError
 
 #: Method classes: runs (each may start a kernel and call a model), other changes, reads.
-RUN_METHODS = frozenset({"agent.run", "agent.abort", "runtime.setMode"})
+RUN_METHODS = frozenset({"agent.run", "agent.abort", "runtime.setMode", "model.test"})
 WRITE_METHODS = frozenset(
     {
         "sessions.delete",
@@ -23,6 +23,7 @@ WRITE_METHODS = frozenset(
         "policy-gate.resolve",
         "memory.appendDaily",
         "memory.archive",
+        "model.update",
     }
 )
 

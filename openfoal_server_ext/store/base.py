@@ -292,8 +292,9 @@ class Store(ABC):
         status: str | None = None,
         session_id: str | None = None,
         limit: int = 100,
+        tool_name: str | None = None,
     ) -> list[GateItem]:
-        """Gates newest first, of one owner (``None``: everyone's)."""
+        """Gates newest first, of one owner (``None``: everyone's), optionally of one tool."""
 
     # tool runs and metrics
     @abstractmethod

@@ -122,6 +122,10 @@ async def test_two_clients_race_to_resolve(shared_server: ServerProcess, model, 
         losers = [r for r in results if not r["ok"]]
         assert len(oks) == 1 and len(losers) == 1
         assert losers[0]["error"]["code"] == "VERSION_CONFLICT"
+        # the loser's answer carries the gate as the winner left it
+        winner = oks[0]["payload"]["gate"]
+        assert losers[0]["error"]["details"]["gate"]["status"] == winner["status"]
+        assert losers[0]["error"]["details"]["gate"]["decision"] == winner["decision"]
         [e async for e in c1.run_events(accepted["runId"])]
     await asyncio.sleep(0.2)
     ran = marker.exists()

@@ -52,6 +52,7 @@ def test_side_effect_methods_in_the_schema() -> None:
         "policy-gate.resolve",
         "memory.appendDaily",
         "memory.archive",
+        "model.update",
     }
 
 

@@ -144,12 +144,15 @@ describe('resolveGate', () => {
         });
       }
     };
+    const conflicts: IGateItem[] = [];
     const gate = await resolveGate(client, {
       gateId: 'g1',
       decision: 'reject',
-      idempotencyKey: 'k1'
+      idempotencyKey: 'k1',
+      onConflict: first => conflicts.push(first)
     });
     expect(gate.status).toBe('approved');
+    expect(conflicts.map(g => g.status)).toEqual(['approved']);
     const failure = resolveGate(client, {
       gateId: 'g2',
       decision: 'approve',

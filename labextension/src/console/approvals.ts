@@ -1,5 +1,6 @@
 /**
- * The Approvals panel: gates across the user's sessions, filtered by status, decided in place.
+ * The Approvals panel: gates across the user's sessions, filtered by status, session and tool,
+ * decided in place, each with a link into its session's chat.
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 import { refreshIcon } from '@jupyterlab/ui-components';
@@ -14,8 +15,8 @@ import {
   listGates,
   resolveGate
 } from '../gates';
-import { IEventFrame } from '../protocol';
-import { IOpenFoalClient } from '../tokens';
+import { IErrorBody, IEventFrame } from '../protocol';
+import { ConnectionStatus, IOpenFoalClient } from '../tokens';
 import { h } from '../widgets/dom';
 import { GateCard, IGateActions } from '../widgets/gatecard';
 import { iconButton } from '../widgets/header';
@@ -23,12 +24,25 @@ import { iconButton } from '../widgets/header';
 /** The status filter: one status, or every gate (`''`). */
 export type GateFilter = GateStatus | '';
 
+/** The tools a gate can hold (PROTOCOL.md, "Tool names"). */
+export const GATED_TOOLS = [
+  'bash.exec',
+  'python.exec',
+  'file.write',
+  'file.read',
+  'file.list',
+  'http.request',
+  'memory.get',
+  'memory.append'
+];
+
 /** Lists gates from `policy-gate.list` and follows `policy-gate.*` events live. */
 export class ApprovalsPanel extends Widget implements IGateActions {
   constructor(options: ApprovalsPanel.IOptions) {
     super();
     this._client = options.client;
     this._trans = options.trans;
+    this._openSession = options.openSession ?? null;
     const trans = this._trans;
     this.addClass('jp-OpenFoal-approvals');
     this.node.setAttribute('role', 'region');
@@ -51,6 +65,34 @@ export class ApprovalsPanel extends Widget implements IGateActions {
       this._filter = this._filterSelect.value as GateFilter;
       void this.refresh();
     });
+    this._sessionInput = h('input', {
+      type: 'search',
+      class: 'jp-OpenFoal-approvalsSessionFilter jp-mod-styled',
+      placeholder: trans.__('any session'),
+      'aria-label': trans.__('Show gates of session'),
+      spellcheck: 'false'
+    });
+    this._sessionInput.addEventListener('change', () => {
+      this._session = this._sessionInput.value.trim();
+      void this.refresh();
+    });
+    this._toolSelect = h('select', {
+      class: 'jp-OpenFoal-approvalsTool',
+      'aria-label': trans.__('Show gates of tool')
+    });
+    this._toolSelect.append(h('option', { value: '' }, trans.__('Any tool')));
+    for (const tool of GATED_TOOLS) {
+      this._toolSelect.append(h('option', { value: tool }, tool));
+    }
+    this._toolSelect.addEventListener('change', () => {
+      this._tool = this._toolSelect.value;
+      void this.refresh();
+    });
+    this._banner = h('div', {
+      class: 'jp-OpenFoal-approvalsBanner',
+      role: 'alert',
+      hidden: true
+    });
     const refresh = iconButton(refreshIcon, trans.__('Refresh'), 'refresh');
     refresh.addEventListener('click', () => void this.refresh());
     this._status = h('span', {
@@ -67,13 +109,35 @@ export class ApprovalsPanel extends Widget implements IGateActions {
         'div',
         { class: 'jp-OpenFoal-approvalsToolbar' },
         h('label', {}, trans.__('Status'), this._filterSelect),
+        h('label', {}, trans.__('Session'), this._sessionInput),
+        h('label', {}, trans.__('Tool'), this._toolSelect),
         refresh,
         this._status
       ),
+      this._banner,
       this._list
     );
     this._client.eventReceived.connect(this._onEvent, this);
     this._client.resumed.connect(this._onResumed, this);
+    this._client.statusChanged.connect(this._onStatus, this);
+  }
+
+  /** The session and tool shown (`''`: any). */
+  get sessionFilter(): string {
+    return this._session;
+  }
+  set sessionFilter(value: string) {
+    this._session = value;
+    this._sessionInput.value = value;
+    void this.refresh();
+  }
+  get toolFilter(): string {
+    return this._tool;
+  }
+  set toolFilter(value: string) {
+    this._tool = value;
+    this._toolSelect.value = value;
+    void this.refresh();
   }
 
   /** The status shown. */
@@ -89,14 +153,20 @@ export class ApprovalsPanel extends Widget implements IGateActions {
   /** Reload the list from `policy-gate.list`. */
   async refresh(): Promise<void> {
     const filter = this._filter;
+    const query = ++this._query;
     this._status.textContent = this._trans.__('Loading…');
     try {
       await this._client.connect();
-      const gates = await listGates(this._client, { status: filter });
-      if (filter !== this._filter) {
+      const gates = await listGates(this._client, {
+        status: filter,
+        sessionId: this._session,
+        toolName: this._tool
+      });
+      if (query !== this._query) {
         return; // a newer filter is loading
       }
       this._cards.clear();
+      this._notes.clear();
       this._list.replaceChildren();
       // Oldest first, so the next gate to decide is on top.
       for (const gate of gates.reverse()) {
@@ -105,10 +175,8 @@ export class ApprovalsPanel extends Widget implements IGateActions {
       this._status.textContent = '';
       this._updateEmpty();
     } catch (reason) {
-      const error = errorBody(reason);
-      this._status.textContent = `${error.code}: ${error.message}${
-        error.traceId ? ` (${this._trans.__('trace %1', error.traceId)})` : ''
-      }`;
+      // The list on screen stays as it was: a failed reload never blanks the panel.
+      this._status.textContent = this._errorText(errorBody(reason));
     }
   }
 
@@ -119,12 +187,33 @@ export class ApprovalsPanel extends Widget implements IGateActions {
     reason: string,
     idempotencyKey: string
   ): Promise<IGateItem> {
-    const resolved = await resolveGate(this._client, {
-      gateId: gate.gateId,
-      decision,
-      reason,
-      idempotencyKey
-    });
+    this._note(gate.gateId, null);
+    let resolved: IGateItem;
+    try {
+      resolved = await resolveGate(this._client, {
+        gateId: gate.gateId,
+        decision,
+        reason,
+        idempotencyKey,
+        onConflict: first =>
+          this._note(gate.gateId, this._conflictText(first, decision))
+      });
+    } catch (error) {
+      const body = errorBody(error);
+      this._note(
+        gate.gateId,
+        body.code === 'NOT_FOUND'
+          ? this._trans.__(
+              'This gate is unknown to the server (it may have been deleted with its session).'
+            )
+          : this._client.status !== 'open'
+            ? this._trans.__(
+                'The server went away; your decision was not sent. Try again once it is back.'
+              )
+            : null
+      );
+      throw error;
+    }
     this._show(resolved);
     return resolved;
   }
@@ -149,7 +238,51 @@ export class ApprovalsPanel extends Widget implements IGateActions {
     }
     this._client.eventReceived.disconnect(this._onEvent, this);
     this._client.resumed.disconnect(this._onResumed, this);
+    this._client.statusChanged.disconnect(this._onStatus, this);
     super.dispose();
+  }
+
+  private _onStatus(_: IOpenFoalClient, status: ConnectionStatus): void {
+    const lost = status === 'reconnecting' || status === 'closed';
+    this._banner.hidden = !lost;
+    this._banner.textContent = lost
+      ? this._trans.__(
+          'The connection to the server is lost; reconnecting. The gates shown may be out of date and decisions wait until it is back.'
+        )
+      : '';
+    if (status === 'open' && this._wasLost) {
+      void this.refresh();
+    }
+    this._wasLost = lost || (this._wasLost && status !== 'open');
+  }
+
+  private _conflictText(first: IGateItem, mine: GateDecision): string {
+    const trans = this._trans;
+    const who = first.resolvedBy ?? trans.__('someone else');
+    const yours =
+      mine === 'approve'
+        ? trans.__('your approval')
+        : trans.__('your rejection');
+    return trans.__(
+      'Already %1 by %2 before %3 arrived; %3 was not applied.',
+      first.status,
+      who,
+      yours
+    );
+  }
+
+  private _note(gateId: string, text: string | null): void {
+    const note = this._notes.get(gateId);
+    if (note) {
+      note.hidden = !text;
+      note.textContent = text ?? '';
+    }
+  }
+
+  private _errorText(error: IErrorBody): string {
+    return `${error.code}: ${error.message}${
+      error.traceId ? ` (${this._trans.__('trace %1', error.traceId)})` : ''
+    }`;
   }
 
   private _onResumed(): void {
@@ -175,7 +308,11 @@ export class ApprovalsPanel extends Widget implements IGateActions {
   }
 
   private _matches(gate: IGateItem): boolean {
-    return this._filter === '' || gate.status === this._filter;
+    return (
+      (this._filter === '' || gate.status === this._filter) &&
+      (this._session === '' || gate.sessionId === this._session) &&
+      (this._tool === '' || gate.toolName === this._tool)
+    );
   }
 
   private _show(gate: IGateItem): void {
@@ -183,17 +320,49 @@ export class ApprovalsPanel extends Widget implements IGateActions {
     if (!card) {
       card = new GateCard(this, this._trans);
       this._cards.set(gate.gateId, card);
+      const note = h('div', {
+        class: 'jp-OpenFoal-approvalsNote',
+        role: 'alert',
+        hidden: true
+      });
+      this._notes.set(gate.gateId, note);
+      const open = h(
+        'button',
+        {
+          type: 'button',
+          class: 'jp-OpenFoal-approvalsOpen jp-mod-styled',
+          'aria-label': this._trans.__(
+            'Open session %1 in the chat',
+            gate.sessionId
+          )
+        },
+        this._trans.__('Open in chat')
+      );
+      const sessionId = gate.sessionId;
+      open.addEventListener('click', () => this._openSession?.(sessionId));
+      open.hidden = this._openSession === null;
       const item = h(
         'div',
-        { class: 'jp-OpenFoal-approvalsItem', role: 'listitem' },
+        {
+          class: 'jp-OpenFoal-approvalsItem',
+          role: 'listitem',
+          'data-session-id': gate.sessionId,
+          'data-tool': gate.toolName
+        },
         h(
           'div',
-          { class: 'jp-OpenFoal-approvalsSession' },
-          this._trans.__('Session %1', gate.sessionId),
-          gate.createdAt
-            ? ` · ${new Date(gate.createdAt).toLocaleString()}`
-            : ''
+          { class: 'jp-OpenFoal-approvalsSessionRow' },
+          h(
+            'span',
+            { class: 'jp-OpenFoal-approvalsSession' },
+            this._trans.__('Session %1', gate.sessionId),
+            gate.createdAt
+              ? ` · ${new Date(gate.createdAt).toLocaleString()}`
+              : ''
+          ),
+          open
         ),
+        note,
         card.node
       );
       this._list.append(item);
@@ -223,7 +392,16 @@ export class ApprovalsPanel extends Widget implements IGateActions {
   private readonly _status: HTMLElement;
   private readonly _list: HTMLElement;
   private readonly _cards = new Map<string, GateCard>();
+  private readonly _notes = new Map<string, HTMLElement>();
+  private readonly _sessionInput: HTMLInputElement;
+  private readonly _toolSelect: HTMLSelectElement;
+  private readonly _banner: HTMLElement;
+  private readonly _openSession: ((sessionId: string) => void) | null;
   private _filter: GateFilter = 'pending';
+  private _session = '';
+  private _tool = '';
+  private _query = 0;
+  private _wasLost = false;
 }
 
 /** Options of {@link ApprovalsPanel}. */
@@ -232,5 +410,7 @@ export namespace ApprovalsPanel {
   export interface IOptions {
     client: IOpenFoalClient;
     trans: TranslationBundle;
+    /** Open a session in the chat (each gate's "Open in chat" link). */
+    openSession?: (sessionId: string) => void;
   }
 }

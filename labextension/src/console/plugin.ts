@@ -29,6 +29,8 @@ export namespace ConsoleCommandIDs {
   export const openAudit = 'openfoal:open-audit';
   export const openReplay = 'openfoal:open-replay';
   export const openMetrics = 'openfoal:open-metrics';
+  /** Open a session in the chat (`{sessionId}`); registered by the chat plugin. */
+  export const openSession = 'openfoal:open-session';
 }
 
 /** Opens (or reveals) the one Approvals panel. */
@@ -60,7 +62,14 @@ export const approvalsPlugin: JupyterFrontEndPlugin<void> = {
       execute: async () => {
         if (!current || current.isDisposed) {
           const { ApprovalsPanel } = await import('./approvals');
-          const content = new ApprovalsPanel({ client, trans });
+          const content = new ApprovalsPanel({
+            client,
+            trans,
+            openSession: sessionId =>
+              void app.commands.execute(ConsoleCommandIDs.openSession, {
+                sessionId
+              })
+          });
           current = new MainAreaWidget({ content });
           current.id = 'openfoal-approvals';
           current.title.label = trans.__('Approvals');

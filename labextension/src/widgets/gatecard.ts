@@ -7,6 +7,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import {
   GateDecision,
   IGateItem,
+  IGatePreview,
   errorBody,
   gateWhy,
   isPending,
@@ -122,6 +123,9 @@ export class GateCard {
         h('div', { class: 'jp-OpenFoal-toolLabel' }, main.name),
         h('pre', { class: 'jp-OpenFoal-gateMain' }, main.value)
       );
+    }
+    if (gate.preview?.kind === 'file.diff') {
+      rows.push(...diffNodes(trans, gate.preview));
     }
     rows.push(
       h('div', { class: 'jp-OpenFoal-toolLabel' }, trans.__('Arguments')),
@@ -275,4 +279,92 @@ function errorNode(trans: TranslationBundle, error: IErrorBody): HTMLElement {
         )
       : ''
   );
+}
+
+/** The change a `file.write` would make: a summary line and the unified diff, coloured. */
+export function diffNodes(
+  trans: TranslationBundle,
+  preview: IGatePreview
+): HTMLElement[] {
+  const summary = [
+    preview.exists
+      ? trans.__('Changes to %1', preview.path)
+      : trans.__('New file %1', preview.path),
+    preview.note
+      ? ''
+      : trans.__(
+          '+%1 -%2',
+          String(preview.added ?? 0),
+          String(preview.removed ?? 0)
+        )
+  ]
+    .filter(Boolean)
+    .join(' · ');
+  const nodes: HTMLElement[] = [
+    h(
+      'div',
+      { class: 'jp-OpenFoal-toolLabel jp-OpenFoal-gateDiffTitle' },
+      summary
+    )
+  ];
+  if (preview.note) {
+    nodes.push(
+      h(
+        'div',
+        { class: 'jp-OpenFoal-gateDiffNote' },
+        trans.__('No diff: %1', preview.note)
+      )
+    );
+    return nodes;
+  }
+  const diff = preview.diff ?? '';
+  if (!diff) {
+    nodes.push(
+      h(
+        'div',
+        { class: 'jp-OpenFoal-gateDiffNote' },
+        trans.__('The file would stay the same.')
+      )
+    );
+    return nodes;
+  }
+  const pre = h('pre', {
+    class: 'jp-OpenFoal-gateDiff',
+    role: 'region',
+    tabindex: '0',
+    'aria-label': trans.__('Diff of %1', preview.path)
+  });
+  for (const line of diff.split('\n')) {
+    if (!line) {
+      continue;
+    }
+    pre.append(h('span', { class: diffLineClass(line) }, line));
+  }
+  nodes.push(pre);
+  if (preview.truncated) {
+    nodes.push(
+      h(
+        'div',
+        { class: 'jp-OpenFoal-gateDiffNote' },
+        trans.__('The diff is cut here; the arguments hold the whole content.')
+      )
+    );
+  }
+  return nodes;
+}
+
+function diffLineClass(line: string): string {
+  if (line.startsWith('+++') || line.startsWith('---')) {
+    return 'jp-OpenFoal-diffFile';
+  }
+  if (line.startsWith('@@')) {
+    return 'jp-OpenFoal-diffHunk';
+  }
+  if (line.startsWith('+')) {
+    return 'jp-OpenFoal-diffAdd';
+  }
+  if (line.startsWith('-')) {
+    return 'jp-OpenFoal-diffDel';
+  }
+  return 'jp-OpenFoal-diffContext';
 }

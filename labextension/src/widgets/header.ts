@@ -10,7 +10,8 @@ import {
   downloadIcon,
   listIcon,
   notebookIcon,
-  tableRowsIcon
+  tableRowsIcon,
+  settingsIcon
 } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
@@ -38,6 +39,8 @@ export interface IHeaderActions {
   openAudit?(): void;
   /** Open the Metrics panel. */
   openMetrics?(): void;
+  /** Open the model settings form. */
+  openModelSettings(): void;
 }
 
 /** Title row and status row of the chat panel. */
@@ -107,6 +110,12 @@ export class ChatHeader extends Widget {
       button.addEventListener('click', () => actions.openMetrics?.());
       consoleButtons.push(button);
     }
+    const modelButton = iconButton(
+      settingsIcon,
+      trans.__('Model settings'),
+      'model-settings'
+    );
+    modelButton.addEventListener('click', () => actions.openModelSettings());
     this._title = h('span', { class: 'jp-OpenFoal-title' });
     this._connection = h('span', {
       class: 'jp-OpenFoal-connection',
@@ -146,6 +155,7 @@ export class ChatHeader extends Widget {
         this._title,
         this._connection,
         this._exportButton,
+        modelButton,
         newButton
       ),
       h(

@@ -10,6 +10,8 @@ import { h } from './dom';
 export interface IModelActions {
   /** Send the last message again with the built-in demo model. */
   tryDemo(): void;
+  /** Open the model settings form. */
+  configure(): void;
 }
 
 /** Whether an error means the server has no model configured. */
@@ -20,17 +22,12 @@ export function isNoModel(entry: IErrorEntry): boolean {
   );
 }
 
-/** The notice's nodes: a line, two buttons, and the configuration help (shown on demand). */
+/** The notice's nodes: a line, two buttons, and the environment help (shown on demand). */
 export function noModelNodes(
   trans: TranslationBundle,
   entry: IErrorEntry,
   actions: IModelActions
 ): Node[] {
-  const help = h(
-    'div',
-    { class: 'jp-OpenFoal-noModelHelp', id: `help-${entry.id}`, hidden: true },
-    entry.message
-  );
   const demo = h(
     'button',
     { type: 'button', class: 'jp-mod-styled jp-mod-accept' },
@@ -39,18 +36,21 @@ export function noModelNodes(
   demo.addEventListener('click', () => actions.tryDemo());
   const configure = h(
     'button',
-    {
-      type: 'button',
-      class: 'jp-mod-styled',
-      'aria-expanded': 'false',
-      'aria-controls': help.id
-    },
+    { type: 'button', class: 'jp-mod-styled' },
     trans.__('Configure a model')
   );
-  configure.addEventListener('click', () => {
-    help.hidden = !help.hidden;
-    configure.setAttribute('aria-expanded', String(!help.hidden));
-  });
+  configure.addEventListener('click', () => actions.configure());
+  // The server's own instructions, for whoever configures it through the environment.
+  const help = h(
+    'details',
+    { class: 'jp-OpenFoal-noModelHelp' },
+    h(
+      'summary',
+      {},
+      trans.__('Or configure the server with environment variables')
+    ),
+    h('p', {}, entry.message)
+  );
   return [
     h(
       'p',

@@ -42,7 +42,8 @@ export class ChatPanel extends Panel {
       openSessionsPanel: options.openSessionsPanel,
       openPolicy: options.openPolicy,
       openAudit: options.openAudit,
-      openMetrics: options.openMetrics
+      openMetrics: options.openMetrics,
+      openModelSettings: () => options.openModelSettings?.()
     });
     this._sessions = new SessionList(
       model,
@@ -60,7 +61,10 @@ export class ChatPanel extends Panel {
           model.resolveGate(gate, decision, reason, key),
         allowForSession: (gate, key) => model.allowForSession(gate, key)
       },
-      models: { tryDemo: () => void model.tryDemo() }
+      models: {
+        tryDemo: () => void model.tryDemo(),
+        configure: () => options.openModelSettings?.()
+      }
     });
     this._input = new ChatInput(model, trans);
 
@@ -162,5 +166,7 @@ export namespace ChatPanel {
     openAudit?: () => void;
     /** Open the Metrics panel (the header's button; none without it). */
     openMetrics?: () => void;
+    /** Open the model settings form (the header's button, the first-run notice). */
+    openModelSettings?: () => void;
   }
 }

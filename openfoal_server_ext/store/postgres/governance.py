@@ -238,11 +238,18 @@ class PostgresGovernance:
         status: str | None = None,
         session_id: str | None = None,
         limit: int = 100,
+        tool_name: str | None = None,
     ) -> list[GateItem]:
         """Gates newest first, of one owner (``None``: everyone's)."""
         where = ["TRUE"]
         args: list[Any] = []
-        for column, value in (("owner", owner), ("status", status), ("session_id", session_id)):
+        filters = (
+            ("owner", owner),
+            ("status", status),
+            ("session_id", session_id),
+            ("data->>'toolName'", tool_name),
+        )
+        for column, value in filters:
             if value is not None:
                 where.append(f"{column} = %s")
                 args.append(value)

@@ -229,3 +229,27 @@ def test_an_audit_table_from_before_owners_gets_the_column(tmp_path: Path) -> No
     }
     assert {"audit_run_idx", "tool_runs_run_idx"} <= indexes
     store.close()
+
+
+def test_gates_filter_by_tool_and_keep_their_preview(open_store: Callable[[], Store]) -> None:
+    store = open_store()
+    preview = {"path": "a.txt", "exists": True, "diff": "-old\n+new\n", "added": 1, "removed": 1}
+    gates = {
+        g.gateId: (g, "alice")
+        for g in [
+            _gate(1),
+            _gate(2, toolName="file.write", args={"path": "a.txt"}, preview=preview),
+            _gate(3, toolName="file.write", status="approved"),
+        ]
+    }
+    store.write_batch(WriteBatch(gates=gates))
+    writes = store.list_gates(owner="alice", tool_name="file.write")
+    assert [g.gateId for g in writes] == ["gate_0003", "gate_0002"]
+    assert writes[1].preview is not None and writes[1].preview.diff == "-old\n+new\n"
+    pending = store.list_gates(owner="alice", tool_name="file.write", status="pending")
+    assert [g.gateId for g in pending] == ["gate_0002"]
+    assert [g.gateId for g in store.list_gates(owner="alice", tool_name="bash.exec")] == [
+        "gate_0001"
+    ]
+    assert store.list_gates(owner="alice", tool_name="http.request") == []
+    store.close()

@@ -166,6 +166,13 @@ class OpenFoalApp(ExtensionApp):
         config=True,
         help="Context window assumed for contextUsage (default 128000 tokens).",
     )
+    session_token_budget = Int(
+        0,
+        config=True,
+        help="Model tokens (input + output) each session may use over all its runs; a run "
+        "that would pass it ends with BUDGET_EXCEEDED, and later turns are refused "
+        "(default 0: no budget).",
+    )
     memory_flush_threshold = Float(
         0.75,
         config=True,
@@ -353,6 +360,7 @@ class OpenFoalApp(ExtensionApp):
             default_owner=self.server_owner,
             context_window=self.context_window_tokens,
             flush_threshold=self.memory_flush_threshold,
+            token_budget=self.session_token_budget,
         )
         wired["runs"] = run_services
         runs, gates = run_services.runs, run_services.gates

@@ -10,6 +10,7 @@ from openfoal_kernel.protocol import ModelSettings, Policy
 from ..kernels.orchestrator import KernelOrchestrator
 from ..store import StoreWorker
 from .audit import AuditService
+from .budgets import TokenBudgets
 from .execution import RunExecutor
 from .flush import MemoryFlush
 from .gates import GateService
@@ -52,9 +53,11 @@ def build_run_services(
     default_owner: str,
     context_window: int = 128_000,
     flush_threshold: float = 0.75,
+    token_budget: int = 0,
 ) -> RunServices:
     """Wire the registry, transcripts, executor, launcher, gates, ingest and memory flush."""
     registry = RunRegistry()
+    budgets = TokenBudgets(worker, token_budget)
     transcripts = TranscriptService(worker)
     modes = RuntimeModes(worker=worker, hub=hub, sessions=sessions, registry=registry)
     executor = RunExecutor(
@@ -68,6 +71,7 @@ def build_run_services(
         modes=modes,
         workspace=workspace,
         context_window=context_window,
+        budgets=budgets,
     )
     launcher = RunLauncher(
         worker=worker,
@@ -82,6 +86,7 @@ def build_run_services(
         model_settings=model_settings,
         policy=policy,
         workspace=workspace,
+        budgets=budgets,
     )
     flush = MemoryFlush(
         sessions=sessions, registry=registry, launcher=launcher, threshold=flush_threshold

@@ -15,6 +15,7 @@ from openfoal_kernel.protocol import events as ev
 from ..kernels.bridge import KernelBridge
 from ..kernels.orchestrator import KernelOrchestrator
 from ..store import StoreWorker
+from .budgets import TokenBudgets
 from .hub import EventHub
 from .modes import RuntimeModes
 from .registry import ActiveRun, RunRegistry
@@ -49,8 +50,10 @@ class RunExecutor:
         modes: RuntimeModes,
         workspace: str,
         context_window: int = 128_000,
+        budgets: TokenBudgets | None = None,
     ) -> None:
         self.worker = worker
+        self.budgets = budgets
         self.hub = hub
         self.sessions = sessions
         self.kernels = kernels
@@ -159,6 +162,9 @@ class RunExecutor:
         else:
             run.status = "aborted" if payload.get("aborted") else "failed"
             run.error = payload.get("error")
+            run.usage = payload.get("usage") or {}
+        if self.budgets is not None:
+            self.budgets.charge(run.session_id, run.usage)
         self.worker.stage_run(run)
         self.registry.discard(active)
         if active.sandboxed:

@@ -73,11 +73,13 @@ class Gateway:
             "memory.archive": self._memory_archive,
         }
 
-    def connect_payload(self, user: str, workspace_id: str | None) -> r.ConnectResult:
-        """The payload answering ``connect``."""
+    def connect_payload(
+        self, user: str, workspace_id: str | None, version: str = PROTOCOL_VERSION
+    ) -> r.ConnectResult:
+        """The payload answering ``connect`` (``version``: the one negotiated)."""
         return r.ConnectResult.model_validate(
             {
-                "protocolVersion": PROTOCOL_VERSION,
+                "protocolVersion": version,
                 "serverTime": utcnow().isoformat(),
                 "user": {"name": user},
                 "workspaceId": workspace_id or self.s.config.workspace_id,

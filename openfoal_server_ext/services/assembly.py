@@ -10,6 +10,7 @@ from openfoal_kernel.protocol import ModelSettings, Policy
 from ..kernels.orchestrator import KernelOrchestrator
 from ..store import StoreWorker
 from .audit import AuditService
+from .autocompact import AutoCompaction
 from .budgets import TokenBudgets
 from .execution import RunExecutor
 from .flush import MemoryFlush
@@ -54,6 +55,7 @@ def build_run_services(
     context_window: int = 128_000,
     flush_threshold: float = 0.75,
     token_budget: int = 0,
+    compact_threshold: float = 0.9,
 ) -> RunServices:
     """Wire the registry, transcripts, executor, launcher, gates, ingest and memory flush."""
     registry = RunRegistry()
@@ -92,6 +94,10 @@ def build_run_services(
         sessions=sessions, registry=registry, launcher=launcher, threshold=flush_threshold
     )
     executor.on_idle(flush.after_run)
+    compaction = AutoCompaction(
+        sessions=sessions, registry=registry, launcher=launcher, threshold=compact_threshold
+    )
+    executor.on_idle(compaction.after_run)  # after the flush: a flush it starts goes first
     gates = GateService(
         worker=worker,
         hub=hub,

@@ -176,6 +176,8 @@ class RunExecutor:
             active.bridge.last_used = time.monotonic()
         if active.silent:
             payload = {**payload, "silent": True}
+        if active.auto:
+            payload = {**payload, "auto": True}
         done = self.hub.publish(
             run.session_id, event, payload, run_id=run.id, trace_id=run.trace_id
         )

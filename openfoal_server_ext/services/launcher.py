@@ -132,6 +132,7 @@ class RunLauncher:
         *,
         task: Literal["turn", "compact"] = "turn",
         silent: bool = False,
+        auto: bool = False,
     ) -> AgentRunResult:
         """Register a run, store its input, announce it, and dispatch it to a kernel."""
         settings = self.model_settings(p.model_id())
@@ -151,7 +152,11 @@ class RunLauncher:
             changes["preview"] = title_of(p.input, 120)
         run = self.new_run(ctx, session_id, p.input, settings.model)
         active = ActiveRun(
-            run=run, notebook_kernel_id=notebook_kernel_id(p), task=task, silent=silent
+            run=run,
+            notebook_kernel_id=notebook_kernel_id(p),
+            task=task,
+            silent=silent,
+            auto=auto,
         )
         if active.notebook_kernel_id and active.notebook_kernel_id not in self.kernels.mkm:
             raise OpenFoalError(
@@ -171,7 +176,8 @@ class RunLauncher:
             accepted = self.hub.publish(
                 session_id,
                 ev.AGENT_ACCEPTED,
-                {"runtimeMode": session.runtimeMode, "model": settings.model or ""},
+                {"runtimeMode": session.runtimeMode, "model": settings.model or ""}
+                | ({"auto": True} if auto else {}),
                 run_id=run.id,
                 trace_id=run.trace_id,
             )
@@ -200,6 +206,7 @@ class RunLauncher:
                 detail={
                     "input": p.input,
                     "task": task,
+                    "auto": auto,
                     "model": settings.model,
                     "policyVersion": run.policy_version,
                 },

@@ -140,6 +140,8 @@ class RunExecutor:
         active.sandboxed = placement.sandbox is not None
         spec.runtimeMode = placement.runtime_mode  # type: ignore[assignment]
         spec.sandbox = placement.sandbox
+        if placement.policy is not None:
+            spec.policy = placement.policy
         if placement.fallback_reason is not None:
             run.runtime_mode = placement.runtime_mode
             self.worker.stage_run(run)

@@ -196,6 +196,19 @@ class OpenFoalApp(ExtensionApp):
         config=True,
         help="Context window assumed for contextUsage (default 128000 tokens).",
     )
+    auto_compact_threshold = Float(
+        0.9,
+        config=True,
+        help="contextUsage at which the gateway compacts a session by itself once it is "
+        "idle, as /compact would (after a pending memory flush); 0 turns it off (default 0.9).",
+    )
+    session_token_budget = Int(
+        0,
+        config=True,
+        help="Model tokens (input + output) each session may use over all its runs; a run "
+        "that would pass it ends with BUDGET_EXCEEDED, and later turns are refused "
+        "(default 0: no budget).",
+    )
     memory_flush_threshold = Float(
         0.75,
         config=True,
@@ -457,6 +470,8 @@ class OpenFoalApp(ExtensionApp):
             default_owner=self.server_owner,
             context_window=self.context_window_tokens,
             flush_threshold=self.memory_flush_threshold,
+            token_budget=self.session_token_budget,
+            compact_threshold=self.auto_compact_threshold,
         )
         wired["runs"] = run_services
         runs, gates = run_services.runs, run_services.gates

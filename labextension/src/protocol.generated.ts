@@ -461,6 +461,7 @@ export interface IPolicy {
   version?: number;
   updatedAt?: string;
   updatedBy?: string;
+  sandboxDegrade?: "local" | "read-only" | "fail" | null;
   [key: string]: unknown;
 }
 

@@ -107,11 +107,28 @@ class AgentLoop:
         error = self._error(ErrorCode.RUNTIME_LOST, "the run was aborted")
         return self._finish(RunOutcome(status="aborted", usage=self.usage, error=error))
 
+    def _over_budget(self, *, strict: bool) -> bool:
+        """Whether the run used its token budget (``strict``: went past it)."""
+        budget = self.spec.model.tokenBudget
+        if budget is None:
+            return False
+        used = self.usage["inputTokens"] + self.usage["outputTokens"]
+        return used > budget if strict else used >= budget
+
+    def _budget_exceeded(self) -> RunOutcome:
+        """End the run with ``BUDGET_EXCEEDED``: its next model step would pass the budget."""
+        used = self.usage["inputTokens"] + self.usage["outputTokens"]
+        return self._fail(
+            ErrorCode.BUDGET_EXCEEDED,
+            f"this run used {used} tokens of the {self.spec.model.tokenBudget} the session "
+            "had left; start a new session or raise the budget",
+        )
+
     def _finish(self, outcome: RunOutcome) -> RunOutcome:
         if outcome.status == "completed":
             self.sink.event(ev.AGENT_COMPLETED, {"status": "completed", "usage": outcome.usage})
         else:
-            payload: dict[str, Any] = {"error": outcome.error}
+            payload: dict[str, Any] = {"error": outcome.error, "usage": outcome.usage}
             if outcome.status == "aborted":
                 payload["aborted"] = True
             self.sink.event(ev.AGENT_FAILED, payload)
@@ -135,9 +152,13 @@ class AgentLoop:
             if self.spec.resume:
                 await self._resume_pending_calls(transcript, messages)
             for _ in range(self.max_steps):
+                if self._over_budget(strict=False):
+                    return self._budget_exceeded()
                 assistant = await self._model_step(provider, messages, specs)
                 messages.append(assistant)
                 self.sink.message(assistant)
+                if assistant.tool_calls and self._over_budget(strict=True):
+                    return self._budget_exceeded()
                 if not assistant.tool_calls:
                     return self._finish(RunOutcome(status="completed", usage=self.usage))
                 for call in assistant.tool_calls:

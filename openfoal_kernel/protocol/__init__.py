@@ -8,12 +8,12 @@ from .kernel_wire import KernelEvent, ModelSettings, RunSpec
 from .methods import METHOD_PARAMS, is_side_effect
 from .transcript import ChatMessage, ToolCall
 from .types import AuditEntry, GateItem, Policy, Session, utcnow
-
-PROTOCOL_VERSION = "1.0.0"
+from .versions import PROTOCOL_VERSION, SUPPORTED_VERSIONS
 
 __all__ = [
     "METHOD_PARAMS",
     "PROTOCOL_VERSION",
+    "SUPPORTED_VERSIONS",
     "AuditEntry",
     "ChatMessage",
     "ErrorBody",

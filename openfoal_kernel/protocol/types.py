@@ -79,6 +79,11 @@ class Policy(WireModel):
     version: int = 1
     updatedAt: datetime = Field(default_factory=utcnow)
     updatedBy: str = "system"
+    #: What a cloud turn does when its sandbox cannot be had (Docker down, cap reached):
+    #: ``local`` runs it on the host, ``read-only`` runs it on the host with only the tools
+    #: that change nothing, ``fail`` ends it with ``SANDBOX_UNAVAILABLE``; unset, ``bashMode``
+    #: decides (``host``: local, ``sandbox``: fail).
+    sandboxDegrade: Literal["local", "read-only", "fail"] | None = None
 
 
 class GatePreview(WireModel):

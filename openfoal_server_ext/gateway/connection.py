@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from openfoal_kernel.protocol import ErrorCode, OpenFoalError, res_error, res_ok
 from openfoal_kernel.protocol.frames import ReqFrame
 from openfoal_kernel.protocol.methods import ConnectParams
+from openfoal_kernel.protocol.versions import PROTOCOL_VERSION, negotiate
 
 from ..services.container import Services
 from ..services.context import RequestContext
@@ -80,6 +81,8 @@ class GatewayConnection:
         self.connected = False
         self.closed = False
         self.workspace_id = services.config.workspace_id
+        #: The protocol version negotiated in ``connect``.
+        self.protocol_version = PROTOCOL_VERSION
         self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=services.config.send_queue_frames)
         self._closing: tuple[int, str] | None = None
         #: Bytes queued, held or handed to the socket and not yet flushed (bounded).
@@ -274,7 +277,7 @@ class GatewayConnection:
         try:
             params = parse_params("connect", frame.params)
             assert isinstance(params, ConnectParams)
-            _check_protocol(params)
+            version = _check_protocol(params)
         except OpenFoalError as exc:
             self.push(res_error(frame.id, exc.to_body(trace_id)))
             self.close(CLOSE_POLICY, "connect refused")
@@ -282,7 +285,8 @@ class GatewayConnection:
         self.connected = True
         self.workspace_id = params.workspaceId or self.workspace_id
         self.s.hub.subscribe_owner(self.user, self.push)
-        hello = self.gateway.connect_payload(self.user, self.workspace_id)
+        self.protocol_version = version
+        hello = self.gateway.connect_payload(self.user, self.workspace_id, version)
         self.push(res_ok(frame.id, hello.wire()))
 
     def subscribe(self, session_id: str) -> None:
@@ -387,16 +391,8 @@ def _too_deep(value: Any, limit: int) -> bool:
     return False
 
 
-def _check_protocol(params: ConnectParams) -> None:
+def _check_protocol(params: ConnectParams) -> str:
+    """The protocol version this connection speaks (see :mod:`...protocol.versions`)."""
     if params.protocol is None:
-        return
-    try:
-        lo = int(str(params.protocol.min).split(".")[0])
-        hi = int(str(params.protocol.max).split(".")[0])
-    except ValueError as exc:
-        raise OpenFoalError(ErrorCode.INVALID_REQUEST, "protocol.min/max must be versions") from exc
-    if not lo <= 1 <= hi:
-        raise OpenFoalError(
-            ErrorCode.INVALID_REQUEST,
-            f"this server speaks protocol 1.x; the client asked for {lo}..{hi}",
-        )
+        return PROTOCOL_VERSION
+    return negotiate(params.protocol.min, params.protocol.max)

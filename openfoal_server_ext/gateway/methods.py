@@ -88,11 +88,13 @@ class Gateway:
         """Who may read and change what (the server owner and admins see everything)."""
         return Access(self.s.config.server_owner, self.s.config.admin_users)
 
-    def connect_payload(self, user: str, workspace_id: str | None) -> r.ConnectResult:
-        """The payload answering ``connect``."""
+    def connect_payload(
+        self, user: str, workspace_id: str | None, version: str = PROTOCOL_VERSION
+    ) -> r.ConnectResult:
+        """The payload answering ``connect`` (``version``: the one negotiated)."""
         return r.ConnectResult.model_validate(
             {
-                "protocolVersion": PROTOCOL_VERSION,
+                "protocolVersion": version,
                 "serverTime": utcnow().isoformat(),
                 "user": {"name": user},
                 "workspaceId": workspace_id or self.s.config.workspace_id,

@@ -11,6 +11,8 @@ from openfoal_kernel.protocol import ModelSettings, Policy
 from ..kernels.orchestrator import KernelOrchestrator
 from ..store import StoreWorker
 from .audit import AuditService
+from .autocompact import AutoCompaction
+from .budgets import TokenBudgets
 from .execution import RunExecutor
 from .flush import MemoryFlush
 from .gate_preview import gate_preview
@@ -54,9 +56,12 @@ def build_run_services(
     default_owner: str,
     context_window: int = 128_000,
     flush_threshold: float = 0.75,
+    token_budget: int = 0,
+    compact_threshold: float = 0.9,
 ) -> RunServices:
     """Wire the registry, transcripts, executor, launcher, gates, ingest and memory flush."""
     registry = RunRegistry()
+    budgets = TokenBudgets(worker, token_budget)
     transcripts = TranscriptService(worker)
     modes = RuntimeModes(worker=worker, hub=hub, sessions=sessions, registry=registry)
     executor = RunExecutor(
@@ -70,6 +75,7 @@ def build_run_services(
         modes=modes,
         workspace=workspace,
         context_window=context_window,
+        budgets=budgets,
     )
     launcher = RunLauncher(
         worker=worker,
@@ -84,11 +90,16 @@ def build_run_services(
         model_settings=model_settings,
         policy=policy,
         workspace=workspace,
+        budgets=budgets,
     )
     flush = MemoryFlush(
         sessions=sessions, registry=registry, launcher=launcher, threshold=flush_threshold
     )
     executor.on_idle(flush.after_run)
+    compaction = AutoCompaction(
+        sessions=sessions, registry=registry, launcher=launcher, threshold=compact_threshold
+    )
+    executor.on_idle(compaction.after_run)  # after the flush: a flush it starts goes first
     gates = GateService(
         worker=worker,
         hub=hub,

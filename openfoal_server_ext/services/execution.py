@@ -15,6 +15,7 @@ from openfoal_kernel.protocol import events as ev
 from ..kernels.bridge import KernelBridge
 from ..kernels.orchestrator import KernelOrchestrator
 from ..store import StoreWorker
+from .budgets import TokenBudgets
 from .hub import EventHub
 from .modes import RuntimeModes
 from .registry import ActiveRun, RunRegistry
@@ -49,8 +50,10 @@ class RunExecutor:
         modes: RuntimeModes,
         workspace: str,
         context_window: int = 128_000,
+        budgets: TokenBudgets | None = None,
     ) -> None:
         self.worker = worker
+        self.budgets = budgets
         self.hub = hub
         self.sessions = sessions
         self.kernels = kernels
@@ -147,6 +150,8 @@ class RunExecutor:
         active.sandboxed = placement.sandbox is not None
         spec.runtimeMode = placement.runtime_mode  # type: ignore[assignment]
         spec.sandbox = placement.sandbox
+        if placement.policy is not None:
+            spec.policy = placement.policy
         if placement.fallback_reason is not None:
             run.runtime_mode = placement.runtime_mode
             self.worker.stage_run(run)
@@ -169,6 +174,9 @@ class RunExecutor:
         else:
             run.status = "aborted" if payload.get("aborted") else "failed"
             run.error = payload.get("error")
+            run.usage = payload.get("usage") or {}
+        if self.budgets is not None:
+            self.budgets.charge(run.session_id, run.usage)
         self.worker.stage_run(run)
         self.registry.discard(active)
         if active.sandboxed:
@@ -180,6 +188,8 @@ class RunExecutor:
             active.bridge.last_used = time.monotonic()
         if active.silent:
             payload = {**payload, "silent": True}
+        if active.auto:
+            payload = {**payload, "auto": True}
         done = self.hub.publish(
             run.session_id, event, payload, run_id=run.id, trace_id=run.trace_id
         )

@@ -25,6 +25,7 @@ from openfoal_kernel.protocol.results import AgentRunResult
 from ..kernels.orchestrator import KernelOrchestrator
 from ..store import RunRow, StoreWorker
 from .audit import AuditService
+from .budgets import TokenBudgets
 from .context import RequestContext
 from .execution import RunExecutor
 from .hub import EventHub
@@ -54,6 +55,7 @@ class RunLauncher:
         model_settings: Callable[[str | None], ModelSettings],
         policy: Callable[[str], Policy],
         workspace: str,
+        budgets: TokenBudgets,
     ) -> None:
         self.worker = worker
         self.hub = hub
@@ -67,6 +69,7 @@ class RunLauncher:
         self.model_settings = model_settings
         self.policy = policy
         self.workspace = workspace
+        self.budgets = budgets
 
     def new_run(self, ctx: RequestContext, session_id: str, text: str, model: str | None) -> RunRow:
         """A fresh run row of the caller's session, accepted under the policy in force."""
@@ -129,10 +132,17 @@ class RunLauncher:
         *,
         task: Literal["turn", "compact"] = "turn",
         silent: bool = False,
+        auto: bool = False,
     ) -> AgentRunResult:
         """Register a run, store its input, announce it, and dispatch it to a kernel."""
         settings = self.model_settings(p.model_id())
         session = self.sessions.get_owned(ctx.user, session_id)
+        if task == "turn" and not silent:
+            left = await self.budgets.check(session_id)
+        else:
+            left = await self.budgets.remaining(session_id)
+        if left is not None:
+            settings = settings.model_copy(update={"tokenBudget": left})
         changes: dict[str, Any] = {"status": "running"}
         if p.runtimeMode and p.runtimeMode != session.runtimeMode:
             changes["runtimeMode"] = p.runtimeMode
@@ -142,7 +152,11 @@ class RunLauncher:
             changes["preview"] = title_of(p.input, 120)
         run = self.new_run(ctx, session_id, p.input, settings.model)
         active = ActiveRun(
-            run=run, notebook_kernel_id=notebook_kernel_id(p), task=task, silent=silent
+            run=run,
+            notebook_kernel_id=notebook_kernel_id(p),
+            task=task,
+            silent=silent,
+            auto=auto,
         )
         if active.notebook_kernel_id and active.notebook_kernel_id not in self.kernels.mkm:
             raise OpenFoalError(
@@ -162,7 +176,8 @@ class RunLauncher:
             accepted = self.hub.publish(
                 session_id,
                 ev.AGENT_ACCEPTED,
-                {"runtimeMode": session.runtimeMode, "model": settings.model or ""},
+                {"runtimeMode": session.runtimeMode, "model": settings.model or ""}
+                | ({"auto": True} if auto else {}),
                 run_id=run.id,
                 trace_id=run.trace_id,
             )
@@ -196,6 +211,7 @@ class RunLauncher:
                 detail={
                     "input": p.input,
                     "task": task,
+                    "auto": auto,
                     "model": settings.model,
                     "policyVersion": run.policy_version,
                 },
@@ -218,6 +234,9 @@ class RunLauncher:
         if self.registry.busy(session.id):
             raise OpenFoalError(ErrorCode.SESSION_BUSY, "the session is running another turn")
         settings = self.model_settings(None)
+        left = await self.budgets.remaining(session.id)
+        if left is not None:
+            settings = settings.model_copy(update={"tokenBudget": left})
         policy = self.policy(session.id)
         run = RunRow(
             id=new_id("run"),

@@ -37,6 +37,7 @@ PATCHABLE: tuple[str, ...] = (
     "tools",
     "network",
     "gateTimeoutSec",
+    "sandboxDegrade",
 )
 SERVER_FIELDS: tuple[str, ...] = ("scopeKey", "version", "updatedAt", "updatedBy")
 #: The longest a gate may wait for a decision (7 days).
@@ -103,6 +104,7 @@ class _Rules(BaseModel):
     tools: dict[str, Rule]
     network: _NetworkRules
     gateTimeoutSec: StrictInt = Field(ge=1, le=MAX_GATE_TIMEOUT_SEC)
+    sandboxDegrade: Literal["local", "read-only", "fail"] | None = None
 
     @field_validator("tools")
     @classmethod
@@ -140,7 +142,7 @@ def merge_patch(current: Policy, patch: dict[str, Any]) -> dict[str, Any]:
     merged = {k: v for k, v in current.model_dump(mode="json").items() if k in PATCHABLE}
     for key, value in patch.items():
         if value is None:
-            merged[key] = defaults[key]
+            merged[key] = defaults.get(key)  # a field whose default is unset is left out
         elif key == "tools" and isinstance(value, dict):
             merged[key] = {_tool_name(str(name)): rule for name, rule in value.items()}
         else:

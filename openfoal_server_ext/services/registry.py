@@ -25,6 +25,7 @@ class ActiveRun:
     external: bool = False  # a notebook cell, not started through the gateway
     task: str = "turn"  # "turn" or "compact"
     silent: bool = False  # a memory flush: stored, its text never shown
+    auto: bool = False  # started by the gateway itself (an automatic compaction)
     tool_started: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
     wrote_memory: bool = False
     notebook_kernel_id: str | None = None  # python.exec bound to this notebook kernel

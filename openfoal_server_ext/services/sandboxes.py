@@ -2,8 +2,9 @@
 
 The container lifecycle itself (pool, reuse, cap, idle TTL, budget, orphans) lives in
 :class:`openfoal_kernel.sandbox.host.manager.SandboxManager`; this service decides, per turn,
-whether the turn runs in the sandbox, falls back to local (when Docker is unavailable and
-the policy's ``bashMode`` is ``host``), or fails with ``SANDBOX_UNAVAILABLE``, and writes
+whether the turn runs in the sandbox, degrades when Docker is unavailable as the policy says
+(``sandboxDegrade``: ``local``, ``read-only`` or ``fail``; unset, ``bashMode`` decides, see
+:mod:`openfoal_kernel.policy.degrade`), or fails with ``SANDBOX_UNAVAILABLE``, and writes
 every egress attempt to the audit trail.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from openfoal_kernel.policy.degrade import degrade_mode, degraded_policy
 from openfoal_kernel.protocol import ErrorCode, OpenFoalError, Policy
 
 from .audit import AuditService
@@ -37,6 +39,8 @@ class Placement:
     """The sandbox handle for the kernel (cloud only)."""
     fallback_reason: str | None = None
     """Why a cloud turn runs locally, when it does."""
+    policy: Policy | None = None
+    """The policy the turn runs under instead of its own (a ``read-only`` degrade)."""
 
 
 class SandboxService:
@@ -93,7 +97,8 @@ class SandboxService:
                 session_id, owner, Path(workspace), allow_hosts=list(policy.network.allow)
             )
         except OpenFoalError as exc:
-            if exc.code != ErrorCode.SANDBOX_UNAVAILABLE or policy.bashMode != "host":
+            mode = degrade_mode(policy)
+            if exc.code != ErrorCode.SANDBOX_UNAVAILABLE or mode == "fail":
                 raise
             self.audit.record(
                 actor=owner,
@@ -103,12 +108,16 @@ class SandboxService:
                 trace_id=trace_id,
                 session_id=session_id,
                 run_id=run_id,
-                detail={"reason": exc.message, "runtimeMode": "local"},
+                detail={"reason": exc.message, "runtimeMode": "local", "degrade": mode},
             )
             log.warning(
-                "OpenFoal sandbox: session %s runs locally this turn: %s", session_id, exc.message
+                "OpenFoal sandbox: session %s runs locally (%s) this turn: %s",
+                session_id,
+                mode,
+                exc.message,
             )
-            return Placement("local", fallback_reason=exc.message)
+            degraded = degraded_policy(policy) if mode == "read-only" else None
+            return Placement("local", fallback_reason=exc.message, policy=degraded)
         self._held[session_id] = (trace_id, run_id)
         return Placement("cloud", sandbox=handle.model_dump())
 

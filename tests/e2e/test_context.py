@@ -55,7 +55,11 @@ async def test_compact_summarises_older_context(shared_server: ServerProcess, mo
 
 async def test_silent_memory_flush_near_the_limit(server_factory, model) -> None:
     server = server_factory(
-        args=["--OpenFoalApp.context_window_tokens=300", "--OpenFoalApp.memory_flush_threshold=0.5"]
+        args=[
+            "--OpenFoalApp.context_window_tokens=300",
+            "--OpenFoalApp.memory_flush_threshold=0.5",
+            "--OpenFoalApp.auto_compact_threshold=0",  # the flush alone (compaction: its test)
+        ]
     )
     model.enqueue(
         Reply(steps=[TextStep(text="word " * 200)]),

@@ -211,3 +211,34 @@ async def test_transcript_is_context(model) -> None:
     sent = [(m["role"], m.get("content")) for m in model.requests[-1].body["messages"]]
     assert sent[1:] == [("user", "I am Ada"), ("assistant", "Hi Ada"), ("user", "who am I?")]
     assert sent[0][0] == "system"
+
+
+async def test_token_budget_stops_before_the_tools_of_a_step_past_it(model) -> None:
+    from openfoal_kernel.scripted import ScriptUsage
+
+    EchoTool.calls.clear()
+    model.enqueue(
+        Reply(
+            steps=[ToolCallStep(name="echo.say", arguments={"text": "hi"})],
+            usage=ScriptUsage(input_tokens=40, output_tokens=20),
+        )
+    )
+    sink = Sink()
+    loop = make_loop(model, sink)
+    loop.spec.model.tokenBudget = 50
+    outcome = await loop.run("go")
+    assert outcome.status == "failed" and EchoTool.calls == []
+    name, payload = sink.events[-1]
+    assert name == "agent.failed" and payload["error"]["code"] == "BUDGET_EXCEEDED"
+    assert payload["usage"] == {"inputTokens": 40, "outputTokens": 20}
+    assert "agent.tool_call" not in sink.names()
+
+
+async def test_token_budget_used_up_makes_no_model_call(model) -> None:
+    before = len(model.requests)
+    sink = Sink()
+    loop = make_loop(model, sink)
+    loop.spec.model.tokenBudget = 0
+    outcome = await loop.run("go")
+    assert outcome.status == "failed" and len(model.requests) == before
+    assert sink.events[-1][1]["error"]["code"] == "BUDGET_EXCEEDED"

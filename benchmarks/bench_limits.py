@@ -1,0 +1,112 @@
+"""The rate limiter's cost on a ``sessions.list`` round trip, on a real gateway.
+
+Measured: ``sessions.list`` (limit 20, on a server holding 20 sessions) sent on one connected
+WebSocket, from send to its ``res``, ``SAMPLES`` times. Baseline, interleaved on the same
+socket: a WebSocket ping and its pong (the transport's round trip, no gateway code).
+
+The limiter's overhead is the difference of two servers' ``sessions.list`` p50, interleaved
+in the same run: one as configured, one started with the server arguments in
+``OPENFOAL_BENCH_LIMITER_OFF_ARGS`` (space-separated, e.g. the trait that turns the limiter
+off). Without that variable there is no second server and the overhead row says so: it is
+not measured, and not counted as met. Target: overhead < 0.1 ms.
+
+``OPENFOAL_BENCH_LIMITS_SAMPLES`` sets the number of samples (default 2,000).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+from openfoal_kernel.client import GatewayClient
+
+from ._gateway import gateway
+from ._model import ModelProcess
+from ._table import Row, percentile, print_table
+
+SAMPLES = int(os.environ.get("OPENFOAL_BENCH_LIMITS_SAMPLES", "2000"))
+WARMUP = 200
+SESSIONS = 20
+OFF_ARGS = os.environ.get("OPENFOAL_BENCH_LIMITER_OFF_ARGS", "").split()
+TARGET_MS = 0.1
+
+
+async def _list_ms(client: GatewayClient) -> float:
+    started = time.perf_counter_ns()
+    await client.request("sessions.list", {"limit": SESSIONS})
+    return (time.perf_counter_ns() - started) / 1e6
+
+
+async def _ping_ms(client: GatewayClient) -> float:
+    assert client.ws is not None
+    started = time.perf_counter_ns()
+    await (await client.ws.ping())
+    return (time.perf_counter_ns() - started) / 1e6
+
+
+async def _fill(client: GatewayClient) -> None:
+    for i in range(SESSIONS):
+        await client.run("/reset", sessionKey=f"workspace:default/agent:bench/dm:cli:{i}")
+
+
+async def main() -> bool:
+    """Measure, print the table, and return whether the targets were met."""
+    on: list[float] = []
+    off: list[float] = []
+    ping: list[float] = []
+    with contextlib.ExitStack() as stack:
+        model = stack.enter_context(ModelProcess())
+        server = stack.enter_context(gateway(model, pool=0))
+        other = stack.enter_context(gateway(model, pool=0, args=OFF_ARGS)) if OFF_ARGS else None
+        async with contextlib.AsyncExitStack() as clients:
+            client = await clients.enter_async_context(
+                GatewayClient(server.ws_url, token=server.token)
+            )
+            peer = None
+            if other is not None:
+                peer = await clients.enter_async_context(
+                    GatewayClient(other.ws_url, token=other.token)
+                )
+            for c in filter(None, (client, peer)):
+                await _fill(c)
+            for i in range(WARMUP + SAMPLES):
+                measured = await _list_ms(client)
+                pinged = await _ping_ms(client)
+                unlimited = await _list_ms(peer) if peer is not None else None
+                if i >= WARMUP:
+                    on.append(measured)
+                    ping.append(pinged)
+                    if unlimited is not None:
+                        off.append(unlimited)
+    rows = [
+        Row(
+            metric=f"sessions.list round trip p50 (p99 {percentile(on, 99):.3f} ms)",
+            value=f"{percentile(on, 50):.3f} ms",
+            baseline=f"WebSocket ping {percentile(ping, 50):.3f} ms",
+            target="informational",
+            ok=True,
+        )
+    ]
+    if off:
+        overhead = percentile(on, 50) - percentile(off, 50)
+        rows.append(
+            Row(
+                metric="rate limiter overhead (p50, limiter on - off)",
+                value=f"{overhead:+.3f} ms",
+                baseline=f"limiter off {percentile(off, 50):.3f} ms",
+                target=f"< {TARGET_MS:g} ms",
+                ok=overhead < TARGET_MS,
+            )
+        )
+    else:
+        rows.append(
+            Row(
+                metric="rate limiter overhead",
+                value="NOT MEASURED: no limiter-off server (set OPENFOAL_BENCH_LIMITER_OFF_ARGS)",
+                baseline="-",
+                target=f"< {TARGET_MS:g} ms",
+                ok=False,
+            )
+        )
+    return print_table(f"Rate limiter cost on sessions.list ({SAMPLES} samples)", rows)

@@ -208,6 +208,26 @@ class SyncResolveParams(SideEffectParams):
     resolution: Literal["keep_local", "keep_cloud", "fork"]
 
 
+class SyncPauseParams(SideEffectParams):
+    """``sync.pause``: stop pushing (local work goes on and queues in the outbox)."""
+
+
+class SyncResumeParams(SideEffectParams):
+    """``sync.resume``: push again."""
+
+
+class SyncRetryParams(SideEffectParams):
+    """``sync.retry``: put dead letters back in the queue (``ids`` omitted: all of them)."""
+
+    ids: list[int] | None = Field(default=None, max_length=10_000)
+
+
+class SyncDiscardParams(SideEffectParams):
+    """``sync.discard``: drop dead letters from the outbox (the local rows stay)."""
+
+    ids: list[int] | None = Field(default=None, max_length=10_000)
+
+
 #: method name -> params model; the single list both the gateway and the schema export use.
 METHOD_PARAMS: dict[str, type[Params]] = {
     "connect": ConnectParams,
@@ -229,6 +249,10 @@ METHOD_PARAMS: dict[str, type[Params]] = {
     "memory.archive": MemoryArchiveParams,
     "sync.status": SyncStatusParams,
     "sync.resolve": SyncResolveParams,
+    "sync.pause": SyncPauseParams,
+    "sync.resume": SyncResumeParams,
+    "sync.retry": SyncRetryParams,
+    "sync.discard": SyncDiscardParams,
 }
 
 

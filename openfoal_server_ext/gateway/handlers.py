@@ -170,7 +170,7 @@ class OpenAPIHandler(_OpenFoalMixin, APIHandler):
     @authorized
     def get(self) -> None:
         """Serve the OpenAPI document of the REST surface."""
-        self.finish(openapi_document(self.base_url))
+        self.finish(openapi_document(self.base_url, cloud=self.services.config.role == "cloud"))
 
 
 async def _maybe_await(value: Any) -> Any:

@@ -17,6 +17,7 @@ from openfoal_kernel.protocol.frames import EventFrame
 
 from ..services.container import Services
 from ..services.context import RequestContext
+from ..services.sync import SyncService
 
 Handler = Callable[[RequestContext, Any], Awaitable[r.Result]]
 
@@ -71,6 +72,12 @@ class Gateway:
             "memory.get": self._memory_get,
             "memory.appendDaily": self._memory_append,
             "memory.archive": self._memory_archive,
+            "sync.status": self._sync_status,
+            "sync.resolve": self._sync_resolve,
+            "sync.pause": self._sync_pause,
+            "sync.resume": self._sync_resume,
+            "sync.retry": self._sync_retry,
+            "sync.discard": self._sync_discard,
         }
 
     def connect_payload(self, user: str, workspace_id: str | None) -> r.ConnectResult:
@@ -222,3 +229,31 @@ class Gateway:
         self, ctx: RequestContext, p: m.MetricsSummaryParams
     ) -> r.MetricsSummaryResult:
         return await self.s.metrics.summary(p.from_, p.to)
+
+    # -- sync -----------------------------------------------------------------------------
+    def _sync(self) -> SyncService:
+        if self.s.sync is None:
+            raise OpenFoalError(ErrorCode.METHOD_NOT_FOUND, "sync is not available here")
+        return self.s.sync
+
+    async def _sync_status(self, ctx: RequestContext, p: m.SyncStatusParams) -> r.SyncStatusResult:
+        return await self._sync().status(ctx.user)
+
+    async def _sync_resolve(
+        self, ctx: RequestContext, p: m.SyncResolveParams
+    ) -> r.SyncResolveResult:
+        return await self._sync().resolve(ctx, p.sessionId, p.resolution)
+
+    async def _sync_pause(self, ctx: RequestContext, p: m.SyncPauseParams) -> r.SyncStatusResult:
+        return await self._sync().set_paused(ctx.user, True)
+
+    async def _sync_resume(self, ctx: RequestContext, p: m.SyncResumeParams) -> r.SyncStatusResult:
+        return await self._sync().set_paused(ctx.user, False)
+
+    async def _sync_retry(self, ctx: RequestContext, p: m.SyncRetryParams) -> r.SyncStatusResult:
+        return await self._sync().retry(ctx.user, p.ids)
+
+    async def _sync_discard(
+        self, ctx: RequestContext, p: m.SyncDiscardParams
+    ) -> r.SyncStatusResult:
+        return await self._sync().discard(ctx.user, p.ids)

@@ -17,6 +17,8 @@ from .policy import PolicyService
 from .runs import RunService
 from .sandboxes import SandboxService
 from .sessions import SessionService
+from .sync import SyncService
+from .sync_cloud import SyncReceiver
 
 
 @dataclass(kw_only=True)
@@ -48,5 +50,9 @@ class Services:
     audit: AuditService
     metrics: MetricsService
     sandboxes: SandboxService
+    #: Sync state and actions (``None`` only in unit tests that do not need it).
+    sync: SyncService | None = None
+    #: The intake of pushed batches (a cloud instance only).
+    receiver: SyncReceiver | None = None
     #: Set once state is loaded and crash recovery is done; requests wait for it.
     ready: asyncio.Event = field(default_factory=asyncio.Event)

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -134,6 +134,16 @@ class DuckDBStore(GovernanceTables, OutboxTables, Store):
     def _sql(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement on the connection (in the open transaction, if any)."""
         return self.con.execute(sql, list(params)).fetchall()
+
+    def _atomic(self, fn: Callable[[], None]) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            fn()
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            self._stored_sessions.clear()
+            raise
 
     def _outbox_ids(self, n: int) -> list[int]:
         first = self._next_outbox_id

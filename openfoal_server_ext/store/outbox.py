@@ -9,14 +9,14 @@ here is written once with ``?`` placeholders; each store runs it through :meth:`
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from openfoal_kernel.protocol import Session
 
-from .base import WriteBatch
+from .base import EventRow, MessageRow, WriteBatch
 from .outbox_codec import Chunk, encode_batch
 
 
@@ -64,6 +64,10 @@ class OutboxTables:
 
     def _outbox_ids(self, n: int) -> list[int]:
         """``n`` fresh, increasing outbox ids."""
+        raise NotImplementedError  # provided by each store
+
+    def _atomic(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` in one transaction."""
         raise NotImplementedError  # provided by each store
 
     # -- the write path -------------------------------------------------------------------
@@ -164,6 +168,11 @@ class OutboxTables:
             "acked": by.get("acked", (0, 0))[0],
         }
 
+    def outbox_oldest_pending(self) -> datetime | None:
+        """When the oldest pending chunk was written (none pending: ``None``)."""
+        rows = self._sql("SELECT min(created_at) FROM outbox WHERE state = 'pending'")
+        return rows[0][0] if rows else None
+
     def outbox_pending_sessions(self) -> set[str]:
         """Sessions with rows still waiting to be pushed."""
         rows = self._sql("SELECT DISTINCT sessions FROM outbox WHERE state = 'pending'")
@@ -208,6 +217,24 @@ class OutboxTables:
             "ORDER BY detected_at"
         )
         return [(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def replace_history(
+        self, session: Session, events: Sequence[EventRow], messages: Sequence[MessageRow]
+    ) -> None:
+        """Replace a session's events and transcript (a resolution taking the cloud's copy),
+        clear its conflict; no outbox entry: the cloud has these rows already."""
+
+        def run() -> None:
+            self._sql("DELETE FROM events WHERE session_id = ?", [session.id])
+            self._sql("DELETE FROM messages WHERE session_id = ?", [session.id])
+            if events:
+                self.append_events(events)  # type: ignore[attr-defined]
+            if messages:
+                self.append_messages(messages)  # type: ignore[attr-defined]
+            self.upsert_session(session)  # type: ignore[attr-defined]
+            self.clear_conflict(session.id)
+
+        self._atomic(run)
 
     def set_sync_states(self, states: dict[str, str]) -> list[Session]:
         """Set sessions' ``syncState`` in place (no outbox entry: it is this side's view)."""

@@ -26,6 +26,8 @@ from openfoal_kernel.protocol.sync import SyncBatch, SyncBatchResult, SyncChunk,
 from ..store.outbox_codec import COLUMNS, ROW_KEYS, SYNC_SCHEMA_VERSION, ChunkError, decode_chunk
 from ..store.postgres import PostgresStore
 
+#: The owner of a server's own audit entries (not a user's): filed under the pushing user.
+SYSTEM_TRAIL = "system"
 #: kind -> the table its rows go to
 TABLES = {
     "sessions": "sessions",
@@ -106,6 +108,9 @@ class SyncIntake:
         """Take a batch in one transaction; return the answer and the sessions it touched."""
         check_version(batch.schemaVersion)
         decoded = decode(batch.chunks)
+        for columns in decoded.get("audit", []):
+            # the pushing server's own trail (its default policy...) files under its user
+            columns["owner"] = [owner if o == SYSTEM_TRAIL else o for o in columns["owner"]]
         for kind in OWNED:
             for columns in decoded.get(kind, []):
                 if any(o != owner for o in columns["owner"]):

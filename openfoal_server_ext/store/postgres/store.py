@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -181,6 +181,10 @@ class PostgresStore(PostgresGovernance, OutboxTables, Store):
         with self.connection() as con:
             cur = con.execute(sql.replace("?", "%s"), list(params))  # type: ignore[arg-type]
             return cur.fetchall() if cur.description else []
+
+    def _atomic(self, fn: Callable[[], None]) -> None:
+        with self.transaction():
+            fn()
 
     def _outbox_ids(self, n: int) -> list[int]:
         rows = self._sql("SELECT nextval('outbox_id_seq') FROM generate_series(1, ?)", [n])

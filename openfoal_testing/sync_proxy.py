@@ -16,7 +16,8 @@ class SyncProxy:
 
     def __init__(self, target: str) -> None:
         self.target = target.rstrip("/") + "/"
-        self.mode = "pass"  # pass | fail500 | hang | refuse400 | duplicate
+        self.mode = "pass"  # pass | fail500 | hang | refuse400 | duplicate | slow
+        self.forwarded = threading.Event()  # set once a "slow" request reached the cloud
         self.seen: list[tuple[str, bytes, dict[str, str]]] = []
         self.answers: list[int] = []
         proxy = self
@@ -62,6 +63,9 @@ class SyncProxy:
         r = self.forward(path, body, headers)
         if mode == "duplicate":
             r = self.forward(path, body, headers)
+        if mode == "slow":  # the cloud took it; the answer comes too late (or to no one)
+            self.forwarded.set()
+            time.sleep(4)
         self.answers.append(r.status_code)
         return r.status_code, r.content
 

@@ -99,6 +99,7 @@ def cloud_rows(url: str, table: str) -> int:
         store.close()
 
 
+@pytest.mark.timeout(300)
 async def test_runs_arrive_once_through_failures_duplicates_and_replays(
     server_factory: Any,
     model: Any,
@@ -200,12 +201,19 @@ def messages_of(server: ServerProcess, sid: str) -> list[str]:
     return [m.get("content") or "" for m in r.json()["payload"]["messages"]]
 
 
+def events_of(server: ServerProcess, sid: str) -> list[str]:
+    r = server.api("sessions.get", {"sessionId": sid, "afterSeq": 0})
+    assert r.status_code == 200, r.text
+    return [e["event"] for e in r.json()["payload"]["events"]]
+
+
 def sync_state(server: ServerProcess, sid: str) -> str:
     r = server.api("sessions.get", {"sessionId": sid})
     assert r.status_code == 200, r.text
     return str(r.json()["payload"]["session"]["syncState"])
 
 
+@pytest.mark.timeout(300)
 async def test_a_copied_store_conflicts_and_each_resolution_does_what_it_says(
     server_factory: Any, model: Any, cloud: ServerProcess, tmp_path: Path
 ) -> None:
@@ -222,8 +230,9 @@ async def test_a_copied_store_conflicts_and_each_resolution_does_what_it_says(
     a.port = free_port()
     a.start()
     b = user_server(server_factory, tmp_path / "b", cloud.url)
+    # a goes on with each session (a mode switch: an event, no turn needed), then b does
     for n, sid in enumerate(sids):
-        await turn(a, model, f"from a {n}", sessionId=sid)
+        act(a, "runtime.setMode", f"mode-{n}", sessionId=sid, runtimeMode="cloud")
     wait_for(lambda: status(a)["pending"] == 0, "a's outbox to drain")
     for n, sid in enumerate(sids):
         await turn(b, model, f"from b {n}", sessionId=sid)
@@ -233,24 +242,25 @@ async def test_a_copied_store_conflicts_and_each_resolution_does_what_it_says(
     assert all(sync_state(cloud, s) == "conflict" for s in sids)
     # nothing overwritten: the cloud kept the history it had (a's)
     for n, sid in enumerate(sids):
-        assert f"from a {n}" in messages_of(cloud, sid)
+        assert "runtime.mode_changed" in events_of(cloud, sid)
         assert f"from b {n}" not in messages_of(cloud, sid)
     keep_local, keep_cloud, fork = sids
     # keep_local: the cloud takes b's history
     done = act(b, "sync.resolve", "r-1", sessionId=keep_local, resolution="keep_local")
     assert done["session"]["syncState"] == "synced"
     assert "from b 0" in messages_of(cloud, keep_local)
-    assert "from a 0" not in messages_of(cloud, keep_local)
+    assert "runtime.mode_changed" not in events_of(cloud, keep_local)
     assert "from b 0" in messages_of(b, keep_local)
     # keep_cloud: b takes the cloud's history (a's)
     act(b, "sync.resolve", "r-2", sessionId=keep_cloud, resolution="keep_cloud")
-    assert "from a 1" in messages_of(b, keep_cloud)
+    assert "runtime.mode_changed" in events_of(b, keep_cloud)
     assert "from b 1" not in messages_of(b, keep_cloud)
-    assert "from a 1" in messages_of(cloud, keep_cloud)
+    assert events_of(b, keep_cloud) == events_of(cloud, keep_cloud)
     # fork: both kept, as two sessions, on both sides
     forked = act(b, "sync.resolve", "r-3", sessionId=fork, resolution="fork")["forked"]
     assert forked["id"] != fork
-    assert "from a 2" in messages_of(b, fork) and "from b 2" not in messages_of(b, fork)
+    assert "from b 2" not in messages_of(b, fork)
+    assert events_of(b, fork) == events_of(cloud, fork)
     assert "from b 2" in messages_of(b, forked["id"])
     wait_for(lambda: status(b)["pending"] == 0, "b's outbox to drain")
     wait_for(
@@ -258,10 +268,68 @@ async def test_a_copied_store_conflicts_and_each_resolution_does_what_it_says(
         "the fork in the cloud",
     )
     assert "from b 2" in messages_of(cloud, forked["id"])
-    assert "from a 2" in messages_of(cloud, fork)
+    assert "runtime.mode_changed" in events_of(cloud, fork)
     assert status(b)["conflicts"] == []
     assert all(sync_state(cloud, s) == "synced" for s in sids)
+
     # each resolution is on record on both sides
-    for server in (b, cloud):
-        items = server.api("audit.query", {"action": "sync.resolve"}).json()["payload"]["items"]
-        assert len(items) == 3, items
+    def resolutions(server: ServerProcess) -> list[dict[str, Any]]:
+        r = server.api("audit.query", {"action": "sync.resolve"})
+        return r.json()["payload"]["items"]  # type: ignore[no-any-return]
+
+    assert sorted(e["detail"]["resolution"] for e in resolutions(b)) == [
+        "fork",
+        "keep_cloud",
+        "keep_local",
+    ]
+    # the cloud holds its own three entries and, synced, b's three
+    on_cloud = resolutions(cloud)
+    assert len([e for e in on_cloud if e["detail"].get("side") == "cloud"]) == 3
+    assert len(on_cloud) == 6
+
+
+@pytest.mark.timeout(300)
+async def test_kills_of_either_side_lose_nothing_and_duplicate_nothing(
+    server_factory: Any,
+    model: Any,
+    cloud: ServerProcess,
+    proxy: SyncProxy,
+    postgres_url: str,
+    tmp_path: Path,
+) -> None:
+    local = user_server(server_factory, tmp_path / "a", proxy.url)
+    sid = (await turn(local, model, "one"))["sessionId"]
+    wait_for(lambda: status(local)["pending"] == 0, "the first sync")
+    # the pushing server is killed with a batch in flight: the cloud took it, no ack came back
+    proxy.mode = "slow"
+    proxy.forwarded.clear()
+    await turn(local, model, "two", sessionId=sid)
+    assert proxy.forwarded.wait(60)
+    local.kill()
+    proxy.mode = "pass"
+    local.port = free_port()
+    local.start()
+    wait_for(lambda: status(local)["pending"] == 0, "the outbox after the kill")
+    # the cloud is killed and restarted while the user works
+    cloud.kill()
+    await turn(local, model, "three", sessionId=sid)
+    wait_for(lambda: status(local)["state"] == "backoff", "pushes to a dead cloud")
+    cloud.port = free_port()
+    cloud.start()
+    proxy.target = cloud.url
+    wait_for(lambda: status(local)["pending"] == 0, "the outbox after the cloud's restart")
+    # every row acked locally is in the cloud, each once
+    got = local.api("sessions.get", {"sessionId": sid, "afterSeq": 0}).json()["payload"]
+    seqs = [e["seq"] for e in got["events"]]
+    remote = cloud.api("sessions.get", {"sessionId": sid, "afterSeq": 0}).json()["payload"]
+    assert [e["seq"] for e in remote["events"]] == seqs
+    assert messages_of(cloud, sid) == messages_of(local, sid)
+    store = PostgresStore(postgres_url)
+    try:
+        with store.connection() as con:
+            rows = con.execute(
+                "SELECT count(*), count(DISTINCT (session_id, seq)) FROM events"
+            ).fetchone()
+    finally:
+        store.close()
+    assert rows is not None and rows[0] == rows[1] >= len(seqs)

@@ -16,7 +16,11 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { NotebookBinding } from './binding';
 import { OpenFoalClient } from './client';
-import { ConsoleCommandIDs, approvalsPlugin } from './console/plugin';
+import {
+  ConsoleCommandIDs,
+  approvalsPlugin,
+  syncPlugin
+} from './console/plugin';
 import { openfoalIcon } from './icons';
 import { ChatModel } from './model';
 import { RuntimeMode } from './protocol';
@@ -173,4 +177,10 @@ const chatPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [clientPlugin, chatPlugin, runViewPlugin, approvalsPlugin];
+export default [
+  clientPlugin,
+  chatPlugin,
+  runViewPlugin,
+  approvalsPlugin,
+  syncPlugin
+];

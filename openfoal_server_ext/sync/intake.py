@@ -3,17 +3,19 @@
 Each chunk is decoded and ``COPY``-ed into a temporary staging table shaped like its target;
 rows then move with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per table on the row
 ids (``outbox_codec.ROW_KEYS``), so a replayed, duplicated or reordered batch inserts nothing
-twice. A session whose staged history (events, transcript) differs from the stored one under
-the same ids diverged (a copied store): its rows are held back, the conflict is recorded and
-the cloud's copy marked ``syncState: conflict``; nothing stored is overwritten. Sessions,
-runs and gates are the mutable rows: a newer session version, a run not yet ended and a gate
-still pending take the pushed state.
+twice. A chunk taken whole before (its digest is remembered per user) is not staged again:
+a replay costs a lookup, not a second load. A session whose staged history (events,
+transcript) differs from the stored one under the same ids diverged (a copied store): its
+rows are held back, the conflict is recorded and the cloud's copy marked ``syncState:
+conflict``; nothing stored is overwritten. Sessions, runs and gates are the mutable rows: a
+newer session version, a run not yet ended and a gate still pending take the pushed state.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -68,8 +70,16 @@ UPSERTS = {
 
 
 def decode(chunks: Sequence[SyncChunk]) -> dict[str, list[dict[str, list[Any]]]]:
-    """Decode every chunk (INVALID_REQUEST naming the chunk when one does not decode)."""
+    """Decode every chunk, grouped by kind (INVALID_REQUEST naming a chunk that does not)."""
     out: dict[str, list[dict[str, list[Any]]]] = {}
+    for chunk, columns in zip(chunks, decode_each(chunks), strict=True):
+        out.setdefault(chunk.kind, []).append(columns)
+    return out
+
+
+def decode_each(chunks: Sequence[SyncChunk]) -> list[dict[str, list[Any]]]:
+    """The columns of each chunk, in order (INVALID_REQUEST naming a chunk that fails)."""
+    out: list[dict[str, list[Any]]] = []
     for chunk in chunks:
         try:
             body = base64.b64decode(chunk.data, validate=True)
@@ -84,7 +94,7 @@ def decode(chunks: Sequence[SyncChunk]) -> dict[str, list[dict[str, list[Any]]]]
                 f"chunk {chunk.id}: says {chunk.rows} rows, holds another number",
                 details={"chunk": chunk.id},
             )
-        out.setdefault(chunk.kind, []).append(columns)
+        out.append(columns)
     return out
 
 
@@ -107,7 +117,11 @@ class SyncIntake:
     def apply(self, owner: str, batch: SyncBatch) -> tuple[SyncBatchResult, list[Session]]:
         """Take a batch in one transaction; return the answer and the sessions it touched."""
         check_version(batch.schemaVersion)
-        decoded = decode(batch.chunks)
+        columns_list = decode_each(batch.chunks)
+        decoded: dict[str, list[dict[str, list[Any]]]] = {}
+        for chunk, cols in zip(batch.chunks, columns_list, strict=True):
+            decoded.setdefault(chunk.kind, []).append(cols)
+        digests = [hashlib.sha256(c.data.encode()).hexdigest() for c in batch.chunks]
         for columns in decoded.get("audit", []):
             # the pushing server's own trail (its default policy...) files under its user
             columns["owner"] = [owner if o == SYSTEM_TRAIL else o for o in columns["owner"]]
@@ -125,6 +139,14 @@ class SyncIntake:
             if seen is not None:
                 answer = SyncBatchResult.model_validate(seen[0])
                 return answer.model_copy(update={"replayed": True}), []
+            known = _known_chunks(con, owner, digests)
+            decoded = {}
+            skipped = 0
+            for chunk, columns, digest in zip(batch.chunks, columns_list, digests, strict=True):
+                if digest in known:
+                    skipped += chunk.rows  # taken before, whole: nothing to stage
+                    continue
+                decoded.setdefault(chunk.kind, []).append(columns)
             for kind, chunks in decoded.items():
                 _stage(con, kind, chunks, owner)
             touched = _session_ids(con, decoded)
@@ -148,9 +170,10 @@ class SyncIntake:
             answer = SyncBatchResult(
                 batchId=batch.batchId,
                 inserted=inserted,
-                duplicates=max(0, total - inserted - held_rows),
+                duplicates=max(0, total - inserted - held_rows) + skipped,
                 conflicts=conflicts,
             )
+            _remember_chunks(con, owner, batch.chunks, digests, known, held)
             con.execute(
                 "INSERT INTO sync_batches VALUES (%s, %s, %s, %s)",
                 [owner, batch.batchId, utcnow(), answer.model_dump_json()],
@@ -180,6 +203,38 @@ def _stage(
             values = [columns[c] for c in cols]
             for row in zip(*values, strict=True):
                 copy.write_row((*row, owner) if kind == "policies" else row)
+
+
+def _known_chunks(con: psycopg.Connection, owner: str, digests: list[str]) -> set[str]:
+    rows = con.execute(
+        "SELECT digest FROM sync_chunks WHERE owner = %s AND digest = ANY(%s)", [owner, digests]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _remember_chunks(
+    con: psycopg.Connection,
+    owner: str,
+    chunks: Sequence[SyncChunk],
+    digests: list[str],
+    known: set[str],
+    held: set[str],
+) -> None:
+    """Record the chunks taken whole (a chunk with held rows must be looked at again)."""
+    fresh: list[str] = []
+    for chunk, digest in zip(chunks, digests, strict=True):
+        if digest in known or digest in fresh:
+            continue
+        if held and chunk.kind != "policies":
+            column = "id" if chunk.kind == "sessions" else "session_id"
+            cols = decode_chunk(chunk.kind, base64.b64decode(chunk.data))
+            if any(v in held for v in cols[column]):
+                continue
+        fresh.append(digest)
+    if fresh:
+        with con.cursor() as cur, cur.copy("COPY sync_chunks (owner, digest) FROM STDIN") as copy:
+            for digest in fresh:
+                copy.write_row((owner, digest))
 
 
 def _session_ids(con: psycopg.Connection, decoded: dict[str, Any]) -> set[str]:

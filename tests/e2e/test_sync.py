@@ -149,7 +149,7 @@ async def test_runs_arrive_once_through_failures_duplicates_and_replays(
         r = proxy.forward(path, raw, headers)
         assert r.status_code == 200, r.text
         assert r.json()["payload"]["replayed"] is True
-        # the same rows under a batch id never seen: the row ids keep them out
+        # the same rows under a batch id never seen: nothing inserted either
         fresh = json.loads(raw)
         fresh["batchId"] = f"replay-{len(raw)}-{fresh['batchId']}"
         r = proxy.forward(path, json.dumps(fresh).encode(), headers)

@@ -4,8 +4,10 @@ marked as a conflict on the cloud, nothing overwritten; bad input gets a clear e
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from openfoal_kernel.protocol import (
     utcnow,
 )
 from openfoal_server_ext.store import AuditRow, DuckDBStore, EventRow, MessageRow, WriteBatch
+from openfoal_server_ext.store.outbox_codec import decode_chunk, encode_columns
 from openfoal_server_ext.store.postgres import PostgresStore
 from openfoal_server_ext.sync.intake import SyncIntake
 from openfoal_server_ext.sync.wire import batch_of
@@ -97,6 +100,14 @@ def test_replayed_duplicated_and_reordered_batches_insert_each_row_once(
     assert again.replayed and again.inserted == second.inserted
     dup, _ = intake.apply("alice", batch_of("alice", chunks + chunks, batch_id="other"))
     assert dup.inserted == 0 and dup.duplicates == 2 * sum(c.rows for c in chunks)
+    # the same rows in chunks never seen (encoded anew): the row ids keep them out
+    fresh = []
+    for c in chunks:
+        body = encode_columns(decode_chunk(c.kind, c.body)) + b""
+        fresh.append(replace(c, body=gzip.compress(gzip.decompress(body), mtime=1)))
+    again_rows, _ = intake.apply("alice", batch_of("alice", fresh, batch_id="re-encoded"))
+    assert again_rows.inserted == 0
+    assert again_rows.duplicates == sum(c.rows for c in chunks)
     assert count_rows(pg, "events") == 12
     assert count_rows(pg, "messages") == 4
     assert count_rows(pg, "audit") == 4

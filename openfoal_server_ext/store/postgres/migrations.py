@@ -90,6 +90,8 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE TABLE sync_batches (
             owner TEXT NOT NULL, batch_id TEXT NOT NULL, received_at TIMESTAMPTZ NOT NULL,
             result JSONB NOT NULL, PRIMARY KEY (owner, batch_id));
+        CREATE TABLE sync_chunks (
+            owner TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (owner, digest));
         CREATE TABLE sync_policies (
             owner TEXT NOT NULL, scope_key TEXT NOT NULL, version BIGINT NOT NULL,
             updated_at TIMESTAMPTZ NOT NULL, updated_by TEXT NOT NULL, data JSONB NOT NULL,

@@ -20,6 +20,7 @@ from openfoal_kernel.protocol import (
     Session,
     utcnow,
 )
+from openfoal_server_ext.gateway.openapi import openapi_document
 from openfoal_server_ext.store import AuditRow, DuckDBStore, EventRow, MessageRow, WriteBatch
 from openfoal_server_ext.store.outbox_codec import decode_chunk, encode_columns
 from openfoal_server_ext.store.postgres import PostgresStore
@@ -169,3 +170,16 @@ def test_bad_batches_get_clear_errors_and_write_nothing(
     with pytest.raises(OpenFoalError, match="belongs to another user"):
         intake.apply("bob", batch_of("bob", sneaky, batch_id="x"))
     local.close()
+
+
+def test_the_sync_routes_are_in_the_openapi_document_of_a_cloud_only() -> None:
+    local = openapi_document()
+    cloud = openapi_document(cloud=True)
+    routes = {"/openfoal/api/sync/batches", "/openfoal/api/sync/resolutions"}
+    assert not routes & set(local["paths"])
+    assert routes <= set(cloud["paths"])
+    body = cloud["paths"]["/openfoal/api/sync/batches"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["$ref"].endswith("/SyncBatch")
+    assert "SyncBatchResult" in cloud["components"]["schemas"]
+    assert "SyncBatch" not in local["components"]["schemas"]
+    assert "/openfoal/api/sync.status" in local["paths"]

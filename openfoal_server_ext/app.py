@@ -25,6 +25,7 @@ from openfoal_kernel.sandbox.host.manager import SandboxManager
 from .gateway.handlers import GatewayAPIHandler, GatewayWebSocketHandler, OpenAPIHandler
 from .gateway.identity import default_server_owner
 from .gateway.methods import Gateway
+from .gateway.sync_handlers import SyncBatchesHandler, SyncResolutionsHandler
 from .kernels.bridge import EventCallback
 from .kernels.orchestrator import KERNEL_ACTIONS_SCHEMA, KernelOrchestrator, LostCallback
 from .services.assembly import RunServices, build_run_services
@@ -41,10 +42,14 @@ from .services.roles import TeamRoles
 from .services.sandboxes import SandboxService
 from .services.session_policy import SessionPolicies
 from .services.sessions import SessionService
+from .services.sync import SyncService
+from .services.sync_cloud import SyncReceiver
 from .services.team_policy import TeamPolicyPoller
 from .store import DuckDBStore, Store, StoreWorker
 from .store.postgres import PostgresStore
 from .store.select import open_configured_store
+from .sync.intake import SyncIntake
+from .sync.pusher import SyncWorker
 
 #: The built-in scripted demo model (``OPENFOAL_MODEL=demo``), which any run may pick.
 DEMO_MODEL = "demo"
@@ -60,7 +65,7 @@ class OpenFoalApp(ExtensionApp):
 
     name = "openfoal_server_ext"
     load_other_extensions = True
-    classes = [*ExtensionApp.classes, SandboxManager, KernelOrchestrator]
+    classes = [*ExtensionApp.classes, SandboxManager, KernelOrchestrator, SyncWorker]
     #: The console's saved model settings (built with the services).
     models: ModelConfigService | None = None
 
@@ -275,6 +280,57 @@ class OpenFoalApp(ExtensionApp):
         "tuned by c.SandboxManager.* (image, pool_size, max_live, idle_ttl, budget, ...).",
     )
 
+    # -- sync to the cloud instance (see docs/cloud.md) -------------------------------------
+    cloud_url = Unicode(
+        config=True,
+        help="Base URL of the team's cloud instance to push this server's outbox to "
+        "(https://host/...); empty (default): no sync. $OPENFOAL_CLOUD_URL. Tuned by "
+        "c.SyncWorker.*.",
+    )
+    cloud_token = Unicode(
+        config=True, help="Token this server pushes with (the user's). $OPENFOAL_CLOUD_TOKEN."
+    )
+    sync_tokens = Dict(
+        value_trait=Unicode(),
+        config=True,
+        help="cloud role: sync token -> user it authenticates (besides Jupyter's own "
+        "identity, e.g. Hub tokens). Default: $OPENFOAL_SYNC_TOKENS as token=user,...",
+    )
+
+    @default("cloud_url")
+    def _cloud_url_default(self) -> str:
+        return _env("OPENFOAL_CLOUD_URL") or ""
+
+    @default("cloud_token")
+    def _cloud_token_default(self) -> str:
+        return _env("OPENFOAL_CLOUD_TOKEN") or ""
+
+    @default("sync_tokens")
+    def _sync_tokens_default(self) -> dict[str, str]:
+        pairs = [p.partition("=") for p in (_env("OPENFOAL_SYNC_TOKENS") or "").split(",")]
+        return {t.strip(): u.strip() for t, _, u in pairs if t.strip() and u.strip()}
+
+    def build_sync(
+        self, worker: StoreWorker, hub: EventHub, sessions: SessionService, audit: AuditService
+    ) -> tuple[SyncService, SyncReceiver | None]:
+        """The sync service (with its push worker when a cloud is set) and, on a cloud
+        instance, the intake of pushed batches."""
+        receiver = None
+        if self.role == "cloud" and isinstance(worker.store, PostgresStore):
+            receiver = SyncReceiver(worker, sessions, SyncIntake(worker.store))
+        service = SyncService(worker, hub, sessions, role=self.role, audit=audit)
+        if self.role == "local" and self.cloud_url:
+            service.pusher = SyncWorker(
+                parent=self,
+                worker=worker,
+                user=self.server_owner,
+                cloud_url=self.cloud_url,
+                token=self.cloud_token,
+                on_states=service.announce,
+            )
+            service.cloud_url = self.cloud_url
+        return service, receiver
+
     @default("model")
     def _model_default(self) -> str | None:
         return _env("OPENFOAL_MODEL")
@@ -476,6 +532,7 @@ class OpenFoalApp(ExtensionApp):
         wired["runs"] = run_services
         runs, gates = run_services.runs, run_services.gates
         kernels.set_busy_check(runs.busy)
+        sync, receiver = self.build_sync(worker, hub, sessions, audit)
         self.services = Services(
             config=config,
             worker=worker,
@@ -492,13 +549,26 @@ class OpenFoalApp(ExtensionApp):
             sandboxes=sandboxes,
             models=self.models,
             rate_limiter=RateLimiter(self.rate_limits),
+            sync=sync,
+            receiver=receiver,
         )
         self.settings.update(
-            {"openfoal_services": self.services, "openfoal_gateway": Gateway(self.services)}
+            {
+                "openfoal_services": self.services,
+                "openfoal_gateway": Gateway(self.services),
+                "openfoal_sync_tokens": dict(self.sync_tokens),
+            }
         )
 
     def initialize_handlers(self) -> None:
         """Register the WebSocket, REST and OpenAPI routes."""
+        if self.role == "cloud":
+            self.handlers.extend(
+                [
+                    (r"/openfoal/api/sync/batches", SyncBatchesHandler),
+                    (r"/openfoal/api/sync/resolutions", SyncResolutionsHandler),
+                ]
+            )
         self.handlers.extend(
             [
                 (r"/openfoal/ws", GatewayWebSocketHandler),
@@ -536,6 +606,8 @@ class OpenFoalApp(ExtensionApp):
                 on_policy=s.policies.apply_team,
             )
             self._team_policy.start()
+        if s.sync is not None:
+            await s.sync.start()
         if self.start_pool:
             await s.kernels.start()
         # orphans of dead servers are removed and the pool filled in the background: a slow
@@ -552,6 +624,8 @@ class OpenFoalApp(ExtensionApp):
         s = self.services
         if getattr(self, "_team_policy", None) is not None:
             await self._team_policy.stop()  # type: ignore[union-attr]
+        if s.sync is not None:
+            await s.sync.stop()
         await s.gates.stop()
         await s.kernels.stop()
         await s.sandboxes.stop()

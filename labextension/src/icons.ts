@@ -49,3 +49,10 @@ export const metricsIcon = new LabIcon({
   name: 'openfoal:metrics',
   svgstr: metricsSvg
 });
+
+const syncSvg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">
+  <path class="jp-icon3" fill="#616161" d="M12 4V1L8 5l4 4V6a6 6 0 0 1 5.2 9l1.5 1.5A8 8 0 0 0 12 4zm0 14a6 6 0 0 1-5.2-9L5.3 7.5A8 8 0 0 0 12 20v3l4-4-4-4v3z"/>
+</svg>`;
+
+/** Two circling arrows: the Sync panel. */
+export const syncIcon = new LabIcon({ name: 'openfoal:sync', svgstr: syncSvg });

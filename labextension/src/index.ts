@@ -22,7 +22,8 @@ import {
   approvalsPlugin,
   auditPlugin,
   governancePlugin,
-  metricsPlugin
+  metricsPlugin,
+  syncPlugin
 } from './console/plugin';
 import { ModelCommandIDs, modelSettingsPlugin } from './console/modelplugin';
 import { openfoalIcon } from './icons';
@@ -247,5 +248,6 @@ export default [
   governancePlugin,
   auditPlugin,
   metricsPlugin,
-  modelSettingsPlugin
+  modelSettingsPlugin,
+  syncPlugin
 ];

@@ -155,6 +155,17 @@ export interface IConnectResult {
   [key: string]: unknown;
 }
 
+/** An outbox chunk the cloud kept refusing on its content. */
+export interface IDeadLetter {
+  id: number;
+  kind: "sessions" | "runs" | "gates" | "policies" | "events" | "messages" | "tool_runs" | "audit";
+  rows: number;
+  attempts: number;
+  error?: string | null;
+  createdAt: string;
+  [key: string]: unknown;
+}
+
 /** `agent.delta`: the next piece of the answer's text. */
 export interface IDeltaPayload {
   sessionId: string;
@@ -675,6 +686,100 @@ export interface IStoredMessage {
   [key: string]: unknown;
 }
 
+/** `POST openfoal/api/sync/batches`: chunks pushed by one user's server. */
+export interface ISyncBatch {
+  batchId: string;
+  schemaVersion: number;
+  user: string;
+  chunks: ISyncChunk[];
+  [key: string]: unknown;
+}
+
+/** The cloud's answer to a batch (the same answer again for a replayed batch id). */
+export interface ISyncBatchResult {
+  batchId: string;
+  inserted: number;
+  duplicates: number;
+  replayed?: boolean;
+  conflicts?: ISyncConflictItem[];
+  [key: string]: unknown;
+}
+
+/** One outbox chunk: `rows` rows of one table, encoded (see the module docstring). */
+export interface ISyncChunk {
+  id: number;
+  kind: "sessions" | "runs" | "gates" | "policies" | "events" | "messages" | "tool_runs" | "audit";
+  rows: number;
+  data: string;
+  [key: string]: unknown;
+}
+
+/** A session whose history diverged from the cloud's copy. */
+export interface ISyncConflictItem {
+  sessionId: string;
+  detectedAt: string;
+  detail?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** `sync.discard`: drop dead letters from the outbox (the local rows stay). */
+export interface ISyncDiscardParams {
+  idempotencyKey: string;
+  ids?: number[] | null;
+  [key: string]: unknown;
+}
+
+/** A session's full history as chunks (the cloud's copy, or the local one to keep). */
+export interface ISyncHistory {
+  session: ISession;
+  chunks?: ISyncChunk[];
+  [key: string]: unknown;
+}
+
+/** `sync.pause`: stop pushing (local work goes on and queues in the outbox). */
+export interface ISyncPauseParams {
+  idempotencyKey: string;
+  [key: string]: unknown;
+}
+
+/** `sync.resolve`. */
+export interface ISyncResolveParams {
+  idempotencyKey: string;
+  sessionId: string;
+  resolution: "keep_local" | "keep_cloud" | "fork";
+  [key: string]: unknown;
+}
+
+/** `POST openfoal/api/sync/resolutions`: end a conflict on the cloud side. */
+export interface ISyncResolveRequest {
+  schemaVersion: number;
+  user: string;
+  sessionId: string;
+  resolution: "keep_local" | "keep_cloud" | "fork";
+  local?: ISyncHistory | null;
+  [key: string]: unknown;
+}
+
+/** `sync.resolve`: the session after the resolution (`fork`: also the new copy). */
+export interface ISyncResolveResult {
+  session: ISession;
+  forked?: ISession | null;
+  [key: string]: unknown;
+}
+
+/** `sync.resume`: push again. */
+export interface ISyncResumeParams {
+  idempotencyKey: string;
+  [key: string]: unknown;
+}
+
+/** `sync.retry`: put dead letters back in the queue (`ids` omitted: all of them). */
+export interface ISyncRetryParams {
+  idempotencyKey: string;
+  ids?: number[] | null;
+  [key: string]: unknown;
+}
+
 /** `sync.state_changed`. */
 export interface ISyncStatePayload {
   sessionId: string;
@@ -682,6 +787,24 @@ export interface ISyncStatePayload {
   traceId?: string | null;
   syncState: "local_only" | "syncing" | "synced" | "conflict";
   detail?: string | Record<string, unknown> | null;
+  [key: string]: unknown;
+}
+
+/** `sync.status`. */
+export interface ISyncStatusParams {
+  [key: string]: unknown;
+}
+
+/** `sync.status`: where this server's sync stands. */
+export interface ISyncStatusResult {
+  state: "disabled" | "idle" | "syncing" | "paused" | "backoff" | "cloud";
+  lastSyncAt?: string | null;
+  pending: number;
+  deadLetters?: IDeadLetter[];
+  conflicts?: ISyncConflictItem[];
+  lagSeconds?: number | null;
+  cloudUrl?: string | null;
+  lastError?: string | null;
   [key: string]: unknown;
 }
 
@@ -757,7 +880,12 @@ export const SIDE_EFFECT_METHODS: ReadonlySet<string> = new Set([
   "policy-gate.resolve",
   "memory.appendDaily",
   "memory.archive",
-  "model.update"
+  "sync.resolve",
+  "model.update",
+  "sync.pause",
+  "sync.resume",
+  "sync.retry",
+  "sync.discard"
 ]);
 
 /** The methods this server serves: params and result type of each. */
@@ -779,10 +907,16 @@ export interface IMethods {
   "memory.get": { params: IMemoryGetParams; result: IMemoryGetResult };
   "memory.appendDaily": { params: IMemoryAppendDailyParams; result: IMemoryAppendResult };
   "memory.archive": { params: IMemoryArchiveParams; result: IMemoryArchiveResult };
+  "sync.status": { params: ISyncStatusParams; result: ISyncStatusResult };
+  "sync.resolve": { params: ISyncResolveParams; result: ISyncResolveResult };
   "sessions.export": { params: ISessionsExportParams; result: ISessionsExportResult };
   "model.get": { params: IModelGetParams; result: IModelGetResult };
   "model.update": { params: IModelUpdateParams; result: IModelGetResult };
   "model.test": { params: IModelTestParams; result: IModelTestResult };
+  "sync.pause": { params: ISyncPauseParams; result: ISyncStatusResult };
+  "sync.resume": { params: ISyncResumeParams; result: ISyncStatusResult };
+  "sync.retry": { params: ISyncRetryParams; result: ISyncStatusResult };
+  "sync.discard": { params: ISyncDiscardParams; result: ISyncStatusResult };
 }
 
 /** The payload type of every event. */

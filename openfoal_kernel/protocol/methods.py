@@ -259,6 +259,26 @@ class ModelTestParams(Params):
     apiKey: str | None = Field(default=None, min_length=1, max_length=4000)
 
 
+class SyncPauseParams(SideEffectParams):
+    """``sync.pause``: stop pushing (local work goes on and queues in the outbox)."""
+
+
+class SyncResumeParams(SideEffectParams):
+    """``sync.resume``: push again."""
+
+
+class SyncRetryParams(SideEffectParams):
+    """``sync.retry``: put dead letters back in the queue (``ids`` omitted: all of them)."""
+
+    ids: list[int] | None = Field(default=None, max_length=10_000)
+
+
+class SyncDiscardParams(SideEffectParams):
+    """``sync.discard``: drop dead letters from the outbox (the local rows stay)."""
+
+    ids: list[int] | None = Field(default=None, max_length=10_000)
+
+
 #: method name -> params model; the single list both the gateway and the schema export use.
 METHOD_PARAMS: dict[str, type[Params]] = {
     "connect": ConnectParams,
@@ -284,6 +304,10 @@ METHOD_PARAMS: dict[str, type[Params]] = {
     "model.get": ModelGetParams,
     "model.update": ModelUpdateParams,
     "model.test": ModelTestParams,
+    "sync.pause": SyncPauseParams,
+    "sync.resume": SyncResumeParams,
+    "sync.retry": SyncRetryParams,
+    "sync.discard": SyncDiscardParams,
 }
 
 

@@ -1,16 +1,18 @@
 """Result models of the gateway methods: the ``payload`` of a successful ``res``.
 
 :data:`METHOD_RESULTS` names the methods this implementation serves; a protocol method
-without an entry (``sync.status``, ``sync.resolve``) is answered with ``METHOD_NOT_FOUND``.
+without an entry is answered with ``METHOD_NOT_FOUND``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .frames import EventFrame
+from .sync import DeadLetter, SyncConflictItem, SyncRunState
 from .transcript import ChatMessage
 from .types import AuditEntry, GateItem, Policy, RuntimeMode, Session
 
@@ -308,6 +310,30 @@ class ModelTestResult(Result):
     error: ModelTestError | None = None
 
 
+class SyncStatusResult(Result):
+    """``sync.status``: where this server's sync stands."""
+
+    state: SyncRunState
+    """disabled (no cloud set), idle, syncing, paused, backoff (retrying), cloud (the
+    instance that receives)."""
+    lastSyncAt: datetime | None = None
+    pending: int
+    """Rows waiting in the outbox."""
+    deadLetters: list[DeadLetter] = Field(default_factory=list)
+    conflicts: list[SyncConflictItem] = Field(default_factory=list)
+    lagSeconds: float | None = None
+    """Age of the oldest pending row (none pending: null)."""
+    cloudUrl: str | None = None
+    lastError: str | None = None
+
+
+class SyncResolveResult(Result):
+    """``sync.resolve``: the session after the resolution (``fork``: also the new copy)."""
+
+    session: Session
+    forked: Session | None = None
+
+
 #: method name -> result model, for every method this implementation serves.
 METHOD_RESULTS: dict[str, type[Result]] = {
     "connect": ConnectResult,
@@ -331,4 +357,10 @@ METHOD_RESULTS: dict[str, type[Result]] = {
     "model.get": ModelGetResult,
     "model.update": ModelGetResult,
     "model.test": ModelTestResult,
+    "sync.status": SyncStatusResult,
+    "sync.resolve": SyncResolveResult,
+    "sync.pause": SyncStatusResult,
+    "sync.resume": SyncStatusResult,
+    "sync.retry": SyncStatusResult,
+    "sync.discard": SyncStatusResult,
 }

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from . import frames, transcript, types
+from . import frames, sync, transcript, types
 from .methods import METHOD_PARAMS, is_side_effect
 from .payloads import EVENT_PAYLOADS
 from .results import METHOD_RESULTS
@@ -28,6 +28,10 @@ NAMED_TYPES: tuple[type[BaseModel], ...] = (
     frames.ReqFrame,
     frames.ResFrame,
     frames.EventFrame,
+    sync.SyncBatch,
+    sync.SyncBatchResult,
+    sync.SyncHistory,
+    sync.SyncResolveRequest,
 )
 
 

@@ -280,7 +280,13 @@ class OpenAPIHandler(_RestMixin, APIHandler):
     @authorized
     def get(self) -> None:
         """Serve the OpenAPI document of the REST surface."""
-        self.finish(openapi_document(self.base_url, frozenset(self.gateway.handlers)))
+        self.finish(
+            openapi_document(
+                self.base_url,
+                frozenset(self.gateway.handlers),
+                cloud=self.services.config.role == "cloud",
+            )
+        )
 
 
 async def _maybe_await(value: Any) -> Any:

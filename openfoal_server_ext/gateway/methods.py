@@ -23,6 +23,7 @@ from ..services.export import SessionExporter
 from ..services.model_config import ModelConfigService
 from ..services.policy import DEFAULT_SCOPE
 from ..services.roles import MEMBER, CrossUserRefusal
+from ..services.sync import SyncService
 
 Handler = Callable[[RequestContext, Any], Awaitable[r.Result]]
 
@@ -81,6 +82,12 @@ class Gateway:
             "model.get": self._model_get,
             "model.update": self._model_update,
             "model.test": self._model_test,
+            "sync.status": self._sync_status,
+            "sync.resolve": self._sync_resolve,
+            "sync.pause": self._sync_pause,
+            "sync.resume": self._sync_resume,
+            "sync.retry": self._sync_retry,
+            "sync.discard": self._sync_discard,
         }
 
     @functools.cached_property
@@ -361,3 +368,31 @@ class Gateway:
 
     async def _model_test(self, ctx: RequestContext, p: m.ModelTestParams) -> r.ModelTestResult:
         return await self._models().test(ctx, p)
+
+    # -- sync -----------------------------------------------------------------------------
+    def _sync(self) -> SyncService:
+        if self.s.sync is None:
+            raise OpenFoalError(ErrorCode.METHOD_NOT_FOUND, "sync is not available here")
+        return self.s.sync
+
+    async def _sync_status(self, ctx: RequestContext, p: m.SyncStatusParams) -> r.SyncStatusResult:
+        return await self._sync().status(ctx.user)
+
+    async def _sync_resolve(
+        self, ctx: RequestContext, p: m.SyncResolveParams
+    ) -> r.SyncResolveResult:
+        return await self._sync().resolve(ctx, p.sessionId, p.resolution)
+
+    async def _sync_pause(self, ctx: RequestContext, p: m.SyncPauseParams) -> r.SyncStatusResult:
+        return await self._sync().set_paused(ctx.user, True)
+
+    async def _sync_resume(self, ctx: RequestContext, p: m.SyncResumeParams) -> r.SyncStatusResult:
+        return await self._sync().set_paused(ctx.user, False)
+
+    async def _sync_retry(self, ctx: RequestContext, p: m.SyncRetryParams) -> r.SyncStatusResult:
+        return await self._sync().retry(ctx.user, p.ids)
+
+    async def _sync_discard(
+        self, ctx: RequestContext, p: m.SyncDiscardParams
+    ) -> r.SyncStatusResult:
+        return await self._sync().discard(ctx.user, p.ids)

@@ -6,10 +6,18 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from pydantic import BaseModel
+
 from openfoal_kernel import __version__
 from openfoal_kernel.protocol import PROTOCOL_VERSION
 from openfoal_kernel.protocol.methods import METHOD_PARAMS, is_side_effect
 from openfoal_kernel.protocol.results import METHOD_RESULTS
+from openfoal_kernel.protocol.sync import (
+    SyncBatch,
+    SyncBatchResult,
+    SyncHistory,
+    SyncResolveRequest,
+)
 
 _ERROR_BODY = {
     "application/json": {
@@ -118,10 +126,92 @@ def _paths(offered: frozenset[str] | None = None) -> tuple[dict[str, Any], dict[
     return paths, schemas
 
 
-def openapi_document(base_url: str = "/", offered: frozenset[str] | None = None) -> dict[str, Any]:
+#: The sync intake of a cloud instance: path -> (summary, request model, answer model).
+SYNC_ROUTES: dict[str, tuple[str, type[BaseModel], type[BaseModel]]] = {
+    "/openfoal/api/sync/batches": (
+        "Take a batch pushed by a user's server (idempotent on batchId and row ids).",
+        SyncBatch,
+        SyncBatchResult,
+    ),
+    "/openfoal/api/sync/resolutions": (
+        "End a session's sync conflict on the cloud (keep_local, keep_cloud, fork).",
+        SyncResolveRequest,
+        SyncHistory,
+    ),
+}
+
+
+def _sync_paths(schemas: dict[str, Any]) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for path, (summary, request, answer) in SYNC_ROUTES.items():
+        for each in (request, answer):
+            schema = each.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in schema.pop("$defs", {}).items():
+                schemas[name] = sub
+            schemas[each.__name__] = schema
+        paths[path] = {
+            "post": {
+                "operationId": path.rsplit("/", 2)[-2] + "." + path.rsplit("/", 1)[-1],
+                "summary": summary,
+                "description": "Cloud instances only. Authorization: a sync token or the "
+                "user's own token; the body's user must be that user.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{request.__name__}"}
+                        }
+                    },
+                },
+                "responses": _responses(answer),
+            }
+        }
+    return paths
+
+
+def _responses(answer: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "200": {
+            "description": "ok",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "ok": {"const": True},
+                            "payload": {"$ref": f"#/components/schemas/{answer.__name__}"},
+                        },
+                    }
+                }
+            },
+        },
+        "default": {
+            "description": "error",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "ok": {"const": False},
+                            "error": {"$ref": "#/components/schemas/Error"},
+                        },
+                    }
+                }
+            },
+        },
+    }
+
+
+def openapi_document(
+    base_url: str = "/", offered: frozenset[str] | None = None, *, cloud: bool = False
+) -> dict[str, Any]:
     """Return the OpenAPI 3.1 document (paths relative to the server's base URL), of the
-    ``offered`` methods (default: every method of the protocol)."""
+    ``offered`` methods (default: every method of the protocol); a cloud instance's also has
+    the sync intake."""
     paths, schemas = _paths(offered)
+    if cloud:
+        schemas = dict(schemas)
+        paths = {**paths, **_sync_paths(schemas)}
     return {
         "openapi": "3.1.0",
         "info": {

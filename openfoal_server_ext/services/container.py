@@ -20,6 +20,8 @@ from .roles import TeamRoles
 from .runs import RunService
 from .sandboxes import SandboxService
 from .sessions import SessionService
+from .sync import SyncService
+from .sync_cloud import SyncReceiver
 
 
 @dataclass(kw_only=True)
@@ -59,5 +61,9 @@ class Services:
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
     #: The console's saved model settings (``model.*``); ``None``: those methods are absent.
     models: ModelConfigService | None = None
+    #: Sync state and actions (``None`` only in unit tests that do not need it).
+    sync: SyncService | None = None
+    #: The intake of pushed batches (a cloud instance only).
+    receiver: SyncReceiver | None = None
     #: Set once state is loaded and crash recovery is done; requests wait for it.
     ready: asyncio.Event = field(default_factory=asyncio.Event)

@@ -61,6 +61,10 @@ class EventHub:
         """The last seq given to this session."""
         return self._seq.get(session_id, 0)
 
+    def set_last_seq(self, session_id: str, seq: int) -> None:
+        """Continue a session's numbering after ``seq`` (its history was replaced by sync)."""
+        self._seq[session_id] = seq
+
     def set_owner(self, session_id: str, owner: str) -> None:
         """Remember a session's owner, for owner-wide subscriptions."""
         self._owners[session_id] = owner

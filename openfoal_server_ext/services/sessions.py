@@ -121,6 +121,11 @@ class SessionService:
         self.hub.publish(updated.id, SESSION_UPDATED, {"session": updated.wire()})
         return updated
 
+    def adopt(self, session: Session) -> None:
+        """Cache a session written by someone else (sync), without staging or announcing it."""
+        self._cache[session.id] = session
+        self.hub.set_owner(session.id, session.owner)
+
     def forget(self, session_id: str) -> None:
         """Drop a session from the cache: from now on it is NOT_FOUND."""
         self._cache.pop(session_id, None)

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from openfoal_kernel.protocol import ChatMessage, Session
+from openfoal_kernel.protocol import ChatMessage, Session, utcnow
 
 from .base import EventRow, IdempotencyRow, MessageRow, RunRow, Store, WriteBatch
 from .duckdb_governance import GovernanceTables
+from .outbox import OutboxTables
 from .schema import DDL, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,8 @@ def _move_aside(path: Path, exc: Exception) -> Path:
     return target
 
 
-class DuckDBStore(GovernanceTables, Store):
-    """:class:`Store` on a DuckDB file (audit, policy, gate and tool-run tables in the mixin)."""
+class DuckDBStore(GovernanceTables, OutboxTables, Store):
+    """:class:`Store` on a DuckDB file (governance and outbox tables in mixins)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -85,6 +86,8 @@ class DuckDBStore(GovernanceTables, Store):
             "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
             [str(SCHEMA_VERSION)],
         )
+        row = self.con.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()
+        self._next_outbox_id = (int(row[0]) if row else 0) + 1
 
     def close(self) -> None:
         """Checkpoint and close the connection."""
@@ -94,7 +97,8 @@ class DuckDBStore(GovernanceTables, Store):
             self.con.close()
 
     def write_batch(self, batch: WriteBatch) -> None:
-        """Write everything in ``batch`` in one transaction."""
+        """Write everything in ``batch`` and its outbox entry in one transaction."""
+        first_outbox_id = self._next_outbox_id
         self.con.execute("BEGIN TRANSACTION")
         try:
             for session in batch.sessions.values():
@@ -113,9 +117,11 @@ class DuckDBStore(GovernanceTables, Store):
                 self.upsert_gates(list(batch.gates.values()))
             if batch.tool_runs:
                 self.append_tool_runs(batch.tool_runs)
+            self.append_outbox(batch, utcnow())
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
+            self._next_outbox_id = first_outbox_id
             # rows first written by this batch are gone again: upsert them next time
             self._stored_sessions.clear()
             self._stored_runs.clear()
@@ -124,6 +130,25 @@ class DuckDBStore(GovernanceTables, Store):
             raise
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _sql(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement on the connection (in the open transaction, if any)."""
+        return self.con.execute(sql, list(params)).fetchall()
+
+    def _atomic(self, fn: Callable[[], None]) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            fn()
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            self._stored_sessions.clear()
+            raise
+
+    def _outbox_ids(self, n: int) -> list[int]:
+        first = self._next_outbox_id
+        self._next_outbox_id += n
+        return list(range(first, first + n))
 
     def _insert(
         self,

@@ -49,4 +49,13 @@ DDL: tuple[str, ...] = (
     # queries scan with zone maps (see duckdb_governance.py)
     "CREATE INDEX IF NOT EXISTS audit_run_idx ON audit (run_id)",
     "CREATE INDEX IF NOT EXISTS tool_runs_run_idx ON tool_runs (run_id)",
+    # the sync outbox (see outbox.py): every write batch's changes, in order, until acked
+    """CREATE TABLE IF NOT EXISTS outbox (
+        id BIGINT PRIMARY KEY, kind VARCHAR NOT NULL, n_rows INTEGER NOT NULL,
+        sessions VARCHAR NOT NULL, body BLOB NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+        state VARCHAR NOT NULL, attempts INTEGER NOT NULL, error VARCHAR,
+        acked_at TIMESTAMPTZ)""",
+    """CREATE TABLE IF NOT EXISTS sync_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS sync_conflicts (
+        session_id VARCHAR PRIMARY KEY, detected_at TIMESTAMPTZ NOT NULL, detail JSON NOT NULL)""",
 )

@@ -7,6 +7,7 @@ from pathlib import Path
 from .base import Store
 from .blobs import BlobStore
 from .duckdb_store import DuckDBStore
+from .outbox import OutboxTables
 from .postgres import PostgresStore
 
 
@@ -26,8 +27,22 @@ def open_configured_store(
     ``database_url`` is set, else DuckDB.
 
     A cloud instance without a database URL is refused: it must not quietly keep its state
-    in a local file. A store class of another kind is built with the DuckDB path.
+    in a local file. A store class of another kind is built with the DuckDB path. A cloud
+    instance's store keeps no sync outbox (it pushes nowhere).
     """
+    store = _open(store_class, role, database_url, object_store_url, db_path)
+    if role == "cloud" and isinstance(store, OutboxTables):
+        store.outbox_enabled = False
+    return store
+
+
+def _open(
+    store_class: type[Store] | None,
+    role: str,
+    database_url: str,
+    object_store_url: str,
+    db_path: Path,
+) -> Store:
     if store_class is None:
         store_class = PostgresStore if database_url else DuckDBStore
     if role == "cloud" and not database_url:

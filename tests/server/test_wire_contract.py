@@ -42,7 +42,8 @@ def test_side_effect_methods_in_the_schema() -> None:
     methods = protocol_schema()["methods"]
     side = {name for name, m in methods.items() if m["sideEffect"]}
     assert "sessions.delete" in side
-    assert "sync.resolve" not in methods and "sync.status" not in methods
+    assert {"sync.resolve", "sync.pause", "sync.retry"} <= side
+    assert "sync.status" in methods and "sync.status" not in side
     assert side == {
         "agent.run",
         "agent.abort",
@@ -53,6 +54,11 @@ def test_side_effect_methods_in_the_schema() -> None:
         "memory.appendDaily",
         "memory.archive",
         "model.update",
+        "sync.resolve",
+        "sync.pause",
+        "sync.resume",
+        "sync.retry",
+        "sync.discard",
     }
 
 
@@ -104,7 +110,7 @@ def test_generated_typescript_matches_the_models() -> None:
     )
     assert done.returncode == 0, done.stderr
     text = (ROOT / "labextension" / "src" / "protocol.generated.ts").read_text()
-    assert '"sessions.delete"' in text and '"sync.resolve"' not in text
+    assert '"sessions.delete"' in text and '"sync.resolve"' in text
 
 
 def test_openapi_answers_are_the_result_models() -> None:

@@ -16,16 +16,24 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { LabIcon, buildIcon, listIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { approvalsIcon, auditIcon, metricsIcon, replayIcon } from '../icons';
+import {
+  approvalsIcon,
+  auditIcon,
+  metricsIcon,
+  replayIcon,
+  syncIcon
+} from '../icons';
 import { IOpenFoalClient } from '../tokens';
 import type { ApprovalsPanel } from './approvals';
 import type { AuditPanel } from './audit';
 import type { MetricsPanel } from './metrics';
 import type { ReplayPanel } from './replay';
+import type { SyncPanel } from './sync';
 
 /** Command ids of the console. */
 export namespace ConsoleCommandIDs {
   export const openApprovals = 'openfoal:open-approvals';
+  export const openSync = 'openfoal:open-sync';
   export const openAudit = 'openfoal:open-audit';
   export const openReplay = 'openfoal:open-replay';
   export const openMetrics = 'openfoal:open-metrics';
@@ -399,6 +407,71 @@ export const metricsPlugin: JupyterFrontEndPlugin<void> = {
     void restorer?.restore(tracker, {
       command: ConsoleCommandIDs.openMetrics,
       name: () => 'metrics'
+    });
+  }
+};
+
+/** Opens (or reveals) the one Sync panel. */
+export const syncPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'openfoal:sync',
+  description:
+    'The OpenFoal Sync panel: lag, pending rows, dead letters, conflicts.',
+  autoStart: true,
+  requires: [IOpenFoalClient],
+  optional: [ITranslator, ICommandPalette, ILauncher, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    client: IOpenFoalClient,
+    translator: ITranslator | null,
+    palette: ICommandPalette | null,
+    launcher: ILauncher | null,
+    restorer: ILayoutRestorer | null
+  ): void => {
+    const trans = (translator ?? nullTranslator).load('openfoal');
+    const tracker = new WidgetTracker<MainAreaWidget<SyncPanel>>({
+      namespace: 'openfoal-sync'
+    });
+    let current: MainAreaWidget<SyncPanel> | null = null;
+
+    app.commands.addCommand(ConsoleCommandIDs.openSync, {
+      describedBy: { args: { type: 'object', properties: {} } },
+      label: trans.__('OpenFoal Sync'),
+      caption: trans.__(
+        'Sync to the cloud instance: lag, dead letters, conflicts'
+      ),
+      icon: args => (args.isPalette ? undefined : syncIcon),
+      execute: async () => {
+        if (!current || current.isDisposed) {
+          const { SyncPanel } = await import('./sync');
+          const content = new SyncPanel({ client, trans });
+          current = new MainAreaWidget({ content });
+          current.id = 'openfoal-sync';
+          current.title.label = trans.__('Sync');
+          current.title.icon = syncIcon;
+          current.title.closable = true;
+          void tracker.add(current);
+          void content.refresh();
+        }
+        if (!current.isAttached) {
+          app.shell.add(current, 'main');
+        }
+        app.shell.activateById(current.id);
+        return current;
+      }
+    });
+
+    palette?.addItem({
+      command: ConsoleCommandIDs.openSync,
+      category: trans.__('OpenFoal')
+    });
+    launcher?.add({
+      command: ConsoleCommandIDs.openSync,
+      category: trans.__('OpenFoal'),
+      rank: 2
+    });
+    void restorer?.restore(tracker, {
+      command: ConsoleCommandIDs.openSync,
+      name: () => 'sync'
     });
   }
 };

@@ -69,6 +69,35 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         "tool outputs too large for a row live in the object store",
         "ALTER TABLE tool_runs ADD COLUMN output_ref TEXT",
     ),
+    (
+        3,
+        "sync: the outbox of a user's store; the cloud's intake keys and records",
+        """
+        CREATE SEQUENCE outbox_id_seq;
+        CREATE TABLE outbox (
+            id BIGINT PRIMARY KEY, kind TEXT NOT NULL, n_rows INTEGER NOT NULL,
+            sessions TEXT NOT NULL, body BYTEA NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+            state TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT, acked_at TIMESTAMPTZ);
+        CREATE INDEX outbox_state_idx ON outbox (state, id);
+        CREATE TABLE sync_meta (key TEXT PRIMARY KEY, value TEXT);
+        CREATE TABLE sync_conflicts (
+            session_id TEXT PRIMARY KEY, detected_at TIMESTAMPTZ NOT NULL, detail JSONB NOT NULL);
+        -- the cloud side: row ids that make a replayed batch insert nothing
+        CREATE UNIQUE INDEX events_key_idx ON events (session_id, seq);
+        CREATE UNIQUE INDEX messages_key_idx ON messages (session_id, idx);
+        CREATE UNIQUE INDEX audit_key_idx ON audit (id);
+        CREATE UNIQUE INDEX tool_runs_key_idx ON tool_runs (run_id, id);
+        CREATE TABLE sync_batches (
+            owner TEXT NOT NULL, batch_id TEXT NOT NULL, received_at TIMESTAMPTZ NOT NULL,
+            result JSONB NOT NULL, PRIMARY KEY (owner, batch_id));
+        CREATE TABLE sync_chunks (
+            owner TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (owner, digest));
+        CREATE TABLE sync_policies (
+            owner TEXT NOT NULL, scope_key TEXT NOT NULL, version BIGINT NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL, updated_by TEXT NOT NULL, data JSONB NOT NULL,
+            PRIMARY KEY (owner, scope_key, version));
+        """,
+    ),
 )
 
 #: Key of the advisory lock held while migrating (any constant shared by all servers).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -19,10 +19,11 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from openfoal_kernel.protocol import ChatMessage, Session
+from openfoal_kernel.protocol import ChatMessage, Session, utcnow
 
 from ..base import EventRow, IdempotencyRow, MessageRow, RunRow, Store, WriteBatch
 from ..blobs import BlobStore
+from ..outbox import OutboxTables
 from .governance import PostgresGovernance
 from .migrations import migrate, schema_version
 
@@ -66,8 +67,8 @@ def dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-class PostgresStore(PostgresGovernance, Store):
-    """:class:`Store` on a Postgres database (governance tables in the mixin)."""
+class PostgresStore(PostgresGovernance, OutboxTables, Store):
+    """:class:`Store` on a Postgres database (governance and outbox tables in mixins)."""
 
     def __init__(
         self,
@@ -173,6 +174,21 @@ class PostgresStore(PostgresGovernance, Store):
                 self.upsert_gates(list(batch.gates.values()))
             if batch.tool_runs:
                 self.append_tool_runs(batch.tool_runs, refs=outputs)
+            self.append_outbox(batch, utcnow())
+
+    def _sql(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one ``?``-placeholder statement (in this thread's transaction, if any)."""
+        with self.connection() as con:
+            cur = con.execute(sql.replace("?", "%s"), list(params))  # type: ignore[arg-type]
+            return cur.fetchall() if cur.description else []
+
+    def _atomic(self, fn: Callable[[], None]) -> None:
+        with self.transaction():
+            fn()
+
+    def _outbox_ids(self, n: int) -> list[int]:
+        rows = self._sql("SELECT nextval('outbox_id_seq') FROM generate_series(1, ?)", [n])
+        return [int(r[0]) for r in rows]
 
     # -- sessions -------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Local-first sync: the user server pushes its outbox, the cloud instance takes it in."""

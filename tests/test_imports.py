@@ -179,3 +179,10 @@ def test_shipped_code_never_imports_test_tools() -> None:
         for module, path in _modules().items()
     }
     assert {m: names for m, names in offenders.items() if names} == {}
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports test files by basename (no packages under tests/): two files of one
+    name stop the whole collection."""
+    names = [p.name for p in sorted((ROOT / "tests").rglob("test_*.py"))]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

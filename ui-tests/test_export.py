@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 from chat import ChatPanel
@@ -37,7 +38,7 @@ def test_export_button_saves_and_opens_the_session_notebook(
     expect(cells.last).to_contain_text("Assistant: The answer is forty-two.")
     files = list(lab.root.glob("ses_*.ipynb"))
     assert len(files) == 1, files
-    saved = json.loads(files[0].read_text())
+    saved = _saved_notebook(files[0])
     assert saved["metadata"]["openfoal"]["sessionId"] == files[0].stem
     assert saved["metadata"]["openfoal"]["auditHash"].startswith("sha256:")
     # the session browser exports any listed session the same way
@@ -49,7 +50,17 @@ def test_export_button_saves_and_opens_the_session_notebook(
         "aria-label", re.compile(r"^Export session .+ notebook$")
     )
     exports.first.click()
-    deadline = time.monotonic() + 30
-    while not files[0].exists() and time.monotonic() < deadline:
-        time.sleep(0.1)  # waiting for a condition: the file the click saves
-    assert json.loads(files[0].read_text())["metadata"]["openfoal"]["sessionId"] == files[0].stem
+    assert _saved_notebook(files[0])["metadata"]["openfoal"]["sessionId"] == files[0].stem
+
+
+def _saved_notebook(path: Path, timeout_s: float = 30.0) -> dict:
+    """The notebook a click saves, once the file is there and whole (the save writes it in
+    steps, so an existing file may still be empty for a moment)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)  # waiting for a condition: the whole file

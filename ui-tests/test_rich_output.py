@@ -15,7 +15,10 @@ from openfoal_kernel.scripted import Reply, ScriptedModelServer, TextStep, ToolC
 pytestmark = pytest.mark.browser
 
 #: An 8x8 red PNG.
-PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGM4ISeHFTEMLQkAkL9BAbKfPiIAAAAASUVORK5CYII="
+PNG_B64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGM4ISeHFTEMLQkAkL9BAbK"
+    "fPiIAAAAASUVORK5CYII="
+)
 CODE = (
     "import base64\n"
     "from IPython.display import HTML, Image, display\n"

@@ -143,7 +143,10 @@ class AgentLoop:
         messages = build_context(transcript, memory=self.memory)
         if user_input and self.tool_ctx is not None and messages[-1].role == "user":
             # @name mentions of a bound chat: variable summaries go into this prompt only
-            note = await mention_context(self.tool_ctx.executor, user_input)
+            rule = decide(self.spec.policy, "notebook.variables", None).rule
+            note = await mention_context(
+                self.tool_ctx.executor, user_input, allowed=rule == "allow"
+            )
             if note:
                 messages[-1] = messages[-1].model_copy(
                     update={"content": f"{note}\n\n{user_input}"}

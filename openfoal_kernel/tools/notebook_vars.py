@@ -128,11 +128,17 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def mention_context(executor: Any, text: str) -> str | None:
-    """The context note for the ``@name`` mentions of ``text`` (None: no mentions, unbound)."""
+async def mention_context(executor: Any, text: str, *, allowed: bool = True) -> str | None:
+    """The context note for the ``@name`` mentions of ``text`` (None: no mentions, unbound).
+
+    ``allowed``: whether the policy allows ``notebook.variables`` outright (a mention cannot
+    ask for a gate, so a gated or denied tool leaves the mentions unexpanded, with a note)."""
     names = mentions(text)
     if not names or not getattr(executor, "notebook_bound", False):
         return None
+    if not allowed:
+        why = "the policy does not allow notebook.variables: mentions not expanded"
+        return f"<notebook-variables>\n({why})\n</notebook-variables>"
     try:
         data = await list_variables(executor, names=names)
     except Exception as exc:  # the turn goes on without the summaries

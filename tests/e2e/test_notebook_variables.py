@@ -142,3 +142,28 @@ async def test_unbound_chat_has_no_variables_tool(shared_server: ServerProcess, 
     offered = [t["function"]["name"] for t in body["tools"]]
     assert "python_exec" in offered and api_tool_name("notebook.variables") not in offered
     assert body["messages"][-1]["content"] == "look at @df"
+
+
+async def test_a_denied_tool_leaves_mentions_unexpanded(
+    shared_server: ServerProcess, model
+) -> None:
+    kernel_id = await _python_kernel(shared_server)
+    await _execute(shared_server, kernel_id, "df_hidden = list(range(7))")
+    model.enqueue(Reply(steps=[TextStep(text="first")]), Reply(steps=[TextStep(text="second")]))
+    async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
+        accepted, events = await c.run("hello @df_hidden", notebookKernelId=kernel_id)
+        assert events[-1]["event"] == "agent.completed"
+        assert "length 7" in model.requests[-1].body["messages"][-1]["content"]
+        sid = accepted["sessionId"]
+        await c.request(
+            "policy.update",
+            {
+                "idempotencyKey": uuid.uuid4().hex,
+                "scopeKey": f"session:{sid}",
+                "patch": {"tools": {"notebook.variables": "deny"}},
+            },
+        )
+        _, events = await c.run("again @df_hidden", sessionId=sid, notebookKernelId=kernel_id)
+        assert events[-1]["event"] == "agent.completed"
+    prompt = model.requests[-1].body["messages"][-1]["content"]
+    assert "does not allow notebook.variables" in prompt and "length 7" not in prompt

@@ -28,6 +28,7 @@ from ..providers.base import (
     Usage,
 )
 from ..tools.base import Tool, ToolContext, ToolResult
+from ..tools.notebook_vars import mention_context
 from .context import COMPACT_PROMPT, COMPACTION_KIND, build_context
 
 #: Bound on the tool output carried by events (the model sees the tool's own capped output).
@@ -140,6 +141,16 @@ class AgentLoop:
         if user_input is not None:
             transcript.append(ChatMessage(role="user", content=user_input))
         messages = build_context(transcript, memory=self.memory)
+        if user_input and self.tool_ctx is not None and messages[-1].role == "user":
+            # @name mentions of a bound chat: variable summaries go into this prompt only
+            rule = decide(self.spec.policy, "notebook.variables", None).rule
+            note = await mention_context(
+                self.tool_ctx.executor, user_input, allowed=rule == "allow"
+            )
+            if note:
+                messages[-1] = messages[-1].model_copy(
+                    update={"content": f"{note}\n\n{user_input}"}
+                )
         try:
             provider = self.provider_factory()
         except ModelError as exc:

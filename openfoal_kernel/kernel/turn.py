@@ -22,9 +22,12 @@ def make_provider(settings: ModelSettings) -> ModelProvider:
     return build_provider(settings, http_client=SHARED_HTTP.get())
 
 
-def make_tools() -> dict[str, Tool[Any]]:
-    """Return the tools offered to the model."""
-    return default_tools()
+def make_tools(*, notebook_bound: bool = False) -> dict[str, Tool[Any]]:
+    """Return the tools offered to the model (``notebook.variables`` only when bound)."""
+    tools = default_tools()
+    if not notebook_bound:
+        tools.pop("notebook.variables", None)
+    return tools
 
 
 def build_loop(
@@ -50,7 +53,7 @@ def build_loop(
     return AgentLoop(
         spec=spec,
         provider_factory=lambda: make_provider(spec.model),
-        tools=make_tools(),
+        tools=make_tools(notebook_bound=bool(getattr(executor, "notebook_bound", False))),
         tool_ctx=ctx,
         sink=sink,
         gate=gate,

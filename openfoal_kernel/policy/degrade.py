@@ -10,7 +10,7 @@ from ..tools.registry import default_tools
 __all__ = ["READ_ONLY_TOOLS", "degrade_mode", "degraded_policy"]
 
 #: The tools that change nothing, on the host or anywhere: all a ``read-only`` turn may use.
-READ_ONLY_TOOLS: Final = frozenset({"file.read", "file.list", "memory.get"})
+READ_ONLY_TOOLS: Final = frozenset({"file.read", "file.list", "memory.get", "notebook.variables"})
 
 
 def degrade_mode(policy: Policy) -> Literal["local", "read-only", "fail"]:

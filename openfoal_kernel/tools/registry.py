@@ -10,6 +10,7 @@ from .base import Tool
 from .files import FileListTool, FileReadTool, FileWriteTool
 from .http import HttpRequestTool
 from .memory import MemoryAppendTool, MemoryGetTool
+from .notebook_vars import NotebookVariablesTool
 from .python import PythonExecTool
 from .shell import BashExecTool
 
@@ -27,6 +28,7 @@ def default_tools() -> dict[str, Tool[Any]]:
         PythonExecTool(),
         MemoryGetTool(),
         MemoryAppendTool(),
+        NotebookVariablesTool(),
     ]
     return {t.name: t for t in tools}
 

@@ -21,6 +21,7 @@ NAMES = {
     "python.exec",
     "memory.get",
     "memory.append",
+    "notebook.variables",
 }
 
 
@@ -47,6 +48,7 @@ BAD_ARGS: dict[str, dict[str, Any]] = {
     "python.exec": {"code": ""},
     "memory.get": {"path": 3},
     "memory.append": {"text": "x", "unknown": True},
+    "notebook.variables": {"preview_rows": 1000},
 }
 
 

@@ -1,0 +1,148 @@
+"""An unattended notebook run (nbclient, no stdin) parks its gated call instead of hanging.
+
+The kernel is a notebook kernel of the real server (so the gateway listens on it); nbclient
+attaches to it by its connection file and runs the notebook as papermill or a scheduler
+would. The parked cell ends with ``GATE_PARKED``; a decision over the protocol continues the
+run on the gateway from the stored transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nbformat
+import pytest
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from openfoal_kernel.client import GatewayClient
+from openfoal_kernel.scripted import Reply, TextStep, ToolCallStep
+from openfoal_testing.plugin import ServerProcess
+
+pytestmark = pytest.mark.asyncio
+_GATE_ID = re.compile(r"gate_[0-9a-f]{20}")
+
+
+class _ServerKernel(AsyncKernelManager):
+    """A kernel the server started: nbclient connects to it, never starts or stops it."""
+
+    @property
+    def has_kernel(self) -> bool:
+        return True
+
+    async def _async_is_alive(self) -> bool:
+        return True
+
+    async def _async_interrupt_kernel(self) -> None:
+        return None
+
+    async def _async_shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        return None
+
+
+async def _notebook_kernel(server: ServerProcess, name: str) -> str:
+    headers = {"Authorization": f"token {server.token}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers) as http:
+        r = await http.post(
+            "api/sessions",
+            json={"path": name, "type": "notebook", "name": name, "kernel": {"name": "openfoal"}},
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["kernel"]["id"])
+
+
+def _connection_file(kernel_id: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # as the server runs
+    path = Path(jupyter_runtime_dir()) / f"kernel-{kernel_id}.json"
+    assert path.exists(), f"no connection file {path}"
+    return path
+
+
+async def _run_unattended(
+    server: ServerProcess, name: str, cells: list[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, str]:
+    """Run a notebook of these cells under nbclient; return it and the parked error text."""
+    kernel_id = await _notebook_kernel(server, name)
+    km = _ServerKernel(connection_file=str(_connection_file(kernel_id, monkeypatch)))
+    km.load_connection_file()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "openfoal", "display_name": "OpenFoal"}
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+    client = NotebookClient(nb, km=km, kernel_name="openfoal", timeout=90)
+    with pytest.raises(CellExecutionError) as err:
+        await asyncio.wait_for(client.async_execute(), 120)
+    return nb, str(err.value)
+
+
+async def _session_messages(c: GatewayClient, session_id: str, until: Any) -> list[dict]:
+    for _ in range(300):
+        stored = await c.request("sessions.get", {"sessionId": session_id, "includeMessages": True})
+        if until(stored["messages"]):
+            return list(stored["messages"])
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the session never showed the result: {stored['messages']}")
+
+
+async def test_unattended_cell_parks_and_an_approval_continues(
+    shared_server: ServerProcess, model, monkeypatch
+) -> None:
+    model.enqueue(
+        Reply(steps=[ToolCallStep(name="bash.exec", arguments={"command": "echo p >> park.txt"})]),
+        Reply(steps=[TextStep(text="wrote it after approval")]),
+    )
+    nb, error = await _run_unattended(
+        shared_server, "park.ipynb", ["write a line", "never reached"], monkeypatch
+    )
+    assert "GATE_PARKED" in error and "Waiting for approval" in error
+    gate_id = _GATE_ID.search(error).group(0)  # type: ignore[union-attr]
+    outputs = nb.cells[0].outputs
+    shown = " ".join(o.get("text", "") + o.get("evalue", "") for o in outputs)
+    assert gate_id in shown and f"?openfoal-gate={gate_id}" in shown
+    assert not nb.cells[1].outputs  # the run stopped at the parked cell
+    assert not (shared_server.root / "park.txt").exists()
+    async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
+        pending = (await c.request("policy-gate.list", {"status": "pending"}))["items"]
+        gate = next(g for g in pending if g["gateId"] == gate_id)
+        res = await c.request("policy-gate.resolve", {"gateId": gate_id, "decision": "approve"})
+        assert res["continuedRunId"]
+        messages = await _session_messages(
+            c,
+            gate["sessionId"],
+            lambda ms: any("wrote it after approval" in (m.get("content") or "") for m in ms),
+        )
+        tool = [m for m in messages if m["role"] == "tool"]
+        assert tool and tool[-1]["tool_call_id"] == gate["toolCallId"]
+        audit = await c.request("audit.query", {"sessionId": gate["sessionId"]})
+        actions = [e["action"] for e in audit["items"]]
+        assert "gate.requested" in actions and "gate.approved" in actions
+    assert (shared_server.root / "park.txt").read_text() == "p\n"
+
+
+async def test_parked_gate_rejected_records_gate_rejected(
+    shared_server: ServerProcess, model, monkeypatch
+) -> None:
+    model.enqueue(
+        Reply(steps=[ToolCallStep(name="bash.exec", arguments={"command": "echo r >> rej.txt"})]),
+        Reply(steps=[TextStep(text="understood, not written")]),
+    )
+    _, error = await _run_unattended(shared_server, "reject.ipynb", ["write"], monkeypatch)
+    gate_id = _GATE_ID.search(error).group(0)  # type: ignore[union-attr]
+    async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
+        res = await c.request("policy-gate.resolve", {"gateId": gate_id, "decision": "reject"})
+        gate = res["gate"]
+        assert gate["status"] == "rejected"
+        messages = await _session_messages(
+            c,
+            gate["sessionId"],
+            lambda ms: any(
+                m["role"] == "tool" and "GATE_REJECTED" in (m.get("content") or "") for m in ms
+            ),
+        )
+        assert any("not written" in (m.get("content") or "") for m in messages)
+    assert not (shared_server.root / "rej.txt").exists()

@@ -80,8 +80,19 @@ async def _run_unattended(
     return nb, str(err.value)
 
 
-async def _session_messages(c: GatewayClient, session_id: str, until: Any) -> list[dict]:
+async def _pending_gate(c: GatewayClient, gate_id: str) -> dict:
+    """The parked gate once the gateway has queued it (its events arrive on the comm)."""
     for _ in range(300):
+        pending = (await c.request("policy-gate.list", {"status": "pending"}))["items"]
+        mine = [g for g in pending if g["gateId"] == gate_id]
+        if mine:
+            return dict(mine[0])
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"gate {gate_id} never reached the Approvals queue")
+
+
+async def _session_messages(c: GatewayClient, session_id: str, until: Any) -> list[dict]:
+    for _ in range(900):  # a fresh gateway kernel may have to start
         stored = await c.request("sessions.get", {"sessionId": session_id, "includeMessages": True})
         if until(stored["messages"]):
             return list(stored["messages"])
@@ -107,8 +118,7 @@ async def test_unattended_cell_parks_and_an_approval_continues(
     assert not nb.cells[1].outputs  # the run stopped at the parked cell
     assert not (shared_server.root / "park.txt").exists()
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
-        pending = (await c.request("policy-gate.list", {"status": "pending"}))["items"]
-        gate = next(g for g in pending if g["gateId"] == gate_id)
+        gate = await _pending_gate(c, gate_id)
         res = await c.request("policy-gate.resolve", {"gateId": gate_id, "decision": "approve"})
         assert res["continuedRunId"]
         messages = await _session_messages(
@@ -134,6 +144,7 @@ async def test_parked_gate_rejected_records_gate_rejected(
     _, error = await _run_unattended(shared_server, "reject.ipynb", ["write"], monkeypatch)
     gate_id = _GATE_ID.search(error).group(0)  # type: ignore[union-attr]
     async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
+        await _pending_gate(c, gate_id)
         res = await c.request("policy-gate.resolve", {"gateId": gate_id, "decision": "reject"})
         gate = res["gate"]
         assert gate["status"] == "rejected"

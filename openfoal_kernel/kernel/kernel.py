@@ -193,7 +193,9 @@ class OpenFoalKernel(Kernel):
         self.notebook_transcript.append(user)
         sink.message(user)
         recorder = _Recorder(sink, self.notebook_transcript)
-        park_after = None if stdin is not None else self.park_after_s
+        # park only where someone can decide later: the gateway listens on this kernel
+        attended = stdin is not None or not self.channel.attached.is_set()
+        park_after = None if attended else self.park_after_s
         return await self._turn(spec, recorder, code, stdin=stdin, park_after=park_after)
 
     def _command(self, command: str) -> dict[str, Any]:

@@ -15,11 +15,14 @@ from typing import Any
 
 import httpx
 import nbformat
+import papermill
 import pytest
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
+from jupyter_core.utils import ensure_event_loop
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from papermill.exceptions import PapermillExecutionError
 
 from openfoal_kernel.client import GatewayClient
 from openfoal_kernel.scripted import Reply, TextStep, ToolCallStep
@@ -44,6 +47,17 @@ class _ServerKernel(AsyncKernelManager):
 
     async def _async_shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
         return None
+
+    def client(self, **kwargs: Any) -> Any:
+        kc = super().client(**kwargs)
+        self._clients = [*getattr(self, "_clients", []), kc]
+        return kc
+
+    def close(self) -> None:
+        """Stop the clients the runner made (it does not, the kernel not being its own)."""
+        for kc in getattr(self, "_clients", []):
+            kc.stop_channels()
+        self.context.destroy(linger=0)
 
 
 async def _notebook_kernel(server: ServerProcess, name: str) -> str:
@@ -75,8 +89,11 @@ async def _run_unattended(
     nb.metadata["kernelspec"] = {"name": "openfoal", "display_name": "OpenFoal"}
     nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
     client = NotebookClient(nb, km=km, kernel_name="openfoal", timeout=90)
-    with pytest.raises(CellExecutionError) as err:
-        await asyncio.wait_for(client.async_execute(), 120)
+    try:
+        with pytest.raises(CellExecutionError) as err:
+            await asyncio.wait_for(client.async_execute(), 120)
+    finally:
+        km.close()
     return nb, str(err.value)
 
 
@@ -151,9 +168,66 @@ async def test_parked_gate_rejected_records_gate_rejected(
         messages = await _session_messages(
             c,
             gate["sessionId"],
-            lambda ms: any(
-                m["role"] == "tool" and "GATE_REJECTED" in (m.get("content") or "") for m in ms
-            ),
+            lambda ms: any("not written" in (m.get("content") or "") for m in ms),
         )
-        assert any("not written" in (m.get("content") or "") for m in messages)
+        tool = [m for m in messages if m["role"] == "tool"]
+        assert tool and "GATE_REJECTED" in tool[-1]["content"]
+        assert tool[-1]["tool_call_id"] == gate["toolCallId"]
+        audit = await c.request("audit.query", {"sessionId": gate["sessionId"]})
+        assert "gate.rejected" in [e["action"] for e in audit["items"]]
     assert not (shared_server.root / "rej.txt").exists()
+
+
+def _papermill_run(connection_file: Path, src: Path, out: Path) -> Exception:
+    """papermill's own run against the server's kernel; return the error it raised.
+
+    It runs in a thread (papermill is synchronous) on an event loop of its own, closed here."""
+    loop = ensure_event_loop()  # the loop papermill's synchronous calls will run on
+    try:
+        return _papermill_in_loop(connection_file, src, out)
+    finally:
+        loop.close()
+
+
+def _papermill_in_loop(connection_file: Path, src: Path, out: Path) -> Exception:
+    km = _ServerKernel(connection_file=str(connection_file))
+    km.load_connection_file()
+    try:
+        papermill.execute_notebook(
+            str(src), str(out), kernel_name="openfoal", km=km, progress_bar=False
+        )
+    except Exception as exc:
+        return exc
+    finally:
+        km.close()
+    raise AssertionError("papermill finished cleanly although a gate was parked")
+
+
+async def test_papermill_fails_on_a_parked_gate(
+    shared_server: ServerProcess, model, monkeypatch, tmp_path
+) -> None:
+    model.enqueue(
+        Reply(steps=[ToolCallStep(name="bash.exec", arguments={"command": "echo m >> pm.txt"})]),
+        Reply(steps=[TextStep(text="papermill run continued")]),
+    )
+    kernel_id = await _notebook_kernel(shared_server, "pm.ipynb")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "openfoal", "display_name": "OpenFoal", "language": ""}
+    nb.cells = [nbformat.v4.new_code_cell("write with papermill")]
+    src, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, src)
+    conn = _connection_file(kernel_id, monkeypatch)
+    error = await asyncio.to_thread(_papermill_run, conn, src, out)
+    assert isinstance(error, PapermillExecutionError), repr(error)
+    assert error.ename == "GATE_PARKED"
+    gate_id = _GATE_ID.search(error.evalue).group(0)  # type: ignore[union-attr]
+    assert gate_id in out.read_text()  # the written notebook shows the parked gate
+    async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
+        gate = await _pending_gate(c, gate_id)
+        await c.request("policy-gate.resolve", {"gateId": gate_id, "decision": "approve"})
+        await _session_messages(
+            c,
+            gate["sessionId"],
+            lambda ms: any("papermill run continued" in (m.get("content") or "") for m in ms),
+        )
+    assert (shared_server.root / "pm.txt").read_text() == "m\n"

@@ -82,6 +82,15 @@ async def _run_unattended(
     server: ServerProcess, name: str, cells: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Any, str]:
     """Run a notebook of these cells under nbclient; return it and the parked error text."""
+    nb, error = await _execute(server, name, cells, monkeypatch)
+    assert isinstance(error, CellExecutionError), "the notebook ran through: nothing parked"
+    return nb, str(error)
+
+
+async def _execute(
+    server: ServerProcess, name: str, cells: list[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, Exception | None]:
+    """Run a notebook of these cells under nbclient; return it and the error it ended with."""
     kernel_id = await _notebook_kernel(server, name)
     km = _ServerKernel(connection_file=str(_connection_file(kernel_id, monkeypatch)))
     km.load_connection_file()
@@ -90,11 +99,12 @@ async def _run_unattended(
     nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
     client = NotebookClient(nb, km=km, kernel_name="openfoal", timeout=90)
     try:
-        with pytest.raises(CellExecutionError) as err:
-            await asyncio.wait_for(client.async_execute(), 120)
+        await asyncio.wait_for(client.async_execute(), 120)
+    except CellExecutionError as exc:
+        return nb, exc
     finally:
         km.close()
-    return nb, str(err.value)
+    return nb, None
 
 
 async def _pending_gate(c: GatewayClient, gate_id: str) -> dict:
@@ -231,3 +241,35 @@ async def test_papermill_fails_on_a_parked_gate(
             lambda ms: any("papermill run continued" in (m.get("content") or "") for m in ms),
         )
     assert (shared_server.root / "pm.txt").read_text() == "m\n"
+
+
+async def test_park_after_waits_for_a_decision_from_elsewhere(
+    server_factory, model, monkeypatch
+) -> None:
+    """With OPENFOAL_PARK_AFTER_S=N an unattended gate waits N s: an approval in time runs it."""
+    server = server_factory(env={"OPENFOAL_PARK_AFTER_S": "120"})
+    model.enqueue(
+        Reply(steps=[ToolCallStep(name="bash.exec", arguments={"command": "echo w >> wait.txt"})]),
+        Reply(steps=[TextStep(text="approved in time")]),
+    )
+    async with GatewayClient(server.ws_url, token=server.token) as c:
+
+        async def approve_when_queued() -> None:
+            for _ in range(600):
+                pending = (await c.request("policy-gate.list", {"status": "pending"}))["items"]
+                mine = [g for g in pending if "wait.txt" in g["args"].get("command", "")]
+                if mine:
+                    await c.request(
+                        "policy-gate.resolve", {"gateId": mine[0]["gateId"], "decision": "approve"}
+                    )
+                    return
+                await asyncio.sleep(0.1)
+            raise AssertionError("the waiting gate never reached the queue")
+
+        approver = asyncio.ensure_future(approve_when_queued())
+        nb, error = await _execute(server, "wait.ipynb", ["write while waiting"], monkeypatch)
+        await approver
+    assert error is None, str(error)
+    shown = " ".join(str(o) for o in nb.cells[0].outputs)
+    assert "approved in time" in shown and "GATE_PARKED" not in shown
+    assert (server.root / "wait.txt").read_text() == "w\n"

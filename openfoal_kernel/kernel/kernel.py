@@ -65,7 +65,11 @@ class OpenFoalKernel(Kernel):
 
     @default("park_after_s")
     def _park_after_default(self) -> float:
-        return park_after_from_env()
+        try:
+            return park_after_from_env()
+        except ValueError as exc:
+            self.log.warning("OpenFoal: %s; unattended gates park at once", exc)
+            return 0.0
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

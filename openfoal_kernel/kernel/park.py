@@ -14,6 +14,7 @@ gate waits for a decision from elsewhere before it parks: ``0`` (the default) pa
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -32,14 +33,19 @@ class GateParked(Exception):
 
 
 def park_after_from_env(default: float = 0.0) -> float:
-    """The parking delay set in the environment (``default`` when unset or unreadable)."""
+    """The parking delay set in the environment (``default`` when unset).
+
+    Raises ``ValueError`` naming the variable for a value that is not a finite number."""
     raw = os.environ.get(PARK_ENV, "").strip()
     if not raw:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        return default
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"{PARK_ENV}={raw!r} is not a number of seconds")
+    return value
 
 
 def gate_link(gate_id: str) -> str:

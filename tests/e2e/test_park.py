@@ -24,6 +24,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from papermill.exceptions import PapermillExecutionError
 
+from openfoal_kernel.cli import PARKED_EXIT, chat
 from openfoal_kernel.client import GatewayClient
 from openfoal_kernel.scripted import Reply, TextStep, ToolCallStep
 from openfoal_testing.plugin import ServerProcess
@@ -273,3 +274,26 @@ async def test_park_after_waits_for_a_decision_from_elsewhere(
     shown = " ".join(str(o) for o in nb.cells[0].outputs)
     assert "approved in time" in shown and "GATE_PARKED" not in shown
     assert (server.root / "wait.txt").read_text() == "w\n"
+
+
+async def test_chat_no_wait_leaves_the_gate_pending(shared_server: ServerProcess, model, capsys):
+    """``openfoal chat --no-wait`` prints the gate and exits 3; an approval runs the call."""
+    model.enqueue(
+        Reply(steps=[ToolCallStep(name="bash.exec", arguments={"command": "echo c >> cli.txt"})]),
+        Reply(steps=[TextStep(text="cli call approved")]),
+    )
+    code = await chat(shared_server.url, shared_server.token, "write", None, no_wait=True)
+    assert code == PARKED_EXIT
+    err = capsys.readouterr().err
+    assert "waiting for approval: bash.exec" in err
+    gate_id = _GATE_ID.search(err).group(0)  # type: ignore[union-attr]
+    assert f"/lab?openfoal-gate={gate_id}" in err
+    async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
+        gate = await _pending_gate(c, gate_id)
+        await c.request("policy-gate.resolve", {"gateId": gate_id, "decision": "approve"})
+        await _session_messages(
+            c,
+            gate["sessionId"],
+            lambda ms: any("cli call approved" in (m.get("content") or "") for m in ms),
+        )
+    assert (shared_server.root / "cli.txt").read_text() == "c\n"

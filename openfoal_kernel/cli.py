@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from .client import GatewayClient, GatewayError
+from .protocol.events import GATE_REQUESTED
 
 
 def _discover() -> tuple[str, str | None]:
@@ -37,8 +38,27 @@ def ws_url(http_url: str) -> str:
     return base + "openfoal/ws"
 
 
-async def chat(url: str, token: str | None, text: str, session: str | None) -> int:
-    """Run one turn, streaming the answer; return a process exit code."""
+#: The exit code of ``openfoal chat --no-wait`` when the turn waits for an approval.
+PARKED_EXIT = 3
+
+
+def parked_line(url: str, gate: dict[str, Any], session_id: str) -> str:
+    """What ``--no-wait`` prints for a gate it leaves pending."""
+    link = url.rstrip("/") + f"/lab?openfoal-gate={gate.get('gateId')}"
+    return (
+        f"\nwaiting for approval: {gate.get('toolName')} ({gate.get('risk')}) is parked as gate "
+        f"{gate.get('gateId')}; approve or reject it in the Approvals panel ({link}); "
+        f"the run goes on in session {session_id} once it is decided"
+    )
+
+
+async def chat(
+    url: str, token: str | None, text: str, session: str | None, *, no_wait: bool = False
+) -> int:
+    """Run one turn, streaming the answer; return a process exit code.
+
+    With ``no_wait``, a gated call is left pending: the command prints the gate and exits
+    with :data:`PARKED_EXIT`; the run waits on the server for the decision."""
     async with GatewayClient(ws_url(url), token=token) as client:
         params: dict[str, Any] = {"sessionId": session} if session else {}
         try:
@@ -55,6 +75,9 @@ async def chat(url: str, token: str | None, text: str, session: str | None) -> i
                 print(f"\n[tool {payload['toolName']}] {payload['args']}", file=sys.stderr)
             elif frame["event"] == "agent.tool_result":
                 print(f"[{payload['status']} in {payload['durationMs']:.0f} ms]", file=sys.stderr)
+            elif frame["event"] == GATE_REQUESTED and no_wait:
+                print(parked_line(url, payload["gate"], accepted["sessionId"]), file=sys.stderr)
+                return PARKED_EXIT
             elif frame["event"] == "agent.failed":
                 err = payload["error"]
                 print(
@@ -98,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     p_chat = sub.add_parser("chat", help="send one message and stream the answer")
     p_chat.add_argument("text")
     p_chat.add_argument("--session", help="continue this session id")
+    p_chat.add_argument(
+        "--no-wait",
+        action="store_true",
+        help=f"do not wait for approvals: print a gated call's gate and exit {PARKED_EXIT}",
+    )
     p_export = sub.add_parser("export", help="write a session as a Jupyter notebook")
     p_export.add_argument("session", help="the session id")
     p_export.add_argument(
@@ -120,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "export":
         return export(url, token, args.session, args.output)
-    return asyncio.run(chat(url, token, args.text, args.session))
+    return asyncio.run(chat(url, token, args.text, args.session, no_wait=args.no_wait))
 
 
 if __name__ == "__main__":

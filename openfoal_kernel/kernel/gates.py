@@ -22,6 +22,7 @@ from ..protocol import GateItem, utcnow
 from ..protocol import events as ev
 from ..protocol.kernel_wire import GateAnswer, RunSpec
 from ..protocol.transcript import ToolCall
+from .park import GateParked
 
 _APPROVE = {"y", "yes", "approve", "approved", "ok"}
 _REJECT = {"n", "no", "reject", "rejected", "deny"}
@@ -63,8 +64,13 @@ class GateKeeper:
         call: ToolCall,
         reason: str,
         stdin: tuple[Any, dict[str, Any]] | None,
+        park_after: float | None = None,
     ) -> GateOutcome:
-        """Raise the gate, wait for the first decision or the timeout, report the result."""
+        """Raise the gate, wait for the first decision or the timeout, report the result.
+
+        With ``park_after`` (an unattended cell, see :mod:`.park`) and no stdin, a gate still
+        undecided after that many seconds parks: it stays pending and :class:`GateParked`
+        ends the turn."""
         self.loop = asyncio.get_running_loop()
         gate_id = f"gate_{uuid.uuid4().hex[:20]}"
         gate = GateItem(
@@ -82,10 +88,18 @@ class GateKeeper:
         self.pending[gate_id] = fut
         sink.event(ev.GATE_REQUESTED, {"gate": gate.wire()})
         asker = asyncio.ensure_future(self._ask_stdin(gate_id, gate, stdin)) if stdin else None
+        parks = stdin is None and park_after is not None and park_after >= 0
+        timeout: float = spec.policy.gateTimeoutSec
+        if parks:
+            assert park_after is not None
+            timeout = min(timeout, park_after)
         try:
-            decision, by = await asyncio.wait_for(asyncio.shield(fut), spec.policy.gateTimeoutSec)
+            decision, by = await asyncio.wait_for(asyncio.shield(fut), timeout)
             status = "approved" if decision == "approve" else "rejected"
         except asyncio.TimeoutError:
+            if parks:
+                self.pending.pop(gate_id, None)
+                raise GateParked(gate.wire()) from None
             decision, by, status = "", "", "expired"
         finally:
             self.pending.pop(gate_id, None)

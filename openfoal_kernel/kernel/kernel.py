@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from ipykernel.kernelbase import Kernel
+from traitlets import Float, default
 
 from .. import __version__
 from ..agent.loop import RunOutcome
@@ -26,6 +27,7 @@ from . import notebook
 from .channel import GatewayChannel
 from .executors import ExecutorCache
 from .gates import GateKeeper
+from .park import PARKED_ENAME, GateParked, park_after_from_env, parked_text
 from .shared_http import SHARED_HTTP
 from .sink import CommSink
 from .turn import build_loop, make_tools
@@ -56,6 +58,18 @@ class OpenFoalKernel(Kernel):
     }
     help_links = [{"text": "OpenFoal", "url": "https://github.com/openfoal/openfoal"}]
     _execute_sleep = 0.0  # type: ignore[assignment]
+    park_after_s = Float(
+        help="Seconds an unattended cell's gate waits before it parks (0: at once; "
+        "negative: never park, wait the gate timeout). Default from OPENFOAL_PARK_AFTER_S."
+    ).tag(config=True)
+
+    @default("park_after_s")
+    def _park_after_default(self) -> float:
+        try:
+            return park_after_from_env()
+        except ValueError as exc:
+            self.log.warning("OpenFoal: %s; unattended gates park at once", exc)
+            return 0.0
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -70,6 +84,8 @@ class OpenFoalKernel(Kernel):
         self.notebook_session_id = _new_id("nb")
         self.notebook_transcript: list[ChatMessage] = []
         self.history = notebook.CellHistory()
+        #: the gate the last notebook turn parked on (None when it did not park)
+        self.parked_gate: dict[str, Any] | None = None
         warm_up()  # while the kernel waits in the pool, not during a session's first turn
 
     def _notebook_spec(self) -> RunSpec:
@@ -148,6 +164,10 @@ class OpenFoalKernel(Kernel):
             self._task = None
         if store_history:
             self.history.add(self.execution_count, code, view.answer)
+        if self.parked_gate is not None:
+            text = parked_text(self.parked_gate)
+            self._publish("stream", {"name": "stdout", "text": text + "\n"}, parent)
+            return self._error(PARKED_ENAME, text)
         if outcome.status != "completed":
             err = outcome.error or {}
             return self._error(str(err.get("code")), str(err.get("message")))
@@ -177,7 +197,10 @@ class OpenFoalKernel(Kernel):
         self.notebook_transcript.append(user)
         sink.message(user)
         recorder = _Recorder(sink, self.notebook_transcript)
-        return await self._turn(spec, recorder, code, stdin=stdin)
+        # park only where someone can decide later: the gateway listens on this kernel
+        attended = stdin is not None or not self.channel.attached.is_set()
+        park_after = None if attended else self.park_after_s
+        return await self._turn(spec, recorder, code, stdin=stdin, park_after=park_after)
 
     def _command(self, command: str) -> dict[str, Any]:
         if command == "/help":
@@ -211,14 +234,24 @@ class OpenFoalKernel(Kernel):
         sink: Any,
         code: str,
         stdin: tuple[Any, dict[str, Any]] | None,
+        park_after: float | None = None,
     ) -> RunOutcome:
-        """Run the loop; any failure before it starts still ends the run with agent.failed."""
+        """Run the loop; any failure before it starts still ends the run with agent.failed.
+
+        A parked gate (``park_after``, see :mod:`.park`) ends the run with ``agent.completed``
+        carrying ``parked``; the gate stays pending on the gateway."""
+        self.parked_gate = None
         try:
             executor = await self._executors.get(spec)
 
             async def gate(call: Any, reason: str) -> Any:
                 return await self.gates.ask(
-                    spec=spec, sink=sink, call=call, reason=reason, stdin=stdin
+                    spec=spec,
+                    sink=sink,
+                    call=call,
+                    reason=reason,
+                    stdin=stdin,
+                    park_after=park_after,
                 )
 
             loop = build_loop(spec, sink, executor=executor, memory=spec.memory, gate=gate)
@@ -234,7 +267,15 @@ class OpenFoalKernel(Kernel):
             return RunOutcome(status="failed", error=error)
         if spec.task == "compact":
             return await loop.compact()
-        return await loop.run(None if spec.resume else code)
+        try:
+            return await loop.run(None if spec.resume else code)
+        except GateParked as parked:
+            self.parked_gate = parked.gate
+            park = {"gateId": parked.gate.get("gateId"), "toolName": parked.gate.get("toolName")}
+            sink.event(
+                "agent.completed", {"status": "completed", "usage": loop.usage, "parked": park}
+            )
+            return RunOutcome(status="completed", usage=loop.usage)
 
     def _publish(self, msg_type: str, content: dict[str, Any], parent: dict[str, Any]) -> None:
         assert self.session is not None  # set once the kernel app has started

@@ -207,8 +207,14 @@ async def test_kill_loop_loses_no_acknowledged_record(
             session_ids = {a["sessionId"] for a, _ in acked}
             stored: dict[str, dict[int, dict[str, Any]]] = {}
             for sid in session_ids:
-                got = await c2.request("sessions.get", {"sessionId": sid, "afterSeq": 0})
-                stored[sid] = {e["seq"]: e for e in got["events"]}
+                stored[sid] = {}
+                while True:  # page through every stored event
+                    after = max(stored[sid], default=0)
+                    page = {"sessionId": sid, "afterSeq": after, "limit": 1000}
+                    got = await c2.request("sessions.get", page)
+                    stored[sid].update({e["seq"]: e for e in got["events"]})
+                    if not got["events"]:
+                        break
                 seqs = sorted(stored[sid])
                 assert seqs == list(range(1, len(seqs) + 1)), "a gap in seq"
             lost, checked = [], 0

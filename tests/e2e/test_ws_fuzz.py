@@ -151,4 +151,12 @@ def test_a_traceparent_of_any_type_gets_an_answer(
         frame = {"type": "req", "id": "t", "method": "sessions.list", "traceparent": traceparent}
         ws.send(json.dumps(frame))
         (answer,) = _answers(ws, 1)
-        assert answer["id"] == "t" and answer["ok"] is True
+        assert answer["id"] == "t"
+        if traceparent is None or isinstance(traceparent, str):
+            # absent or a string (valid or not): served, an invalid one starts a fresh trace
+            assert answer["ok"] is True
+        else:
+            # any other JSON type: one structured refusal, and the socket stays usable
+            assert answer["ok"] is False and answer["error"]["code"] == "INVALID_REQUEST"
+            assert "traceparent must be a string" in answer["error"]["message"]
+            _ping(ws)

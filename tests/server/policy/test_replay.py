@@ -118,7 +118,7 @@ async def _seed(worker: StoreWorker, policy_version: int) -> None:
         _event(6, 690, "agent.tool_result", {"toolCallId": "call_1", "status": "success"}),
         _event(7, 800, "agent.delta", {"delta": "Deployed."}),
         _event(8, 900, "agent.completed", {"status": "completed"}),
-        _event(1, 5, "agent.accepted", {}, run_id="run_0"),
+        _event(9, 5, "agent.accepted", {}, run_id="run_0"),
     ]:
         worker.stage_event(row)
     for entry in [

@@ -74,7 +74,8 @@ def test_binder_postbuild_opens_lab_with_the_chat_on_the_demo_model(tmp_path: Pa
                 )
             time.sleep(0.5)
         ended = [e["event"] for e in events if e["event"] in ("agent.completed", "agent.failed")]
-        assert ended == ["agent.completed"], events[-3:]
+        failed = [e["payload"] for e in events if e["event"] == "agent.failed"]
+        assert ended == ["agent.completed"], failed or events[-3:]
         text = "".join(e["payload"].get("delta", "") for e in events)
         assert "[demo model]" in text
     except BaseException:

@@ -85,4 +85,11 @@ async def test_queue_waits_for_a_kernel_to_go(server_factory, model, tmp_path) -
         assert ends[b["runId"]] == "agent.completed", ends
         after = (await c.request("sessions.get", {"sessionId": b["sessionId"]}))["session"]
         assert after["status"] == "idle"
-        assert len(_agent_kernels(server)) <= 1
+        # at most one live kernel (a shutdown still finishing under load is given time)
+        kernels = _agent_kernels(server)
+        for _ in range(40):
+            if len(kernels) <= 1:
+                break
+            await asyncio.sleep(0.5)  # waiting for a condition: the kernel list
+            kernels = _agent_kernels(server)
+        assert len(kernels) <= 1, kernels

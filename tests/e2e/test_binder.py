@@ -39,6 +39,8 @@ def test_binder_postbuild_opens_lab_with_the_chat_on_the_demo_model(tmp_path: Pa
         "HOME": str(home),
         "VIRTUAL_ENV": str(venv),
         "JUPYTER_PLATFORM_DIRS": "1",
+        # one Jupyter config dir for postBuild and the server, as on Binder (the user's)
+        "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
     }
     _run(
         [str(bindir / "python"), "-m", "pip", "install", "-q", "-r", "binder/requirements.txt"],

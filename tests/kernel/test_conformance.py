@@ -69,7 +69,9 @@ class _ScriptedKernel(jupyter_kernel_test.KernelTests):
         cls.workspace = tempfile.TemporaryDirectory()
         Path(cls.workspace.name, "hello.txt").write_text("hello, world\n")
         Path(cls.workspace.name, "data.csv").write_text("a,b\n1,2\n")
-        env = scripted_env(cls.model)
+        # a cell without stdin waits for the gateway's decision on the comm (the suite answers
+        # it there) instead of parking at once, as an unattended run does
+        env = {**scripted_env(cls.model), "OPENFOAL_PARK_AFTER_S": "-1"}
         cls.saved_env = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         cwd = os.getcwd()

@@ -7,17 +7,13 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import {
-  ICommandPalette,
-  MainAreaWidget,
-  WidgetTracker
-} from '@jupyterlab/apputils';
+import { ICommandPalette } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { settingsIcon } from '@jupyterlab/ui-components';
 
 import { IOpenFoalClient } from '../tokens';
-import type { ModelSettingsPanel } from './modelsettings';
+import { singlePanel } from './singlepanel';
 
 /** Command ids of the model settings. */
 export namespace ModelCommandIDs {
@@ -40,48 +36,25 @@ export const modelSettingsPlugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null
   ): void => {
     const trans = (translator ?? nullTranslator).load('openfoal');
-    const tracker = new WidgetTracker<MainAreaWidget<ModelSettingsPanel>>({
-      namespace: 'openfoal-model-settings'
-    });
-    let current: MainAreaWidget<ModelSettingsPanel> | null = null;
-
-    app.commands.addCommand(ModelCommandIDs.openModelSettings, {
-      describedBy: { args: { type: 'object', properties: {} } },
+    singlePanel(app, {
+      command: ModelCommandIDs.openModelSettings,
+      id: 'openfoal-model-settings',
       label: trans.__('OpenFoal Model Settings'),
       caption: trans.__('Choose the model OpenFoal runs use'),
-      icon: args => (args.isPalette ? undefined : settingsIcon),
-      execute: async () => {
-        if (!current || current.isDisposed) {
-          const { ModelSettingsPanel } = await import('./modelsettings');
-          const content = new ModelSettingsPanel({ client, trans });
-          current = new MainAreaWidget({ content });
-          current.id = 'openfoal-model-settings';
-          current.title.label = trans.__('Model Settings');
-          current.title.icon = settingsIcon;
-          current.title.closable = true;
-          void tracker.add(current);
-        }
-        if (!current.isAttached) {
-          app.shell.add(current, 'main');
-        }
-        app.shell.activateById(current.id);
-        void current.content.refresh();
-        return current;
-      }
-    });
-
-    palette?.addItem({
-      command: ModelCommandIDs.openModelSettings,
-      category: trans.__('OpenFoal')
-    });
-    launcher?.add({
-      command: ModelCommandIDs.openModelSettings,
+      title: trans.__('Model Settings'),
+      icon: settingsIcon,
+      rank: 9,
       category: trans.__('OpenFoal'),
-      rank: 9
-    });
-    void restorer?.restore(tracker, {
-      command: ModelCommandIDs.openModelSettings,
-      name: () => 'model-settings'
+      create: async () => {
+        const { ModelSettingsPanel } = await import('./modelsettings');
+        return new ModelSettingsPanel({ client, trans });
+      },
+      load: panel => panel.refresh(),
+      refreshOnReveal: true,
+      restoreName: 'model-settings',
+      palette,
+      launcher,
+      restorer
     });
   }
 };

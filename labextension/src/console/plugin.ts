@@ -13,8 +13,7 @@ import {
 } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
-import { LabIcon, buildIcon, listIcon } from '@jupyterlab/ui-components';
-import { Widget } from '@lumino/widgets';
+import { buildIcon, listIcon } from '@jupyterlab/ui-components';
 
 import {
   approvalsIcon,
@@ -25,10 +24,8 @@ import {
 } from '../icons';
 import { IOpenFoalClient } from '../tokens';
 import type { ApprovalsPanel } from './approvals';
-import type { AuditPanel } from './audit';
-import type { MetricsPanel } from './metrics';
 import type { ReplayPanel } from './replay';
-import type { SyncPanel } from './sync';
+import { singlePanel } from './singlepanel';
 
 /** Command ids of the console. */
 export namespace ConsoleCommandIDs {
@@ -118,67 +115,6 @@ export namespace GovernanceCommandIDs {
   export const openSessionInChat = 'openfoal:open-session-in-chat';
 }
 
-/** Register a command opening (or revealing) one main-area panel, with palette,
- * launcher and restorer entries. */
-function singlePanel<T extends Widget & { refresh(): Promise<void> }>(
-  app: JupyterFrontEnd,
-  options: {
-    command: string;
-    id: string;
-    label: string;
-    caption: string;
-    title: string;
-    icon: LabIcon;
-    rank: number;
-    create: () => Promise<T>;
-    category: string;
-    palette: ICommandPalette | null;
-    launcher: ILauncher | null;
-    restorer: ILayoutRestorer | null;
-  }
-): void {
-  const tracker = new WidgetTracker<MainAreaWidget<T>>({
-    namespace: options.id
-  });
-  let current: MainAreaWidget<T> | null = null;
-  app.commands.addCommand(options.command, {
-    describedBy: { args: { type: 'object', properties: {} } },
-    label: options.label,
-    caption: options.caption,
-    icon: args => (args.isPalette ? undefined : options.icon),
-    execute: async () => {
-      if (!current || current.isDisposed) {
-        const content = await options.create();
-        current = new MainAreaWidget({ content });
-        current.id = options.id;
-        current.title.label = options.title;
-        current.title.icon = options.icon;
-        current.title.closable = true;
-        void tracker.add(current);
-        void content.refresh();
-      }
-      if (!current.isAttached) {
-        app.shell.add(current, 'main');
-      }
-      app.shell.activateById(current.id);
-      return current;
-    }
-  });
-  options.palette?.addItem({
-    command: options.command,
-    category: options.category
-  });
-  options.launcher?.add({
-    command: options.command,
-    category: options.category,
-    rank: options.rank
-  });
-  void options.restorer?.restore(tracker, {
-    command: options.command,
-    name: () => options.id
-  });
-}
-
 /** The Sessions panel (search, page, open in the chat, delete) and the Policy panel. */
 export const governancePlugin: JupyterFrontEndPlugin<void> = {
   id: 'openfoal:governance',
@@ -210,6 +146,7 @@ export const governancePlugin: JupyterFrontEndPlugin<void> = {
       title: trans.__('Sessions'),
       icon: listIcon,
       rank: 2,
+      load: panel => panel.refresh(),
       create: async () => {
         const { SessionsPanel } = await import('./sessions');
         return new SessionsPanel({
@@ -231,6 +168,7 @@ export const governancePlugin: JupyterFrontEndPlugin<void> = {
       title: trans.__('Policy'),
       icon: buildIcon,
       rank: 3,
+      load: panel => panel.refresh(),
       create: async () => {
         const { PolicyPanel } = await import('./policy');
         return new PolicyPanel({ client, trans });
@@ -255,39 +193,29 @@ export const auditPlugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null
   ): void => {
     const trans = (translator ?? nullTranslator).load('openfoal');
-    const auditTracker = new WidgetTracker<MainAreaWidget<AuditPanel>>({
-      namespace: 'openfoal-audit'
-    });
     const replayTracker = new WidgetTracker<MainAreaWidget<ReplayPanel>>({
       namespace: 'openfoal-replay'
     });
-    let audit: MainAreaWidget<AuditPanel> | null = null;
     const openRun = (runId: string) =>
       void app.commands.execute(ConsoleCommandIDs.openReplay, { runId });
-
-    app.commands.addCommand(ConsoleCommandIDs.openAudit, {
-      describedBy: { args: { type: 'object', properties: {} } },
+    singlePanel(app, {
+      command: ConsoleCommandIDs.openAudit,
+      id: 'openfoal-audit',
       label: trans.__('OpenFoal Audit'),
       caption: trans.__('Search the OpenFoal audit trail'),
-      icon: args => (args.isPalette ? undefined : auditIcon),
-      execute: async () => {
-        if (!audit || audit.isDisposed) {
-          const { AuditPanel } = await import('./audit');
-          const content = new AuditPanel({ client, trans, openRun });
-          audit = new MainAreaWidget({ content });
-          audit.id = 'openfoal-audit';
-          audit.title.label = trans.__('Audit');
-          audit.title.icon = auditIcon;
-          audit.title.closable = true;
-          void auditTracker.add(audit);
-          void content.apply();
-        }
-        if (!audit.isAttached) {
-          app.shell.add(audit, 'main');
-        }
-        app.shell.activateById(audit.id);
-        return audit;
-      }
+      title: trans.__('Audit'),
+      icon: auditIcon,
+      rank: 5,
+      category: trans.__('OpenFoal'),
+      create: async () => {
+        const { AuditPanel } = await import('./audit');
+        return new AuditPanel({ client, trans, openRun });
+      },
+      load: panel => panel.apply(),
+      restoreName: 'audit',
+      palette,
+      launcher,
+      restorer
     });
 
     app.commands.addCommand(ConsoleCommandIDs.openReplay, {
@@ -327,19 +255,6 @@ export const auditPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
-    palette?.addItem({
-      command: ConsoleCommandIDs.openAudit,
-      category: trans.__('OpenFoal')
-    });
-    launcher?.add({
-      command: ConsoleCommandIDs.openAudit,
-      category: trans.__('OpenFoal'),
-      rank: 5
-    });
-    void restorer?.restore(auditTracker, {
-      command: ConsoleCommandIDs.openAudit,
-      name: () => 'audit'
-    });
     void restorer?.restore(replayTracker, {
       command: ConsoleCommandIDs.openReplay,
       args: w => ({ runId: w.content.runId }),
@@ -365,48 +280,24 @@ export const metricsPlugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null
   ): void => {
     const trans = (translator ?? nullTranslator).load('openfoal');
-    const tracker = new WidgetTracker<MainAreaWidget<MetricsPanel>>({
-      namespace: 'openfoal-metrics'
-    });
-    let current: MainAreaWidget<MetricsPanel> | null = null;
-
-    app.commands.addCommand(ConsoleCommandIDs.openMetrics, {
-      describedBy: { args: { type: 'object', properties: {} } },
+    singlePanel(app, {
+      command: ConsoleCommandIDs.openMetrics,
+      id: 'openfoal-metrics',
       label: trans.__('OpenFoal Metrics'),
       caption: trans.__('OpenFoal runs, tool calls, latency and gates'),
-      icon: args => (args.isPalette ? undefined : metricsIcon),
-      execute: async () => {
-        if (!current || current.isDisposed) {
-          const { MetricsPanel } = await import('./metrics');
-          const content = new MetricsPanel({ client, trans });
-          current = new MainAreaWidget({ content });
-          current.id = 'openfoal-metrics';
-          current.title.label = trans.__('Metrics');
-          current.title.icon = metricsIcon;
-          current.title.closable = true;
-          void tracker.add(current);
-          void content.refresh();
-        }
-        if (!current.isAttached) {
-          app.shell.add(current, 'main');
-        }
-        app.shell.activateById(current.id);
-        return current;
-      }
-    });
-
-    palette?.addItem({
-      command: ConsoleCommandIDs.openMetrics,
-      category: trans.__('OpenFoal')
-    });
-    launcher?.add({
-      command: ConsoleCommandIDs.openMetrics,
+      title: trans.__('Metrics'),
+      icon: metricsIcon,
+      rank: 6,
       category: trans.__('OpenFoal'),
-      rank: 6
-    });
-    void restorer?.restore(tracker, {
-      command: ConsoleCommandIDs.openMetrics,
-      name: () => 'metrics'
+      create: async () => {
+        const { MetricsPanel } = await import('./metrics');
+        return new MetricsPanel({ client, trans });
+      },
+      load: panel => panel.refresh(),
+      restoreName: 'metrics',
+      palette,
+      launcher,
+      restorer
     });
   }
 };
@@ -428,50 +319,26 @@ export const syncPlugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null
   ): void => {
     const trans = (translator ?? nullTranslator).load('openfoal');
-    const tracker = new WidgetTracker<MainAreaWidget<SyncPanel>>({
-      namespace: 'openfoal-sync'
-    });
-    let current: MainAreaWidget<SyncPanel> | null = null;
-
-    app.commands.addCommand(ConsoleCommandIDs.openSync, {
-      describedBy: { args: { type: 'object', properties: {} } },
+    singlePanel(app, {
+      command: ConsoleCommandIDs.openSync,
+      id: 'openfoal-sync',
       label: trans.__('OpenFoal Sync'),
       caption: trans.__(
         'Sync to the cloud instance: lag, dead letters, conflicts'
       ),
-      icon: args => (args.isPalette ? undefined : syncIcon),
-      execute: async () => {
-        if (!current || current.isDisposed) {
-          const { SyncPanel } = await import('./sync');
-          const content = new SyncPanel({ client, trans });
-          current = new MainAreaWidget({ content });
-          current.id = 'openfoal-sync';
-          current.title.label = trans.__('Sync');
-          current.title.icon = syncIcon;
-          current.title.closable = true;
-          void tracker.add(current);
-          void content.refresh();
-        }
-        if (!current.isAttached) {
-          app.shell.add(current, 'main');
-        }
-        app.shell.activateById(current.id);
-        return current;
-      }
-    });
-
-    palette?.addItem({
-      command: ConsoleCommandIDs.openSync,
-      category: trans.__('OpenFoal')
-    });
-    launcher?.add({
-      command: ConsoleCommandIDs.openSync,
+      title: trans.__('Sync'),
+      icon: syncIcon,
+      rank: 2,
       category: trans.__('OpenFoal'),
-      rank: 2
-    });
-    void restorer?.restore(tracker, {
-      command: ConsoleCommandIDs.openSync,
-      name: () => 'sync'
+      create: async () => {
+        const { SyncPanel } = await import('./sync');
+        return new SyncPanel({ client, trans });
+      },
+      load: panel => panel.refresh(),
+      restoreName: 'sync',
+      palette,
+      launcher,
+      restorer
     });
   }
 };

@@ -23,6 +23,7 @@ import duckdb
 from openfoal_kernel.protocol import AuditEntry, GateItem, Policy
 
 from .base import EVERYONE, AuditRow, ToolRunRow
+from .metrics_sql import DUCKDB, series_queries
 from .rows import audit_from_row, metrics_from_counts, series_from_rows
 
 #: Newest-first probe windows of an audit query, below its upper bound (``None``: no bound).
@@ -407,47 +408,9 @@ class GovernanceTables:
         self, from_: datetime, to: datetime, bucket_s: int, owner: str | None = None
     ) -> dict[str, Any]:
         """Per-bucket figures and tool calls by tool over ``[from_, to)``, grouped in SQL."""
-        origin = from_.timestamp()
-
-        def grouped(
-            table: str, column: str, figures: str, key: str = "run_id"
-        ) -> list[tuple[Any, ...]]:
-            mine, extra = _owned(key, owner)
-            return self.con.execute(
-                f"SELECT CAST(floor((epoch({column}) - ?) / ?) AS BIGINT) AS b, {figures}"
-                f" FROM {table} WHERE {column} >= ? AND {column} < ?{mine} GROUP BY b",
-                [origin, bucket_s, from_, to, *extra],
-            ).fetchall()
-
-        runs = grouped(
-            "runs",
-            "created_at",
-            "count(*), count(*) FILTER (WHERE status IN ('failed', 'interrupted')),"
-            " quantile_cont(epoch_ms(ended_at) - epoch_ms(created_at), 0.95)"
-            "   FILTER (WHERE ended_at IS NOT NULL)",
-            key="id",
+        q = series_queries(DUCKDB, from_, to, bucket_s, owner)
+        runs, tools, gates, by_tool = (
+            self.con.execute(sql, args).fetchall()
+            for sql, args in (q.runs, q.tools, q.gates, q.by_tool)
         )
-        tools = grouped(
-            "tool_runs",
-            "started_at",
-            "count(*), count(*) FILTER (WHERE status IN ('failed', 'timeout'))",
-        )
-        gates = grouped(
-            "gate_items", "created_at", "count(*), count(*) FILTER (WHERE status = 'pending')"
-        )
-        mine, extra = _owned("run_id", owner)
-        by_tool = self.con.execute(
-            "SELECT tool_name, count(*) AS n,"
-            " count(*) FILTER (WHERE status IN ('failed', 'timeout'))"
-            f" FROM tool_runs WHERE started_at >= ? AND started_at < ?{mine}"
-            " GROUP BY tool_name ORDER BY n DESC, tool_name",
-            [from_, to, *extra],
-        ).fetchall()
         return series_from_rows(runs, tools, gates, by_tool)
-
-
-def _owned(key: str, owner: str | None) -> tuple[str, list[Any]]:
-    """A filter to the runs of ``owner`` (none for ``None``) on the column ``key``."""
-    if owner is None:
-        return "", []
-    return f" AND {key} IN (SELECT id FROM runs WHERE owner = ?)", [owner]

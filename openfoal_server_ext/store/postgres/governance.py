@@ -22,6 +22,7 @@ from openfoal_kernel.protocol import AuditEntry, GateItem, Policy
 from ..base import EVERYONE, AuditRow, ToolRunRow
 from ..blobs import BlobStore
 from ..duckdb_governance import TOOL_OUTPUT_LIMIT
+from ..metrics_sql import POSTGRES, series_queries
 from ..rows import audit_from_row, metrics_from_counts, series_from_rows
 
 _AUDIT_SELECT = "id, ts, actor, action, resource, session_id, run_id, trace_id, detail::text"
@@ -410,51 +411,10 @@ class PostgresGovernance:
         self, from_: datetime, to: datetime, bucket_s: int, owner: str | None = None
     ) -> dict[str, Any]:
         """Per-bucket figures and tool calls by tool over ``[from_, to)``, grouped in SQL."""
-        origin = from_.timestamp()
-        latency = "(extract(epoch FROM (ended_at - created_at)) * 1000)::float8"
-
+        q = series_queries(POSTGRES, from_, to, bucket_s, owner)
         with self.connection() as con:
-
-            def grouped(
-                table: str, column: str, figures: str, key: str = "run_id"
-            ) -> list[tuple[Any, ...]]:
-                mine, extra = _owned(key, owner)
-                return con.execute(
-                    f"SELECT floor((extract(epoch FROM {column})::float8 - %s) / %s)::bigint"
-                    f" AS b, {figures} FROM {table} WHERE {column} >= %s AND {column} < %s"
-                    f"{mine} GROUP BY b",
-                    [origin, bucket_s, from_, to, *extra],
-                ).fetchall()
-
-            runs = grouped(
-                "runs",
-                "created_at",
-                "count(*), count(*) FILTER (WHERE status IN ('failed', 'interrupted')),"
-                f" percentile_cont(0.95) WITHIN GROUP (ORDER BY {latency})"
-                "   FILTER (WHERE ended_at IS NOT NULL)",
-                key="id",
+            runs, tools, gates, by_tool = (
+                con.execute(sql, args).fetchall()
+                for sql, args in (q.runs, q.tools, q.gates, q.by_tool)
             )
-            tools = grouped(
-                "tool_runs",
-                "started_at",
-                "count(*), count(*) FILTER (WHERE status IN ('failed', 'timeout'))",
-            )
-            gates = grouped(
-                "gate_items", "created_at", "count(*), count(*) FILTER (WHERE status = 'pending')"
-            )
-            mine, extra = _owned("run_id", owner)
-            by_tool = con.execute(
-                "SELECT tool_name, count(*) AS n,"
-                " count(*) FILTER (WHERE status IN ('failed', 'timeout'))"
-                f" FROM tool_runs WHERE started_at >= %s AND started_at < %s{mine}"
-                " GROUP BY tool_name ORDER BY n DESC, tool_name",
-                [from_, to, *extra],
-            ).fetchall()
         return series_from_rows(runs, tools, gates, by_tool)
-
-
-def _owned(key: str, owner: str | None) -> tuple[str, list[Any]]:
-    """A filter to the runs of ``owner`` (none for ``None``) on the column ``key``."""
-    if owner is None:
-        return "", []
-    return f" AND {key} IN (SELECT id FROM runs WHERE owner = %s)", [owner]

@@ -23,6 +23,7 @@ from openfoal_kernel.protocol import ChatMessage, Session, utcnow
 from .base import EventRow, IdempotencyRow, MessageRow, RunRow, Store, WriteBatch
 from .duckdb_governance import GovernanceTables
 from .outbox import OutboxTables
+from .rows import event_from_row, run_from_row
 from .schema import DDL, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -286,14 +287,14 @@ class DuckDBStore(GovernanceTables, OutboxTables, Store):
     def get_run(self, run_id: str) -> RunRow | None:
         """Return a run by id."""
         row = self.con.execute("SELECT * FROM runs WHERE id = ?", [run_id]).fetchone()
-        return _run_from_row(row) if row else None
+        return run_from_row(row) if row else None
 
     def unfinished_runs(self) -> list[RunRow]:
         """Runs that were accepted or running."""
         rows = self.con.execute(
             "SELECT * FROM runs WHERE status IN ('accepted', 'running') ORDER BY created_at"
         ).fetchall()
-        return [_run_from_row(r) for r in rows]
+        return [run_from_row(r) for r in rows]
 
     # -- events ---------------------------------------------------------------------------
 
@@ -321,14 +322,14 @@ class DuckDBStore(GovernanceTables, OutboxTables, Store):
             "ORDER BY seq LIMIT ?",
             [session_id, after_seq, limit],
         ).fetchall()
-        return [_event_from_row(r) for r in rows]
+        return [event_from_row(r) for r in rows]
 
     def run_events(self, run_id: str) -> list[EventRow]:
         """Return every event of one run in order."""
         rows = self.con.execute(
             f"SELECT {_EVENT_COLS} FROM events WHERE run_id = ? ORDER BY seq", [run_id]
         ).fetchall()
-        return [_event_from_row(r) for r in rows]
+        return [event_from_row(r) for r in rows]
 
     def last_seqs(self) -> dict[str, int]:
         """Return the highest stored seq of each session."""
@@ -440,35 +441,3 @@ _EVENT_TYPES = {
     "payload": "JSON",
 }
 _EVENT_COLS = "session_id, seq, event, run_id, trace_id, state_version, ts, payload"
-
-
-def _event_from_row(r: tuple[Any, ...]) -> EventRow:
-    return EventRow(
-        session_id=r[0],
-        seq=r[1],
-        event=r[2],
-        run_id=r[3],
-        trace_id=r[4],
-        state_version=r[5],
-        at=r[6],
-        payload=json.loads(r[7]),
-    )
-
-
-def _run_from_row(r: tuple[Any, ...]) -> RunRow:
-    data = json.loads(r[7])
-    return RunRow(
-        id=r[0],
-        session_id=r[1],
-        owner=r[2],
-        trace_id=r[3],
-        status=r[4],
-        created_at=r[5],
-        ended_at=r[6],
-        input=data.get("input", ""),
-        model=data.get("model"),
-        runtime_mode=data.get("runtimeMode", "local"),
-        error=data.get("error"),
-        usage=data.get("usage") or {},
-        policy_version=data.get("policyVersion"),
-    )

@@ -7,6 +7,8 @@ from typing import Any
 
 from openfoal_kernel.protocol import AuditEntry
 
+from .base import EventRow, RunRow
+
 
 def audit_from_row(r: tuple[Any, ...]) -> AuditEntry:
     """An audit entry from ``id, at, actor, action, resource, session, run, trace, detail``."""
@@ -77,3 +79,37 @@ def series_from_rows(
         "buckets": buckets,
         "byTool": [{"toolName": n, "calls": c, "failures": f} for n, c, f in by_tool],
     }
+
+
+def event_from_row(r: tuple[Any, ...]) -> EventRow:
+    """An event from ``session, seq, event, run, trace, state_version, ts, payload``."""
+    return EventRow(
+        session_id=r[0],
+        seq=r[1],
+        event=r[2],
+        run_id=r[3],
+        trace_id=r[4],
+        state_version=r[5],
+        at=r[6],
+        payload=json.loads(r[7]),
+    )
+
+
+def run_from_row(r: tuple[Any, ...]) -> RunRow:
+    """A run from ``id, session, owner, trace, status, created, ended, data``."""
+    data = json.loads(r[7])
+    return RunRow(
+        id=r[0],
+        session_id=r[1],
+        owner=r[2],
+        trace_id=r[3],
+        status=r[4],
+        created_at=r[5],
+        ended_at=r[6],
+        input=data.get("input", ""),
+        model=data.get("model"),
+        runtime_mode=data.get("runtimeMode", "local"),
+        error=data.get("error"),
+        usage=data.get("usage") or {},
+        policy_version=data.get("policyVersion"),
+    )

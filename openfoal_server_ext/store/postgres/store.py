@@ -24,6 +24,7 @@ from openfoal_kernel.protocol import ChatMessage, Session, utcnow
 from ..base import EventRow, IdempotencyRow, MessageRow, RunRow, Store, WriteBatch
 from ..blobs import BlobStore
 from ..outbox import OutboxTables
+from ..rows import event_from_row, run_from_row
 from .governance import PostgresGovernance
 from .migrations import migrate, schema_version
 
@@ -298,7 +299,7 @@ class PostgresStore(PostgresGovernance, OutboxTables, Store):
                 f" FROM runs WHERE {where}",
                 args,
             ).fetchall()
-        return [_run_from_row(r) for r in rows]
+        return [run_from_row(r) for r in rows]
 
     def get_run(self, run_id: str) -> RunRow | None:
         """Return a run by id."""
@@ -334,7 +335,7 @@ class PostgresStore(PostgresGovernance, OutboxTables, Store):
     def _events(self, where: str, args: Sequence[Any]) -> list[EventRow]:
         with self.connection() as con:
             rows = con.execute(f"SELECT {_EVENT_SELECT} FROM events WHERE {where}", args)
-            return [_event_from_row(r) for r in rows.fetchall()]
+            return [event_from_row(r) for r in rows.fetchall()]
 
     def get_events(self, session_id: str, *, after_seq: int, limit: int) -> list[EventRow]:
         """Return a session's events with ``seq > after_seq`` in order."""
@@ -441,35 +442,3 @@ class PostgresStore(PostgresGovernance, OutboxTables, Store):
         with self.connection() as con:
             cur = con.execute("DELETE FROM idempotency WHERE expires_at <= %s", [now])
             return cur.rowcount
-
-
-def _event_from_row(r: tuple[Any, ...]) -> EventRow:
-    return EventRow(
-        session_id=r[0],
-        seq=r[1],
-        event=r[2],
-        run_id=r[3],
-        trace_id=r[4],
-        state_version=r[5],
-        at=r[6],
-        payload=json.loads(r[7]),
-    )
-
-
-def _run_from_row(r: tuple[Any, ...]) -> RunRow:
-    data = json.loads(r[7])
-    return RunRow(
-        id=r[0],
-        session_id=r[1],
-        owner=r[2],
-        trace_id=r[3],
-        status=r[4],
-        created_at=r[5],
-        ended_at=r[6],
-        input=data.get("input", ""),
-        model=data.get("model"),
-        runtime_mode=data.get("runtimeMode", "local"),
-        error=data.get("error"),
-        usage=data.get("usage") or {},
-        policy_version=data.get("policyVersion"),
-    )

@@ -28,6 +28,7 @@ from .gateway.methods import Gateway
 from .gateway.sync_handlers import SyncBatchesHandler, SyncResolutionsHandler
 from .kernels.bridge import EventCallback
 from .kernels.orchestrator import KERNEL_ACTIONS_SCHEMA, KernelOrchestrator, LostCallback
+from .services import otel
 from .services.assembly import RunServices, build_run_services
 from .services.audit import AuditService
 from .services.container import GatewayConfig, Services
@@ -222,6 +223,13 @@ class OpenFoalApp(ExtensionApp):
     )
     start_pool = Bool(
         True, config=True, help="Pre-start the kernel pool at server start (default True)."
+    )
+    otel = Bool(
+        None,
+        allow_none=True,
+        config=True,
+        help="Export OpenTelemetry traces over OTLP/HTTP (needs the 'otel' extra). "
+        "Default: when the OTEL_* variables ask for it (docs/observability.md).",
     )
 
     # -- teams: roles from JupyterHub groups -------------------------------------------------
@@ -446,6 +454,8 @@ class OpenFoalApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         """Open the store and build the services."""
+        if otel.configure(self.otel):
+            self.log.info("OpenFoal: exporting OpenTelemetry traces")
         root = self._root_dir()
         db_path = Path(self.db_path) if self.db_path else root / ".openfoal" / "openfoal.duckdb"
         store = open_configured_store(
@@ -634,3 +644,4 @@ class OpenFoalApp(ExtensionApp):
             await s.worker.commit()
         finally:
             s.worker.close()
+            otel.shutdown()

@@ -29,6 +29,7 @@ from openfoal_kernel.protocol.frames import ReqFrame
 from openfoal_kernel.protocol.methods import ConnectParams
 from openfoal_kernel.protocol.versions import PROTOCOL_VERSION, negotiate
 
+from ..services import otel
 from ..services.container import Services
 from ..services.context import RequestContext
 from ..services.roles import NO_TEAM_ROLES
@@ -337,7 +338,14 @@ class GatewayConnection:
             team=self.s.config.team.enabled,
         )
         try:
-            await self._answer(frame, ctx, trace_id)
+            with otel.request_span(
+                frame.method,
+                user=self.user,
+                request_id=frame.id,
+                trace_id=trace_id,
+                traceparent=raw.get("traceparent") or frame.params.get("traceparent"),
+            ):
+                await self._answer(frame, ctx, trace_id)
         finally:
             self._release(held_here)
 
@@ -346,11 +354,13 @@ class GatewayConnection:
         try:
             payload = await self.gateway.call(ctx, frame.method, frame.params)
         except OpenFoalError as exc:
+            otel.request_failed(exc.code.value)
             self.push(res_error(frame.id, exc.to_body(trace_id)))
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("OpenFoal method %s failed", frame.method)
+            otel.request_failed(ErrorCode.INTERNAL_ERROR.value)
             self.push(
                 res_error(
                     frame.id,

@@ -17,6 +17,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from openfoal_kernel.protocol import ErrorCode, OpenFoalError
 
+from ..services import otel
 from ..services.container import Services
 from ..services.context import RequestContext
 from .connection import GatewayConnection
@@ -260,7 +261,18 @@ class GatewayAPIHandler(_RestMixin, APIHandler):
                 roles=self.roles(),
                 team=self.services.config.team.enabled,
             )
-            payload = await self.gateway.call(ctx, method, params)
+            with otel.request_span(
+                method,
+                user=ctx.user,
+                request_id=self.request.headers.get("Idempotency-Key") or "",
+                trace_id=trace_id,
+                traceparent=self.request.headers.get("traceparent"),
+            ):
+                try:
+                    payload = await self.gateway.call(ctx, method, params)
+                except OpenFoalError as exc:
+                    otel.request_failed(exc.code.value)
+                    raise
         except OpenFoalError as exc:
             self.set_status(HTTP_STATUS.get(exc.code, 500))
             retry_ms = exc.details.get("retryAfterMs")

@@ -20,6 +20,7 @@ from openfoal_kernel.protocol.results import AuditQueryResult, AuditReplayResult
 from openfoal_kernel.redact import redact
 
 from ..store import StoreWorker
+from . import otel
 from .roles import CrossUserRefusal
 from .sessions import new_id
 
@@ -122,6 +123,7 @@ class AuditService:
         )
         self.worker.stage_audit(entry, owner)
         self.worker.schedule_commit()
+        otel.audit(entry.id, action, resource, trace_id, run_id, detail)
         return entry
 
     async def record_now(

@@ -118,7 +118,12 @@ class GateService:
             trace_id=run.trace_id,
             session_id=run.session_id,
             run_id=run.id,
-            detail={"toolName": gate.toolName, "args": gate.args, "risk": gate.risk},
+            detail={
+                "toolName": gate.toolName,
+                "toolCallId": gate.toolCallId,
+                "args": gate.args,
+                "risk": gate.risk,
+            },
         )
         self.sessions.update(run.session_id, status="waiting_gate")
         await self.hub.publish(

@@ -9,6 +9,7 @@ from openfoal_kernel.protocol.session_keys import build_session_key
 
 from ..kernels.bridge import KernelBridge
 from ..store import RunRow, StoreWorker
+from . import otel
 from .execution import RunExecutor
 from .gates import GateService
 from .hub import EventHub
@@ -59,6 +60,7 @@ class KernelEventIngest:
                 ke.message.model_copy(update={"kind": FLUSH_KIND}) if active.silent else ke.message
             )
             await self.transcripts.append(run.session_id, run.id, msg)
+            otel.model_message(run.id, msg.role, len(msg.tool_calls or ()))
             return
         if active.silent and ke.event == ev.AGENT_DELTA:
             return  # a memory flush's text is never shown
@@ -83,16 +85,19 @@ class KernelEventIngest:
         if ke.event in ev.TERMINAL_EVENTS:
             await self.executor.end(active, ke.event, ke.payload)
             return
-        if ke.event == ev.GATE_REQUESTED:
-            await self.gates.on_requested(run, ke.payload)
-            return
-        if ke.event == ev.GATE_RESOLVED:
-            await self.gates.on_resolved(run, ke.payload)
+        if ke.event in (ev.GATE_REQUESTED, ev.GATE_RESOLVED):
+            otel.tool_gated(run.id, ke.payload.get("gate") or {})
+            if ke.event == ev.GATE_REQUESTED:
+                await self.gates.on_requested(run, ke.payload)
+            else:
+                await self.gates.on_resolved(run, ke.payload)
             return
         if ke.event == ev.AGENT_TOOL_CALL:
+            otel.tool_started(run.id, ke.payload)
             self.ledger.call(active, ke.payload)
         elif ke.event == ev.AGENT_TOOL_RESULT:
             self.ledger.result(active, ke.payload)
+            otel.tool_ended(run.id, ke.payload)
         self.hub.publish(run.session_id, ke.event, ke.payload, run_id=run.id, trace_id=run.trace_id)
 
     async def _external_run(self, bridge: KernelBridge, ke: KernelEvent) -> ActiveRun | None:

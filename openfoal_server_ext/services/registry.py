@@ -9,6 +9,7 @@ from typing import Any
 
 from ..kernels.bridge import KernelBridge
 from ..store import RunRow
+from . import otel
 from .telemetry import ACTIVE_RUNS
 
 #: Called with a run just taken off the registry, before its terminal event goes out.
@@ -51,6 +52,15 @@ class RunRegistry:
         self._by_id[active.run.id] = active
         self._by_session[active.run.session_id] = active
         ACTIVE_RUNS.set(len(self._by_id))
+        run = active.run
+        otel.run_started(
+            run.id,
+            trace_id=run.trace_id,
+            session_id=run.session_id,
+            model=run.model,
+            mode=str(run.runtime_mode or ""),
+            task=active.task,
+        )
 
     def discard(self, active: ActiveRun) -> None:
         """Take a run off the registry (it ended, or never started)."""
@@ -58,6 +68,8 @@ class RunRegistry:
         if self._by_session.get(active.run.session_id) is active:
             del self._by_session[active.run.session_id]
         ACTIVE_RUNS.set(len(self._by_id))
+        run = active.run
+        otel.run_ended(run.id, run.status, run.usage or {}, run.error)
 
     async def finish(self, active: ActiveRun) -> None:
         """Take an ended run off the registry and tell every end listener."""

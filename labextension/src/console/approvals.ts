@@ -99,6 +99,11 @@ export class ApprovalsPanel extends Widget implements IGateActions {
       class: 'jp-OpenFoal-approvalsStatus',
       role: 'status'
     });
+    this._focusNote = h('div', {
+      class: 'jp-OpenFoal-approvalsFocus',
+      role: 'status',
+      hidden: true
+    });
     this._list = h('div', {
       class: 'jp-OpenFoal-approvalsList',
       role: 'list',
@@ -115,6 +120,7 @@ export class ApprovalsPanel extends Widget implements IGateActions {
         this._status
       ),
       this._banner,
+      this._focusNote,
       this._list
     );
     this._client.eventReceived.connect(this._onEvent, this);
@@ -150,6 +156,21 @@ export class ApprovalsPanel extends Widget implements IGateActions {
     void this.refresh();
   }
 
+  /** The gate named by a link (`?openfoal-gate=<id>`), shown whatever the filters. */
+  get focusedGate(): string | null {
+    return this._focus;
+  }
+
+  /**
+   * Show one gate highlighted and scrolled into view, even when the filters hide it (an
+   * already decided gate shows its status); says so when the server has no such gate for
+   * this user.
+   */
+  async focusGate(gateId: string): Promise<void> {
+    this._focus = gateId.trim() || null;
+    await this.refresh();
+  }
+
   /** Reload the list from `policy-gate.list`. */
   async refresh(): Promise<void> {
     const filter = this._filter;
@@ -167,13 +188,18 @@ export class ApprovalsPanel extends Widget implements IGateActions {
       }
       this._cards.clear();
       this._notes.clear();
+      this._items.clear();
       this._list.replaceChildren();
       // Oldest first, so the next gate to decide is on top.
       for (const gate of gates.reverse()) {
         this._show(gate);
       }
+      if (!(await this._showFocus(query))) {
+        return;
+      }
       this._status.textContent = '';
       this._updateEmpty();
+      this._scrollToFocus();
     } catch (reason) {
       // The list on screen stays as it was: a failed reload never blanks the panel.
       this._status.textContent = this._errorText(errorBody(reason));
@@ -240,6 +266,55 @@ export class ApprovalsPanel extends Widget implements IGateActions {
     this._client.resumed.disconnect(this._onResumed, this);
     this._client.statusChanged.disconnect(this._onStatus, this);
     super.dispose();
+  }
+
+  /** Add the focused gate when the filters left it out; false when a newer load won. */
+  private async _showFocus(query: number): Promise<boolean> {
+    const gateId = this._focus;
+    const note = this._focusNote;
+    if (!gateId) {
+      note.hidden = true;
+      return true;
+    }
+    let gate = this._cards.get(gateId)?.gate ?? null;
+    let hidden = false;
+    if (!gate) {
+      const all = await listGates(this._client, { limit: 1000 });
+      if (query !== this._query) {
+        return false;
+      }
+      gate = all.find(item => item.gateId === gateId) ?? null;
+      if (gate) {
+        hidden = true;
+        this._show(gate, true);
+      }
+    }
+    const trans = this._trans;
+    note.hidden = false;
+    note.dataset.found = String(gate !== null);
+    note.textContent = !gate
+      ? trans.__(
+          'Gate %1 does not exist or is not visible to you: it may belong to another user, or have been deleted with its session.',
+          gateId
+        )
+      : hidden
+        ? trans.__(
+            'Gate %1 from the link is shown although the filters hide it; its card has its status.',
+            gateId
+          )
+        : trans.__('Gate %1 from the link is highlighted below.', gateId);
+    return true;
+  }
+
+  private _scrollToFocus(): void {
+    for (const item of this._list.querySelectorAll('.jp-mod-focused')) {
+      item.classList.remove('jp-mod-focused');
+    }
+    const item = this._focus ? this._items.get(this._focus) : undefined;
+    if (item) {
+      item.classList.add('jp-mod-focused');
+      item.scrollIntoView({ block: 'center' });
+    }
   }
 
   private _onStatus(_: IOpenFoalClient, status: ConnectionStatus): void {
@@ -315,7 +390,7 @@ export class ApprovalsPanel extends Widget implements IGateActions {
     );
   }
 
-  private _show(gate: IGateItem): void {
+  private _show(gate: IGateItem, first = false): void {
     let card = this._cards.get(gate.gateId);
     if (!card) {
       card = new GateCard(this, this._trans);
@@ -346,6 +421,7 @@ export class ApprovalsPanel extends Widget implements IGateActions {
         {
           class: 'jp-OpenFoal-approvalsItem',
           role: 'listitem',
+          'data-gate-id': gate.gateId,
           'data-session-id': gate.sessionId,
           'data-tool': gate.toolName
         },
@@ -365,7 +441,12 @@ export class ApprovalsPanel extends Widget implements IGateActions {
         note,
         card.node
       );
-      this._list.append(item);
+      this._items.set(gate.gateId, item);
+      if (first) {
+        this._list.prepend(item);
+      } else {
+        this._list.append(item);
+      }
     }
     card.render(gate);
   }
@@ -393,6 +474,9 @@ export class ApprovalsPanel extends Widget implements IGateActions {
   private readonly _list: HTMLElement;
   private readonly _cards = new Map<string, GateCard>();
   private readonly _notes = new Map<string, HTMLElement>();
+  private readonly _items = new Map<string, HTMLElement>();
+  private readonly _focusNote: HTMLElement;
+  private _focus: string | null = null;
   private readonly _sessionInput: HTMLInputElement;
   private readonly _toolSelect: HTMLSelectElement;
   private readonly _banner: HTMLElement;

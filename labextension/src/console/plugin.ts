@@ -38,7 +38,10 @@ export namespace ConsoleCommandIDs {
   export const openSession = 'openfoal:open-session';
 }
 
-/** Opens (or reveals) the one Approvals panel. */
+/** The query parameter of a gate link (`<lab>?openfoal-gate=<gateId>`). */
+export const GATE_PARAM = 'openfoal-gate';
+
+/** Opens (or reveals) the one Approvals panel; `?openfoal-gate=<id>` opens it on that gate. */
 export const approvalsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'openfoal:approvals',
   description: 'The OpenFoal Approvals panel: pending gates across sessions.',
@@ -60,11 +63,22 @@ export const approvalsPlugin: JupyterFrontEndPlugin<void> = {
     let current: MainAreaWidget<ApprovalsPanel> | null = null;
 
     app.commands.addCommand(ConsoleCommandIDs.openApprovals, {
-      describedBy: { args: { type: 'object', properties: {} } },
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: {
+            gateId: {
+              type: 'string',
+              description: 'A gate to show highlighted, whatever the filters'
+            }
+          }
+        }
+      },
       label: trans.__('OpenFoal Approvals'),
       caption: trans.__('Pending OpenFoal gates across sessions'),
       icon: args => (args.isPalette ? undefined : approvalsIcon),
-      execute: async () => {
+      execute: async args => {
+        const gateId = typeof args.gateId === 'string' ? args.gateId : '';
         if (!current || current.isDisposed) {
           const { ApprovalsPanel } = await import('./approvals');
           const content = new ApprovalsPanel({
@@ -81,7 +95,12 @@ export const approvalsPlugin: JupyterFrontEndPlugin<void> = {
           current.title.icon = approvalsIcon;
           current.title.closable = true;
           void tracker.add(current);
-          void content.refresh();
+          if (!gateId) {
+            void content.refresh();
+          }
+        }
+        if (gateId) {
+          void current.content.focusGate(gateId);
         }
         if (!current.isAttached) {
           app.shell.add(current, 'main');
@@ -90,6 +109,17 @@ export const approvalsPlugin: JupyterFrontEndPlugin<void> = {
         return current;
       }
     });
+
+    // A parked cell links to `<lab>?openfoal-gate=<gateId>`: open that gate once the layout
+    // is restored. The parameter is read now, before the router rewrites the address.
+    const linked = new URLSearchParams(window.location.search).get(GATE_PARAM);
+    if (linked) {
+      void app.restored.then(() =>
+        app.commands.execute(ConsoleCommandIDs.openApprovals, {
+          gateId: linked
+        })
+      );
+    }
 
     palette?.addItem({
       command: ConsoleCommandIDs.openApprovals,

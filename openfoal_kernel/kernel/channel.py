@@ -16,21 +16,31 @@ from ipykernel.comm import CommManager
 from pydantic import ValidationError
 
 from ..protocol import ErrorCode
-from ..protocol.kernel_wire import COMM_TARGET, GateAnswer, RunRequest
+from ..protocol.kernel_wire import COMM_TARGET, GateAnswer, ParkedResult, RunRequest
 
 #: Start a gateway turn: (request, the comm_msg that carried it).
 RunHandler = Callable[[RunRequest, dict[str, Any]], None]
 #: Deliver a gate decision; returns whether a pending gate took it.
 GateHandler = Callable[[GateAnswer], bool]
+#: Show how a parked cell's run ended (the comm_msg that carried it).
+ResultHandler = Callable[[ParkedResult, dict[str, Any]], None]
 
 
 class GatewayChannel:
     """Routes the comm's messages and publishes kernel events on it."""
 
-    def __init__(self, kernel: Any, *, on_run: RunHandler, on_gate: GateHandler) -> None:
+    def __init__(
+        self,
+        kernel: Any,
+        *,
+        on_run: RunHandler,
+        on_gate: GateHandler,
+        on_result: ResultHandler | None = None,
+    ) -> None:
         self.kernel = kernel
         self.on_run = on_run
         self.on_gate = on_gate
+        self.on_result = on_result
         self.comm_id: str | None = None
         self.attached = asyncio.Event()
         self.manager = CommManager(kernel=kernel)
@@ -76,6 +86,8 @@ class GatewayChannel:
                 self.on_run(RunRequest.model_validate(data), msg)
             elif kind == "gate_reply":
                 self.on_gate(GateAnswer.model_validate(data))
+            elif kind == "parked_result" and self.on_result is not None:
+                self.on_result(ParkedResult.model_validate(data), msg)
             else:
                 self.refuse("", f"unknown request type {kind!r} on {COMM_TARGET}", msg)
         except ValidationError as exc:

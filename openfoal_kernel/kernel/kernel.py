@@ -21,13 +21,19 @@ from .. import __version__
 from ..agent.loop import RunOutcome
 from ..policy.published import POLICY_FILE_ENV, published_policy
 from ..protocol import ChatMessage, ErrorCode
-from ..protocol.kernel_wire import GateAnswer, RunRequest, RunSpec
+from ..protocol.kernel_wire import GateAnswer, ParkedResult, RunRequest, RunSpec, parked_display_id
 from ..providers.config import settings_from_env
 from . import notebook
 from .channel import GatewayChannel
 from .executors import ExecutorCache
 from .gates import GateKeeper
-from .park import PARKED_ENAME, GateParked, park_after_from_env, parked_text
+from .park import (
+    PARKED_ENAME,
+    GateParked,
+    park_after_from_env,
+    parked_result_text,
+    parked_text,
+)
 from .shared_http import SHARED_HTTP
 from .sink import CommSink
 from .turn import build_loop, make_tools
@@ -77,7 +83,9 @@ class OpenFoalKernel(Kernel):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executors = ExecutorCache()
         self.gates = GateKeeper(self)
-        self.channel = GatewayChannel(self, on_run=self._gateway_run, on_gate=self._gate_answer)
+        self.channel = GatewayChannel(
+            self, on_run=self._gateway_run, on_gate=self._gate_answer, on_result=self._parked_result
+        )
         self.comm_manager = self.channel.manager  # comm_info_request lists its comms
         self.tools = make_tools()
         # the notebook conversation of this kernel (cells that are turns)
@@ -118,6 +126,21 @@ class OpenFoalKernel(Kernel):
             sink.ended("abort")
         finally:
             self._task = None
+
+    def _parked_result(self, result: ParkedResult, parent: dict[str, Any]) -> None:
+        """The run a cell parked on has ended: show it in that cell (``update_display_data``)."""
+        text = parked_result_text(result)
+        content = {
+            "data": {"text/plain": text},
+            "metadata": {
+                "openfoal": {
+                    "parkedGate": result.gateId,
+                    **result.model_dump(exclude={"type", "text", "toolOutput"}),
+                }
+            },
+            "transient": {"display_id": parked_display_id(result.gateId)},
+        }
+        self._publish("update_display_data", content, parent)
 
     def _gate_answer(self, answer: GateAnswer) -> bool:
         return self.gates.answer(answer)
@@ -166,7 +189,15 @@ class OpenFoalKernel(Kernel):
             self.history.add(self.execution_count, code, view.answer)
         if self.parked_gate is not None:
             text = parked_text(self.parked_gate)
-            self._publish("stream", {"name": "stdout", "text": text + "\n"}, parent)
+            gate_id = str(self.parked_gate.get("gateId", ""))
+            # a display with an id: the run's result replaces it once the gate is decided
+            content = {
+                "data": {"text/plain": text},
+                # saved with the output: the lab finds the parked output of a written notebook
+                "metadata": {"openfoal": {"parkedGate": gate_id}},
+                "transient": {"display_id": parked_display_id(gate_id)},
+            }
+            self._publish("display_data", content, parent)
             return self._error(PARKED_ENAME, text)
         if outcome.status != "completed":
             err = outcome.error or {}

@@ -18,6 +18,8 @@ import math
 import os
 from typing import Any
 
+from ..protocol.kernel_wire import ParkedResult
+
 PARK_ENV = "OPENFOAL_PARK_AFTER_S"
 LAB_URL_ENV = "OPENFOAL_LAB_URL"
 #: The execute_reply ``ename`` of a cell whose turn parked.
@@ -67,3 +69,20 @@ def parked_text(gate: dict[str, Any]) -> str:
         f"({gate_link(gate_id)}); an approval continues the run in its session "
         f"{gate.get('sessionId')}."
     )
+
+
+def parked_result_text(result: ParkedResult) -> str:
+    """What the parked cell says once the run that continued after the decision has ended."""
+    head = {
+        "completed": "the run continued and completed",
+        "failed": "the run continued and failed",
+    }.get(result.status, f"the run continued and ended ({result.status})")
+    lines = [
+        f"Gate {result.gateId} was {result.decision}; {head} "
+        f"(run {result.runId}, session {result.sessionId})."
+    ]
+    if result.toolOutput:
+        lines += ["", "Tool output:", result.toolOutput]
+    if result.text:
+        lines += ["", result.text]
+    return "\n".join(lines)

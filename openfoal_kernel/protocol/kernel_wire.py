@@ -89,6 +89,31 @@ class GateAnswer(BaseModel):
     resolvedBy: str = "console"
 
 
+class ParkedResult(BaseModel):
+    """Gateway -> notebook kernel (comm ``data``): how the run a cell parked on ended.
+
+    Sent when the run that continued after the gate's decision has ended; the kernel
+    updates the parked cell's display (``display_id`` :func:`parked_display_id`)."""
+
+    type: Literal["parked_result"] = "parked_result"
+    gateId: str
+    #: ``approved`` or ``rejected``: the decision the run continued with
+    decision: str
+    #: the continued run's terminal status: ``completed``, ``failed`` or ``aborted``
+    status: str
+    runId: str
+    sessionId: str
+    #: the continued call's tool output (cut), empty when there is none
+    toolOutput: str = ""
+    #: the model's final reply, or the error message of a failed run
+    text: str = ""
+
+
+def parked_display_id(gate_id: str) -> str:
+    """The ``display_id`` of a parked cell's output: its update lands there."""
+    return f"openfoal-gate-{gate_id}"
+
+
 class KernelEvent(BaseModel):
     """One message from kernel to gateway (comm ``data``).
 

@@ -24,6 +24,7 @@ from openfoal_kernel.protocol.kernel_wire import (
     COMM_TARGET,
     GateAnswer,
     KernelEvent,
+    ParkedResult,
     RunRequest,
     RunSpec,
 )
@@ -229,6 +230,13 @@ class KernelBridge:
             return
         answer = GateAnswer(gateId=gate_id, decision=decision, resolvedBy=resolved_by)  # type: ignore[arg-type]
         self._comm_msg(answer.model_dump(mode="json"))
+
+    def send_parked_result(self, result: ParkedResult) -> bool:
+        """Tell a notebook's kernel how the run its cell parked on ended; False: no comm."""
+        if self.comm_id is None:
+            return False
+        self._comm_msg(result.model_dump(mode="json"))
+        return True
 
     async def interrupt(self) -> None:
         """Interrupt by message (kernel spec ``interrupt_mode: message``)."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 from openfoal_kernel.agent.context import FLUSH_KIND
 from openfoal_kernel.protocol import ErrorCode, KernelEvent, utcnow
 from openfoal_kernel.protocol import events as ev
+from openfoal_kernel.protocol.kernel_wire import ParkedResult
 from openfoal_kernel.protocol.session_keys import build_session_key
+from openfoal_kernel.redact import redact_text
 
 from ..kernels.bridge import KernelBridge
 from ..store import RunRow, StoreWorker
@@ -17,6 +19,9 @@ from .registry import ActiveRun, RunRegistry
 from .sessions import SessionService
 from .tool_ledger import ToolLedger
 from .transcripts import TranscriptService
+
+#: How much of a continued call's output and reply a parked cell shows.
+_RESULT_CHARS = 64 * 1024
 
 
 class KernelEventIngest:
@@ -44,6 +49,8 @@ class KernelEventIngest:
         self.gates = gates
         self.ledger = ledger
         self.default_owner = default_owner
+        #: parked notebook gates -> the notebook kernel whose cell parked (told of the result)
+        self.parked: dict[str, KernelBridge] = {}
 
     async def on_kernel_event(self, bridge: KernelBridge, ke: KernelEvent) -> None:
         """Ingest one kernel event: store transcript entries, publish protocol events."""
@@ -84,6 +91,11 @@ class KernelEventIngest:
             return
         if ke.event in ev.TERMINAL_EVENTS:
             await self.executor.end(active, ke.event, ke.payload)
+            parked = ke.payload.get("parked") if active.external else None
+            if isinstance(parked, dict) and parked.get("gateId"):
+                self.parked[str(parked["gateId"])] = bridge
+            if active.continues_gate is not None:
+                await self._tell_parked_cell(active, ke)
             return
         if ke.event in (ev.GATE_REQUESTED, ev.GATE_RESOLVED):
             otel.tool_gated(run.id, ke.payload.get("gate") or {})
@@ -99,6 +111,43 @@ class KernelEventIngest:
             self.ledger.result(active, ke.payload)
             otel.tool_ended(run.id, ke.payload)
         self.hub.publish(run.session_id, ke.event, ke.payload, run_id=run.id, trace_id=run.trace_id)
+
+    async def _tell_parked_cell(self, active: ActiveRun, ke: KernelEvent) -> None:
+        """A run continued after a parked notebook gate ended: the notebook's kernel (still
+        attached) updates the parked cell's display with the result."""
+        gate = active.continues_gate
+        assert gate is not None
+        bridge = self.parked.pop(gate.gateId, None)
+        if bridge is None or bridge.comm_id is None:
+            return  # not parked by a notebook, or its kernel is gone
+        run = active.run
+        messages = await self.transcripts.get(run.session_id)
+        tool_at = next(
+            (
+                i
+                for i in range(len(messages) - 1, -1, -1)
+                if messages[i].role == "tool" and messages[i].tool_call_id == gate.toolCallId
+            ),
+            None,
+        )
+        tool_output = messages[tool_at].content if tool_at is not None else ""
+        later = messages[tool_at + 1 :] if tool_at is not None else []
+        text = next((m.content for m in reversed(later) if m.role == "assistant" and m.content), "")
+        status = "completed"
+        if ke.event == ev.AGENT_FAILED:
+            status = "failed"
+            error = ke.payload.get("error") or {}
+            text = f"{error.get('code', 'ERROR')}: {error.get('message', '')}"
+        result = ParkedResult(
+            gateId=gate.gateId,
+            decision=active.continues_outcome,
+            status=status,
+            runId=run.id,
+            sessionId=run.session_id,
+            toolOutput=redact_text(tool_output[:_RESULT_CHARS]),
+            text=redact_text(text[:_RESULT_CHARS]),
+        )
+        bridge.send_parked_result(result)
 
     async def _external_run(self, bridge: KernelBridge, ke: KernelEvent) -> ActiveRun | None:
         """A notebook cell turned into a run of the notebook's session."""

@@ -251,7 +251,7 @@ class RunLauncher:
             runtime_mode=session.runtimeMode,
             policy_version=policy.version,
         )
-        active = ActiveRun(run=run)
+        active = ActiveRun(run=run, continues_gate=gate, continues_outcome=outcome)
         self.registry.add(active)
         self.worker.stage_run(run)
         prior = list(await self.transcripts.get(session.id))

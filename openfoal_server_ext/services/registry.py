@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from openfoal_kernel.protocol import GateItem
+
 from ..kernels.bridge import KernelBridge
 from ..store import RunRow
 from . import otel
@@ -32,6 +34,9 @@ class ActiveRun:
     notebook_kernel_id: str | None = None  # python.exec bound to this notebook kernel
     dispatch: asyncio.Task[None] | None = None
     sandboxed: bool = False  # holds the session's sandbox until it ends
+    #: the gate this run continues after (``continue_after_gate``) and its decision
+    continues_gate: GateItem | None = None
+    continues_outcome: str = ""
 
     @property
     def waiting_kernel(self) -> bool:

@@ -297,3 +297,81 @@ async def test_chat_no_wait_leaves_the_gate_pending(shared_server: ServerProcess
             lambda ms: any("cli call approved" in (m.get("content") or "") for m in ms),
         )
     assert (shared_server.root / "cli.txt").read_text() == "c\n"
+
+
+async def _iopub_until(kc: Any, match: Any, timeout: float = 180.0) -> dict:
+    """Read the kernel's iopub until a message ``match`` accepts; return it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            msg = await kc.get_iopub_msg(timeout=1)
+        except Exception:  # queue.Empty: nothing yet
+            continue
+        if match(msg):
+            return dict(msg)
+    raise AssertionError("the awaited iopub message never came")
+
+
+async def test_approval_updates_the_parked_cell_display(
+    shared_server: ServerProcess, model, monkeypatch
+) -> None:
+    """The parked output is a display with an id; when the continued run ends, the kernel that
+    ran the cell sends ``update_display_data`` for that id with the result."""
+    model.enqueue(
+        Reply(
+            steps=[ToolCallStep(name="bash.exec", arguments={"command": "echo d; echo d >> d.txt"})]
+        ),
+        Reply(steps=[TextStep(text="the display shows this reply")]),
+    )
+    kernel_id = await _notebook_kernel(shared_server, "display.ipynb")
+    km = _ServerKernel(connection_file=str(_connection_file(kernel_id, monkeypatch)))
+    km.load_connection_file()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=60)
+        msg_id = kc.execute("write it", allow_stdin=False)
+        parent = msg_id
+
+        def parked(msg: dict) -> bool:
+            return (
+                msg["msg_type"] == "display_data"
+                and msg["parent_header"].get("msg_id") == parent
+                and str(msg["content"].get("transient", {}).get("display_id")).startswith(
+                    "openfoal-gate-"
+                )
+            )
+
+        shown = await _iopub_until(kc, parked)
+        display_id = shown["content"]["transient"]["display_id"]
+        text = shown["content"]["data"]["text/plain"]
+        gate_id = _GATE_ID.search(text).group(0)  # type: ignore[union-attr]
+        assert display_id == f"openfoal-gate-{gate_id}"
+        assert shown["content"]["metadata"]["openfoal"]["parkedGate"] == gate_id
+        assert f"?openfoal-gate={gate_id}" in text
+        reply = await kc.get_shell_msg(timeout=60)
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "GATE_PARKED"
+        async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
+            await _pending_gate(c, gate_id)
+            await c.request("policy-gate.resolve", {"gateId": gate_id, "decision": "approve"})
+
+            def updated(msg: dict) -> bool:
+                return (
+                    msg["msg_type"] == "update_display_data"
+                    and msg["content"].get("transient", {}).get("display_id") == display_id
+                )
+
+            update = await _iopub_until(kc, updated)
+        result = update["content"]["data"]["text/plain"]
+        assert f"Gate {gate_id} was approved" in result and "completed" in result
+        assert "the display shows this reply" in result
+        assert "d" in result.split("Tool output:")[1]
+        meta = update["content"]["metadata"]["openfoal"]
+        assert meta["gateId"] == gate_id and meta["status"] == "completed"
+        assert meta["decision"] == "approved"
+    finally:
+        kc.stop_channels()
+        km.close()
+    assert (shared_server.root / "d.txt").read_text() == "d\n"

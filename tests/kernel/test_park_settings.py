@@ -9,8 +9,10 @@ from openfoal_kernel.kernel.park import (
     PARK_ENV,
     gate_link,
     park_after_from_env,
+    parked_result_text,
     parked_text,
 )
+from openfoal_kernel.protocol.kernel_wire import ParkedResult, parked_display_id
 
 
 def test_park_after_defaults_to_parking_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,3 +50,21 @@ def test_parked_text_names_the_gate_the_tool_and_the_link(
     text = parked_text(gate)
     assert text.startswith("Waiting for approval: bash.exec (high)")
     assert "gate_x" in text and "/lab?openfoal-gate=gate_x" in text and "nb_1" in text
+
+
+def test_parked_result_text_says_how_the_continued_run_ended() -> None:
+    common = {"gateId": "gate_1", "runId": "run_2", "sessionId": "nb_3"}
+    done = ParkedResult(
+        decision="approved", status="completed", toolOutput="42\n", text="It is 42.", **common
+    )
+    text = parked_result_text(done)
+    assert text.startswith("Gate gate_1 was approved; the run continued and completed")
+    assert "run run_2, session nb_3" in text
+    assert text.index("Tool output:\n42") < text.index("It is 42.")
+    failed = ParkedResult(
+        decision="rejected", status="failed", text="MODEL_ERROR: no model", **common
+    )
+    text = parked_result_text(failed)
+    assert "was rejected; the run continued and failed" in text
+    assert "Tool output" not in text and text.endswith("MODEL_ERROR: no model")
+    assert parked_display_id("gate_1") == "openfoal-gate-gate_1"

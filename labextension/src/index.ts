@@ -30,6 +30,7 @@ import { openfoalIcon } from './icons';
 import { ChatModel } from './model';
 import { RuntimeMode } from './protocol';
 import { IOpenFoalClient } from './tokens';
+import { parkedPlugin } from './parked';
 import { runViewPlugin } from './runview';
 // The sidebar panel is added at activation, so it is needed at once.
 // eslint-disable-next-line jupyter/prefer-lazy-imports
@@ -244,6 +245,7 @@ export default [
   clientPlugin,
   chatPlugin,
   runViewPlugin,
+  parkedPlugin,
   approvalsPlugin,
   governancePlugin,
   auditPlugin,

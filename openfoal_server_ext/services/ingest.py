@@ -93,6 +93,7 @@ class KernelEventIngest:
             await self.executor.end(active, ke.event, ke.payload)
             parked = ke.payload.get("parked") if active.external else None
             if isinstance(parked, dict) and parked.get("gateId"):
+                self._forget_gone_kernels()
                 self.parked[str(parked["gateId"])] = bridge
             if active.continues_gate is not None:
                 await self._tell_parked_cell(active, ke)
@@ -111,6 +112,11 @@ class KernelEventIngest:
             self.ledger.result(active, ke.payload)
             otel.tool_ended(run.id, ke.payload)
         self.hub.publish(run.session_id, ke.event, ke.payload, run_id=run.id, trace_id=run.trace_id)
+
+    def _forget_gone_kernels(self) -> None:
+        """Drop parked gates whose notebook kernel is gone (their gates may never end)."""
+        for gate_id in [g for g, b in self.parked.items() if b.comm_id is None]:
+            del self.parked[gate_id]
 
     async def _tell_parked_cell(self, active: ActiveRun, ke: KernelEvent) -> None:
         """A run continued after a parked notebook gate ended: the notebook's kernel (still

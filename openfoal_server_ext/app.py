@@ -19,7 +19,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Dict, Enum, Float, Int, List, Type, Unicode, default
 
 from openfoal_kernel.policy.published import POLICY_FILE_ENV
-from openfoal_kernel.protocol import ErrorCode, ModelSettings, OpenFoalError
+from openfoal_kernel.protocol import ErrorCode, GateItem, ModelSettings, OpenFoalError
 from openfoal_kernel.sandbox.host.manager import SandboxManager
 
 from .gateway.handlers import GatewayAPIHandler, GatewayWebSocketHandler, OpenAPIHandler
@@ -31,6 +31,8 @@ from .kernels.orchestrator import KERNEL_ACTIONS_SCHEMA, KernelOrchestrator, Los
 from .services.assembly import RunServices, build_run_services
 from .services.audit import AuditService
 from .services.container import GatewayConfig, Services
+from .services.gate_routing import CloudGates
+from .services.gates import GateService
 from .services.hub import EventHub
 from .services.idempotency import IdempotencyService
 from .services.memory import MemoryService
@@ -331,6 +333,35 @@ class OpenFoalApp(ExtensionApp):
             service.cloud_url = self.cloud_url
         return service, receiver
 
+    gate_poll_s = Float(
+        0.2,
+        config=True,
+        help="Seconds between looks for approvers' decisions on this server's pending gates, "
+        "at the cloud instance (with cloud_url; default 0.2). See docs/jupyterhub.md.",
+    )
+
+    def route_gates(self, sessions: SessionService, gates: GateService, sync: SyncService) -> None:
+        """Approval routing: on a cloud instance, pushed sessions' gates are decided here and
+        run on their owners' servers; a user's server with a cloud lists, forwards and picks
+        up decisions there."""
+        if self.role == "cloud":
+
+            def pushed(gate: GateItem) -> bool:
+                session = sessions.peek(gate.sessionId)
+                return session is not None and session.syncState != "local_only"
+
+            gates.runs_elsewhere = pushed
+        elif self.cloud_url:
+            pusher = sync.pusher
+            self.services.cloud_gates = CloudGates(
+                url=self.cloud_url,
+                token=self.cloud_token,
+                user=self.server_owner,
+                gates=gates,
+                poll_s=self.gate_poll_s,
+                on_new_gate=pusher.wake if pusher is not None else None,
+            )
+
     @default("model")
     def _model_default(self) -> str | None:
         return _env("OPENFOAL_MODEL")
@@ -552,6 +583,7 @@ class OpenFoalApp(ExtensionApp):
             sync=sync,
             receiver=receiver,
         )
+        self.route_gates(sessions, gates, sync)
         self.settings.update(
             {
                 "openfoal_services": self.services,
@@ -608,6 +640,8 @@ class OpenFoalApp(ExtensionApp):
             self._team_policy.start()
         if s.sync is not None:
             await s.sync.start()
+        if s.cloud_gates is not None:
+            s.cloud_gates.start()
         if self.start_pool:
             await s.kernels.start()
         # orphans of dead servers are removed and the pool filled in the background: a slow
@@ -624,6 +658,8 @@ class OpenFoalApp(ExtensionApp):
         s = self.services
         if getattr(self, "_team_policy", None) is not None:
             await self._team_policy.stop()  # type: ignore[union-attr]
+        if s.cloud_gates is not None:
+            await s.cloud_gates.stop()
         if s.sync is not None:
             await s.sync.stop()
         await s.gates.stop()

@@ -72,6 +72,9 @@ class GateService:
         self._owners: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        #: On a cloud instance: whether a gate's run lives on its owner's server (a pushed
+        #: session). Its decision is recorded here and picked up there; nothing runs here.
+        self.runs_elsewhere: Callable[[GateItem], bool] = lambda gate: False
 
     # -- persistence ----------------------------------------------------------------------
 
@@ -193,9 +196,10 @@ class GateService:
                     + (f" by {gate.resolvedBy}" if gate.resolvedBy else ""),
                     details={"gate": _wire(gate)},
                 )
+            elsewhere = self.runs_elsewhere(gate)
             active = self.registry.get(gate.runId)
             waiting = active is not None and active.waiting_kernel
-            if not waiting and self.registry.busy(gate.sessionId):
+            if not waiting and not elsewhere and self.registry.busy(gate.sessionId):
                 raise OpenFoalError(
                     ErrorCode.SESSION_BUSY,
                     "the session is running another turn; resolve the gate when it ends",
@@ -251,6 +255,9 @@ class GateService:
             run_id=gate.runId,
             trace_id=ctx.trace_id,
         )
+        if elsewhere:  # the owner's server picks the decision up and continues the run
+            await self.worker.commit()
+            return GateResolveResult(gate=_redacted(gate))
         outcome = "approved" if decision == "approve" else "rejected"
         continued = await self.continuer.continue_after_gate(ctx, gate, outcome)
         return GateResolveResult(gate=_redacted(gate), continuedRunId=continued.runId)
@@ -275,6 +282,22 @@ class GateService:
             tool_name=tool_name,
         )
         return [_redacted(g) for g in rows]
+
+    def pending(self) -> tuple[GateItem, ...]:
+        """The pending gates known here."""
+        return tuple(g for g in self._gates.values() if g.status == "pending")
+
+    async def find(self, gate_id: str) -> tuple[GateItem, str] | None:
+        """A gate of this server's store and its owner, or ``None``."""
+        gate = self._gates.get(gate_id)
+        if gate is None:
+            try:
+                gate = await self._load(gate_id)
+            except OpenFoalError as exc:
+                if exc.code == ErrorCode.NOT_FOUND:
+                    return None
+                raise
+        return gate, self._owners.get(gate_id, "")
 
     def owner_of(self, gate_id: str) -> str | None:
         """The owner of a known gate's session (``None`` when not loaded)."""
@@ -332,6 +355,8 @@ class GateService:
         count = 0
         for gate in [g for g in self._gates.values() if g.status == "pending"]:
             if gate.runId in self.registry or now - gate.createdAt < limit:
+                continue
+            if self.runs_elsewhere(gate):  # its owner's server expires it
                 continue
             async with self._lock(gate.gateId):
                 if self._gates[gate.gateId].status != "pending":

@@ -19,7 +19,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Dict, Enum, Float, Int, List, Type, Unicode, default
 
 from openfoal_kernel.policy.published import POLICY_FILE_ENV
-from openfoal_kernel.protocol import ErrorCode, GateItem, ModelSettings, OpenFoalError
+from openfoal_kernel.protocol import ErrorCode, ModelSettings, OpenFoalError
 from openfoal_kernel.sandbox.host.manager import SandboxManager
 
 from .gateway.handlers import GatewayAPIHandler, GatewayWebSocketHandler, OpenAPIHandler
@@ -41,6 +41,7 @@ from .services.model_config import ModelConfigService
 from .services.policy import PolicyService
 from .services.ratelimit import DEFAULT_LIMITS, RateLimiter
 from .services.roles import TeamRoles
+from .services.runs import RunService
 from .services.sandboxes import SandboxService
 from .services.session_policy import SessionPolicies
 from .services.sessions import SessionService
@@ -340,17 +341,20 @@ class OpenFoalApp(ExtensionApp):
         "at the cloud instance (with cloud_url; default 0.2). See docs/jupyterhub.md.",
     )
 
-    def route_gates(self, sessions: SessionService, gates: GateService, sync: SyncService) -> None:
+    def route_gates(
+        self, sessions: SessionService, runs: RunService, gates: GateService, sync: SyncService
+    ) -> None:
         """Approval routing: on a cloud instance, pushed sessions' gates are decided here and
         run on their owners' servers; a user's server with a cloud lists, forwards and picks
         up decisions there."""
         if self.role == "cloud":
 
-            def pushed(gate: GateItem) -> bool:
-                session = sessions.peek(gate.sessionId)
+            def pushed(session_id: str) -> bool:
+                session = sessions.peek(session_id)
                 return session is not None and session.syncState != "local_only"
 
-            gates.runs_elsewhere = pushed
+            runs.runs_elsewhere = pushed
+            gates.runs_elsewhere = lambda gate: pushed(gate.sessionId)
         elif self.cloud_url:
             pusher = sync.pusher
             self.services.cloud_gates = CloudGates(
@@ -583,7 +587,7 @@ class OpenFoalApp(ExtensionApp):
             sync=sync,
             receiver=receiver,
         )
-        self.route_gates(sessions, gates, sync)
+        self.route_gates(sessions, runs, gates, sync)
         self.settings.update(
             {
                 "openfoal_services": self.services,

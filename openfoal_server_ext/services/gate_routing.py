@@ -182,7 +182,9 @@ class CloudGates:
             team=True,
         )
         try:
-            await self.gates.resolve(ctx, decided.gateId, decided.decision, decided.reason)
+            await self.gates.resolve(
+                ctx, decided.gateId, decided.decision, decided.reason, approver_copy=False
+            )
         except OpenFoalError as exc:
             if exc.code in (ErrorCode.VERSION_CONFLICT, ErrorCode.NOT_FOUND):
                 return False

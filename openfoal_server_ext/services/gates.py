@@ -176,9 +176,17 @@ class GateService:
     # -- from people ----------------------------------------------------------------------
 
     async def resolve(
-        self, ctx: RequestContext, gate_id: str, decision: str, reason: str | None
+        self,
+        ctx: RequestContext,
+        gate_id: str,
+        decision: str,
+        reason: str | None,
+        *,
+        approver_copy: bool = True,
     ) -> GateResolveResult:
-        """Approve or reject a pending gate (first decision wins)."""
+        """Approve or reject a pending gate (first decision wins). An approver's decision is
+        audited on the owner's trail and, with ``approver_copy``, on the approver's (a
+        decision taken on the cloud instance has that copy there already)."""
         async with self._lock(gate_id):
             gate = self._gates.get(gate_id) or await self._load(gate_id)
             owner = self._owners.get(gate_id, "")
@@ -222,6 +230,7 @@ class GateService:
             }
             if owner != ctx.user:  # an approver's decision: on both users' trails
                 detail |= {"sessionOwner": owner, "resolvedBy": ctx.user, "crossUser": True}
+            if owner != ctx.user and approver_copy:
                 self.audit.record(
                     actor=ctx.user,
                     owner=ctx.user,
@@ -247,6 +256,11 @@ class GateService:
                 assert active is not None and active.bridge is not None
                 active.bridge.send_gate_reply(gate.gateId, decision, ctx.user)
                 return GateResolveResult(gate=_redacted(gate))
+        if elsewhere:
+            # the owner's server picks the decision up, announces it and continues the run;
+            # the session's history here is what that server pushes (no event added here)
+            await self.worker.commit()
+            return GateResolveResult(gate=_redacted(gate))
         # no kernel waits for it: announce the decision, then continue the run
         await self.hub.publish(
             gate.sessionId,
@@ -255,9 +269,6 @@ class GateService:
             run_id=gate.runId,
             trace_id=ctx.trace_id,
         )
-        if elsewhere:  # the owner's server picks the decision up and continues the run
-            await self.worker.commit()
-            return GateResolveResult(gate=_redacted(gate))
         outcome = "approved" if decision == "approve" else "rejected"
         continued = await self.continuer.continue_after_gate(ctx, gate, outcome)
         return GateResolveResult(gate=_redacted(gate), continuedRunId=continued.runId)

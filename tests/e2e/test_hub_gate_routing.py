@@ -143,6 +143,9 @@ def test_carol_approves_alices_gate_from_her_server_through_a_cloud_crash(
     assert any(
         e["actor"] == "carol" and e["detail"].get("sessionOwner") == "alice" for e in trail
     ), trail
+    # and on carol's trail at the cloud, where her decision was taken
+    theirs = users["carol"].call("audit.query", {"action": "gate.approved"})["items"]
+    assert any(e["resource"] == f"gate:{gate_id}" and e["actor"] == "carol" for e in theirs)
     # the first decision won: alice's own late one gets a structured conflict
     err = _error(
         alice,
@@ -154,3 +157,9 @@ def test_carol_approves_alices_gate_from_her_server_through_a_cloud_crash(
     assert marker.read_text().splitlines() == ["ran"]
     # carol's panel no longer lists it as pending
     assert gate_id not in _gate_ids(carol, status="pending")
+    # alice's history reaches the cloud whole: the decision added nothing there to diverge
+    status = _wait(
+        "alice's outbox to drain",
+        lambda: (st := _call(alice, "sync.status", {}))["pending"] == 0 and st,
+    )
+    assert status["conflicts"] == [] and status["deadLetters"] == [], status

@@ -1,6 +1,6 @@
 """Approval routing on a real JupyterHub: alice's gated call, raised on her own server, is
 decided by carol from carol's own server through the cloud service (Postgres), and survives
-the cloud service and alice's server dying mid-approval."""
+the cloud service dying before and after carol's decision, and alice's server dying."""
 
 from __future__ import annotations
 
@@ -125,8 +125,11 @@ def test_carol_approves_alices_gate_from_her_server_through_a_cloud_crash(
     assert resolved["status"] == "approved" and resolved["resolvedBy"] == "carol"
     assert not marker.exists()  # alice's server is still down
 
-    # alice's server comes back, picks the decision up and continues the run, once
+    # the cloud crashes again between carol's decision and alice's pickup; alice's server
+    # comes back meanwhile, picks the decision up once the cloud is back, continues the run
+    jupyterhub.kill_service()
     alice = server_factory(root=alice_root, **own["alice"])
+    assert _gate_ids(alice, status="pending") == [gate_id]
 
     def completed() -> bool:
         got = _call(alice, "sessions.get", {"sessionId": accepted["sessionId"], "afterSeq": 0})

@@ -32,6 +32,8 @@ from .services import otel
 from .services.assembly import RunServices, build_run_services
 from .services.audit import AuditService
 from .services.container import GatewayConfig, Services
+from .services.gate_routing import CloudGates
+from .services.gates import GateService
 from .services.hub import EventHub
 from .services.idempotency import IdempotencyService
 from .services.memory import MemoryService
@@ -40,6 +42,7 @@ from .services.model_config import ModelConfigService
 from .services.policy import PolicyService
 from .services.ratelimit import DEFAULT_LIMITS, RateLimiter
 from .services.roles import TeamRoles
+from .services.runs import RunService
 from .services.sandboxes import SandboxService
 from .services.session_policy import SessionPolicies
 from .services.sessions import SessionService
@@ -339,6 +342,38 @@ class OpenFoalApp(ExtensionApp):
             service.cloud_url = self.cloud_url
         return service, receiver
 
+    gate_poll_s = Float(
+        0.2,
+        config=True,
+        help="Seconds between looks for approvers' decisions on this server's pending gates, "
+        "at the cloud instance (with cloud_url; default 0.2). See docs/jupyterhub.md.",
+    )
+
+    def route_gates(
+        self, sessions: SessionService, runs: RunService, gates: GateService, sync: SyncService
+    ) -> None:
+        """Approval routing: on a cloud instance, pushed sessions' gates are decided here and
+        run on their owners' servers; a user's server with a cloud lists, forwards and picks
+        up decisions there."""
+        if self.role == "cloud":
+
+            def pushed(session_id: str) -> bool:
+                session = sessions.peek(session_id)
+                return session is not None and session.syncState != "local_only"
+
+            runs.runs_elsewhere = pushed
+            gates.runs_elsewhere = lambda gate: pushed(gate.sessionId)
+        elif self.cloud_url:
+            pusher = sync.pusher
+            self.services.cloud_gates = CloudGates(
+                url=self.cloud_url,
+                token=self.cloud_token,
+                user=self.server_owner,
+                gates=gates,
+                poll_s=self.gate_poll_s,
+                on_new_gate=pusher.wake if pusher is not None else None,
+            )
+
     @default("model")
     def _model_default(self) -> str | None:
         return _env("OPENFOAL_MODEL")
@@ -562,6 +597,7 @@ class OpenFoalApp(ExtensionApp):
             sync=sync,
             receiver=receiver,
         )
+        self.route_gates(sessions, runs, gates, sync)
         self.settings.update(
             {
                 "openfoal_services": self.services,
@@ -618,6 +654,8 @@ class OpenFoalApp(ExtensionApp):
             self._team_policy.start()
         if s.sync is not None:
             await s.sync.start()
+        if s.cloud_gates is not None:
+            s.cloud_gates.start()
         if self.start_pool:
             await s.kernels.start()
         # orphans of dead servers are removed and the pool filled in the background: a slow
@@ -634,6 +672,8 @@ class OpenFoalApp(ExtensionApp):
         s = self.services
         if getattr(self, "_team_policy", None) is not None:
             await self._team_policy.stop()  # type: ignore[union-attr]
+        if s.cloud_gates is not None:
+            await s.cloud_gates.stop()
         if s.sync is not None:
             await s.sync.stop()
         await s.gates.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -206,11 +207,51 @@ class HubProcess:
         self.users.append(user)
         return user.login(password or self.password)
 
+    def service_pids(self) -> list[int]:
+        """The process ids of the running cloud service (the Hub's managed child)."""
+        marker = f"--ServerApp.root_dir={self.state_dir}/cloud".encode()
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if marker in argv:
+                pids.append(int(entry.name))
+        return pids
+
+    def kill_service(self) -> int:
+        """SIGKILL the cloud service, as a crash would; the Hub starts it again by itself
+        (it notices within its service poll interval, 30 s). Return the killed pid."""
+        pids = self.service_pids()
+        if len(pids) != 1:
+            raise RuntimeError(f"expected one cloud service process, found {pids}")
+        os.kill(pids[0], signal.SIGKILL)
+        return pids[0]
+
     def stop(self) -> None:
         """Stop the Hub, its proxy and its service; close the users' connections."""
         for user in self.users:
             user.http.close()
         stop_group(self.proc, 20)
+
+
+def own_server_options(hub: HubAddress, user: HubUser) -> dict[str, Any]:
+    """``server_factory`` keywords for ``user``'s own OpenFoal server wired to the cloud
+    service: it pushes its outbox, routes its gates and pulls the team policy with the
+    user's Hub API token, as a Hub-spawned single-user server would."""
+    return {
+        "env": {
+            "OPENFOAL_CLOUD_URL": hub.service_url,
+            "OPENFOAL_CLOUD_TOKEN": user.token,
+        },
+        "args": [
+            f"--OpenFoalApp.server_owner={user.name}",
+            "--SyncWorker.interval=0.2",
+        ],
+    }
 
 
 class HubAddress(Protocol):

@@ -299,6 +299,15 @@ class Gateway:
         items = await self.s.gates.list(
             ctx, status=p.status, session_id=p.sessionId, limit=p.limit, tool_name=p.toolName
         )
+        cloud = self.s.cloud_gates
+        if cloud is not None:  # the team's gates, as the cloud lets this server's user see them
+            here = {g.gateId for g in items}
+            remote = await cloud.list(
+                status=p.status, session_id=p.sessionId, limit=p.limit, tool_name=p.toolName
+            )
+            items += [g for g in remote if g.gateId not in here]
+            items.sort(key=lambda g: g.createdAt, reverse=True)
+            items = items[: p.limit]
         return r.GateListResult(items=items)
 
     async def _gate_resolve(
@@ -310,6 +319,11 @@ class Gateway:
                 f"resolvedBy is the caller's identity ({ctx.user!r}) and cannot name {claimed!r}",
                 owner=self.s.gates.owner_of(p.gateId) or ctx.user,
                 resource=f"gate:{p.gateId}",
+            )
+        cloud = self.s.cloud_gates
+        if cloud is not None:
+            return await cloud.resolve_here_or_there(
+                ctx, p.gateId, p.decision, p.reason, p.idempotencyKey
             )
         return await self.s.gates.resolve(ctx, p.gateId, p.decision, p.reason)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..kernels.orchestrator import KernelOrchestrator
 from ..store import StoreWorker
 from .audit import AuditService
+from .gate_routing import CloudGates
 from .gates import GateService
 from .hub import EventHub
 from .idempotency import IdempotencyService
@@ -65,5 +66,7 @@ class Services:
     sync: SyncService | None = None
     #: The intake of pushed batches (a cloud instance only).
     receiver: SyncReceiver | None = None
+    #: Approval routing through the cloud (a user's server with a cloud only).
+    cloud_gates: CloudGates | None = None
     #: Set once state is loaded and crash recovery is done; requests wait for it.
     ready: asyncio.Event = field(default_factory=asyncio.Event)

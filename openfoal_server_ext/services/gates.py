@@ -72,6 +72,9 @@ class GateService:
         self._owners: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        #: On a cloud instance: whether a gate's run lives on its owner's server (a pushed
+        #: session). Its decision is recorded here and picked up there; nothing runs here.
+        self.runs_elsewhere: Callable[[GateItem], bool] = lambda gate: False
 
     # -- persistence ----------------------------------------------------------------------
 
@@ -178,9 +181,17 @@ class GateService:
     # -- from people ----------------------------------------------------------------------
 
     async def resolve(
-        self, ctx: RequestContext, gate_id: str, decision: str, reason: str | None
+        self,
+        ctx: RequestContext,
+        gate_id: str,
+        decision: str,
+        reason: str | None,
+        *,
+        approver_copy: bool = True,
     ) -> GateResolveResult:
-        """Approve or reject a pending gate (first decision wins)."""
+        """Approve or reject a pending gate (first decision wins). An approver's decision is
+        audited on the owner's trail and, with ``approver_copy``, on the approver's (a
+        decision taken on the cloud instance has that copy there already)."""
         async with self._lock(gate_id):
             gate = self._gates.get(gate_id) or await self._load(gate_id)
             owner = self._owners.get(gate_id, "")
@@ -198,9 +209,10 @@ class GateService:
                     + (f" by {gate.resolvedBy}" if gate.resolvedBy else ""),
                     details={"gate": _wire(gate)},
                 )
+            elsewhere = self.runs_elsewhere(gate)
             active = self.registry.get(gate.runId)
             waiting = active is not None and active.waiting_kernel
-            if not waiting and self.registry.busy(gate.sessionId):
+            if not waiting and not elsewhere and self.registry.busy(gate.sessionId):
                 raise OpenFoalError(
                     ErrorCode.SESSION_BUSY,
                     "the session is running another turn; resolve the gate when it ends",
@@ -223,6 +235,7 @@ class GateService:
             }
             if owner != ctx.user:  # an approver's decision: on both users' trails
                 detail |= {"sessionOwner": owner, "resolvedBy": ctx.user, "crossUser": True}
+            if owner != ctx.user and approver_copy:
                 self.audit.record(
                     actor=ctx.user,
                     owner=ctx.user,
@@ -248,6 +261,11 @@ class GateService:
                 assert active is not None and active.bridge is not None
                 active.bridge.send_gate_reply(gate.gateId, decision, ctx.user)
                 return GateResolveResult(gate=_redacted(gate))
+        if elsewhere:
+            # the owner's server picks the decision up, announces it and continues the run;
+            # the session's history here is what that server pushes (no event added here)
+            await self.worker.commit()
+            return GateResolveResult(gate=_redacted(gate))
         # no kernel waits for it: announce the decision, then continue the run
         await self.hub.publish(
             gate.sessionId,
@@ -280,6 +298,22 @@ class GateService:
             tool_name=tool_name,
         )
         return [_redacted(g) for g in rows]
+
+    def pending(self) -> tuple[GateItem, ...]:
+        """The pending gates known here."""
+        return tuple(g for g in self._gates.values() if g.status == "pending")
+
+    async def find(self, gate_id: str) -> tuple[GateItem, str] | None:
+        """A gate of this server's store and its owner, or ``None``."""
+        gate = self._gates.get(gate_id)
+        if gate is None:
+            try:
+                gate = await self._load(gate_id)
+            except OpenFoalError as exc:
+                if exc.code == ErrorCode.NOT_FOUND:
+                    return None
+                raise
+        return gate, self._owners.get(gate_id, "")
 
     def owner_of(self, gate_id: str) -> str | None:
         """The owner of a known gate's session (``None`` when not loaded)."""
@@ -337,6 +371,8 @@ class GateService:
         count = 0
         for gate in [g for g in self._gates.values() if g.status == "pending"]:
             if gate.runId in self.registry or now - gate.createdAt < limit:
+                continue
+            if self.runs_elsewhere(gate):  # its owner's server expires it
                 continue
             async with self._lock(gate.gateId):
                 if self._gates[gate.gateId].status != "pending":

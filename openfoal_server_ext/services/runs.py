@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from openfoal_kernel.protocol import ChatMessage, ErrorCode, OpenFoalError, utcnow
 from openfoal_kernel.protocol import events as ev
@@ -68,6 +69,9 @@ class RunService:
         self.launcher = launcher
         self.executor = executor
         self.modes = modes
+        #: On a cloud instance: whether a session's runs live on its owner's server (a pushed
+        #: session); a restart here leaves them as they are.
+        self.runs_elsewhere: Callable[[str], bool] = lambda session_id: False
 
     def busy(self, session_id: str) -> bool:
         """True while the session has a run in flight."""
@@ -75,7 +79,11 @@ class RunService:
 
     async def recover(self) -> int:
         """Mark runs left unfinished by a crash as interrupted; free their sessions."""
-        runs = await self.worker.call(self.worker.store.unfinished_runs)
+        runs = [
+            run
+            for run in await self.worker.call(self.worker.store.unfinished_runs)
+            if not self.runs_elsewhere(run.session_id)
+        ]
         for run in runs:
             run.status = "interrupted"
             run.ended_at = utcnow()
@@ -95,6 +103,8 @@ class RunService:
             if self.sessions.peek(run.session_id) is not None:
                 self.sessions.update(run.session_id, status="idle")
         for session in list(self.sessions._cache.values()):
+            if self.runs_elsewhere(session.id):
+                continue
             if session.status != "idle" and not self.registry.busy(session.id):
                 self.sessions.update(session.id, status="idle")
         await self.worker.commit()

@@ -557,6 +557,7 @@ export interface IRuntimeSetModeParams {
   idempotencyKey: string;
   sessionId: string;
   runtimeMode: "local" | "cloud";
+  force?: boolean;
   [key: string]: unknown;
 }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from .types import RuntimeMode
 
@@ -94,6 +94,9 @@ class RuntimeSetModeParams(SideEffectParams):
 
     sessionId: str = _ID
     runtimeMode: RuntimeMode
+    force: StrictBool = False
+    """With ``runtimeMode: "local"`` during a cloud run: stop the run's sandbox call now and
+    switch at once (``applied``/``now``) instead of queueing the change for the next turn."""
 
 
 class SessionsListParams(Params):

@@ -199,7 +199,7 @@ class Gateway:
         return await self.s.runs.abort(ctx, p.runId)
 
     async def _set_mode(self, ctx: RequestContext, p: m.RuntimeSetModeParams) -> r.SetModeResult:
-        return await self.s.runs.set_mode(ctx, p.sessionId, p.runtimeMode)
+        return await self.s.runs.set_mode(ctx, p.sessionId, p.runtimeMode, force=p.force)
 
     async def _sessions_list(
         self, ctx: RequestContext, p: m.SessionsListParams

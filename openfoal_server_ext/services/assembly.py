@@ -15,6 +15,7 @@ from .autocompact import AutoCompaction
 from .budgets import TokenBudgets
 from .execution import RunExecutor
 from .flush import MemoryFlush
+from .forced_mode import ForcedLocal
 from .gate_preview import gate_preview
 from .gates import GateService
 from .hub import EventHub
@@ -110,6 +111,17 @@ def build_run_services(
         timeout_s=gate_timeout_s,
         preview=lambda gate: gate_preview(Path(workspace), gate),
     )
+    ledger = ToolLedger(worker, audit)
+    forced = ForcedLocal(
+        hub=hub,
+        sessions=sessions,
+        kernels=kernels,
+        audit=audit,
+        ledger=ledger,
+        transcripts=transcripts,
+        executor=executor,
+        modes=modes,
+    )
     ingest = KernelEventIngest(
         worker=worker,
         hub=hub,
@@ -118,7 +130,8 @@ def build_run_services(
         transcripts=transcripts,
         executor=executor,
         gates=gates,
-        ledger=ToolLedger(worker, audit),
+        ledger=ledger,
+        forced=forced,
         default_owner=default_owner,
     )
     runs = RunService(
@@ -133,5 +146,6 @@ def build_run_services(
         launcher=launcher,
         executor=executor,
         modes=modes,
+        forced=forced,
     )
     return RunServices(runs=runs, gates=gates, ingest=ingest, registry=registry)

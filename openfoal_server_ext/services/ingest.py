@@ -13,6 +13,7 @@ from ..kernels.bridge import KernelBridge
 from ..store import RunRow, StoreWorker
 from . import otel
 from .execution import RunExecutor
+from .forced_mode import ForcedLocal
 from .gates import GateService
 from .hub import EventHub
 from .registry import ActiveRun, RunRegistry
@@ -38,6 +39,7 @@ class KernelEventIngest:
         executor: RunExecutor,
         gates: GateService,
         ledger: ToolLedger,
+        forced: ForcedLocal,
         default_owner: str,
     ) -> None:
         self.worker = worker
@@ -48,6 +50,7 @@ class KernelEventIngest:
         self.executor = executor
         self.gates = gates
         self.ledger = ledger
+        self.forced = forced
         self.default_owner = default_owner
         #: parked notebook gates -> the notebook kernel whose cell parked (told of the result)
         self.parked: dict[str, KernelBridge] = {}
@@ -90,7 +93,10 @@ class KernelEventIngest:
         if ke.event is None:
             return
         if ke.event in ev.TERMINAL_EVENTS:
-            await self.executor.end(active, ke.event, ke.payload)
+            payload = ke.payload
+            if active.forced_by is not None:
+                payload = await self.forced.on_terminal(active, ke.event, payload)
+            await self.executor.end(active, ke.event, payload)
             parked = ke.payload.get("parked") if active.external else None
             if isinstance(parked, dict) and parked.get("gateId"):
                 self._forget_gone_kernels()

@@ -37,6 +37,8 @@ class ActiveRun:
     #: the gate this run continues after (``continue_after_gate``) and its decision
     continues_gate: GateItem | None = None
     continues_outcome: str = ""
+    #: who forced the session back to local mode while this run went (``runtime.setMode``)
+    forced_by: str | None = None
 
     @property
     def waiting_kernel(self) -> bool:

@@ -28,6 +28,7 @@ from ..store import RunRow, StoreWorker
 from .audit import AuditService
 from .context import RequestContext
 from .execution import RunExecutor
+from .forced_mode import ForcedLocal
 from .hub import EventHub
 from .launcher import RunLauncher
 from .modes import RuntimeModes
@@ -57,6 +58,7 @@ class RunService:
         launcher: RunLauncher,
         executor: RunExecutor,
         modes: RuntimeModes,
+        forced: ForcedLocal,
     ) -> None:
         self.worker = worker
         self.hub = hub
@@ -69,6 +71,7 @@ class RunService:
         self.launcher = launcher
         self.executor = executor
         self.modes = modes
+        self.forced = forced
         #: On a cloud instance: whether a session's runs live on its owner's server (a pushed
         #: session); a restart here leaves them as they are.
         self.runs_elsewhere: Callable[[str], bool] = lambda session_id: False
@@ -136,8 +139,26 @@ class RunService:
             return await self.launcher.launch(ctx, session.id, p, task="compact")
         return await self.launcher.launch(ctx, session.id, p)
 
-    async def set_mode(self, ctx: RequestContext, session_id: str, mode: str) -> SetModeResult:
-        """Switch the session's runtime mode now, or at its next turn when a run is going."""
+    async def set_mode(
+        self, ctx: RequestContext, session_id: str, mode: str, *, force: bool = False
+    ) -> SetModeResult:
+        """Switch the session's runtime mode now, or at its next turn when a run is going.
+
+        ``force`` with ``local`` during a cloud run stops that run's sandbox work and
+        switches now (:mod:`.forced_mode`); otherwise ``force`` changes nothing.
+        """
+        session = self.sessions.get_owned(ctx.user, session_id)
+        active = self.registry.in_session(session_id)
+        if (
+            force
+            and mode == "local"
+            and active is not None
+            and session.runtimeMode == "cloud"
+            and active.forced_by is None
+            and not active.ended.is_set()
+        ):
+            ctx.subscribe(session_id)
+            return await self.forced.force(ctx, active)
         return await self.modes.set_mode(ctx, session_id, mode)
 
     async def delete_session(self, ctx: RequestContext, session_id: str) -> SessionsDeleteResult:

@@ -19,7 +19,7 @@ import docker
 import docker.errors
 import pytest
 
-from openfoal_kernel.client import GatewayClient
+from openfoal_kernel.client import GatewayClient, GatewayError
 from openfoal_kernel.sandbox.handle import LABEL_SANDBOX, LABEL_SESSION
 from openfoal_kernel.scripted import Reply, TextStep, ToolCallStep
 from openfoal_testing.plugin import ServerProcess
@@ -100,9 +100,10 @@ async def _new_session(c: GatewayClient, model: Any) -> str:
     return str(accepted["sessionId"])
 
 
-async def _set_mode(c: GatewayClient, sid: str, mode: str) -> dict[str, Any]:
+async def _set_mode(c: GatewayClient, sid: str, mode: str, **extra: Any) -> dict[str, Any]:
     return await c.request(
-        "runtime.setMode", {"sessionId": sid, "runtimeMode": mode, "idempotencyKey": _key()}
+        "runtime.setMode",
+        {"sessionId": sid, "runtimeMode": mode, "idempotencyKey": _key(), **extra},
     )
 
 
@@ -181,7 +182,7 @@ async def test_a_switch_during_a_run_waits_for_the_next_turn(
             "agent.run", {"sessionId": sid, "input": "slow", "idempotencyKey": _key()}
         )
         await _event(c, "agent.tool_call")
-        queued = await _set_mode(c, sid, "cloud")
+        queued = await _set_mode(c, sid, "cloud", force=True)  # force only stops cloud work
         assert queued["status"] == "queued-change" and queued["effectiveOn"] == "next_turn"
         session = (await c.request("sessions.get", {"sessionId": sid}))["session"]
         assert session["runtimeMode"] == "local" and session["pendingRuntimeMode"] == "cloud"
@@ -194,6 +195,89 @@ async def test_a_switch_during_a_run_waits_for_the_next_turn(
         session = (await c.request("sessions.get", {"sessionId": sid}))["session"]
         assert session["runtimeMode"] == "cloud" and session.get("pendingRuntimeMode") is None
         await _set_mode(c, sid, "local")
+    _set_policy(shared_server, {"tools": {}})
+
+
+async def _processes(container: Any, needle: str) -> bool:
+    """Whether a process whose command line holds ``needle`` runs in ``container``."""
+    top = await asyncio.to_thread(container.top, ps_args="-eo pid,args")
+    return any(needle in " ".join(p) for p in top.get("Processes") or [])
+
+
+async def test_a_forced_switch_stops_the_sandbox_call_and_goes_local_now(
+    engine: docker.DockerClient, shared_server: ServerProcess, model: Any
+) -> None:
+    _set_policy(shared_server, {"tools": {"bash.exec": "allow"}})  # no gate in either mode
+    async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
+        sid = await _new_session(c, model)
+        await _set_mode(c, sid, "cloud")
+        await _event(c, "runtime.mode_changed")
+        with pytest.raises(GatewayError) as bad:
+            await c.request(
+                "runtime.setMode",
+                {
+                    "sessionId": sid,
+                    "runtimeMode": "local",
+                    "force": "yes",
+                    "idempotencyKey": _key(),
+                },
+            )
+        assert bad.value.code == "INVALID_REQUEST"
+        model.enqueue(_bash("sleep 60; echo never"))
+        accepted = await c.request(
+            "agent.run", {"sessionId": sid, "input": "slow", "idempotencyKey": _key()}
+        )
+        call = (await _event(c, "agent.tool_call"))["payload"]
+        assert call["runtimeMode"] == "cloud"
+        (container,) = _session_containers(engine, sid)
+        deadline = time.monotonic() + 30
+        while not await _processes(container, "sleep 60"):
+            assert time.monotonic() < deadline, "the sandbox call never started"
+            await asyncio.sleep(0.2)
+
+        started = time.monotonic()
+        forced = await c.request(
+            "runtime.setMode",
+            {"sessionId": sid, "runtimeMode": "local", "force": True, "idempotencyKey": _key()},
+        )
+        took_s = time.monotonic() - started
+        assert forced["status"] == "applied" and forced["effectiveOn"] == "now", forced
+        assert forced["runtimeMode"] == "local"
+        assert took_s < 30, f"a forced switch took {took_s:.1f} s"
+        session = await c.request("sessions.get", {"sessionId": sid, "afterSeq": 0})
+        assert session["session"]["runtimeMode"] == "local"
+        assert session["session"].get("pendingRuntimeMode") is None
+        assert not await _processes(container, "sleep 60")  # killed, not left running
+
+        events = session["events"]
+        seqs = [e["seq"] for e in events]
+        assert seqs == list(range(1, len(seqs) + 1)), seqs
+        mine = [e for e in events if e["payload"].get("runId") == accepted["runId"]]
+        result = next(e for e in mine if e["event"] == "agent.tool_result")["payload"]
+        assert result["toolCallId"] == call["toolCallId"] and result["status"] == "failed"
+        assert result["error"]["reason"] == "runtime.mode_forced", result
+        assert "forced the session back to local mode" in result["error"]["message"]
+        failed = next(e for e in mine if e["event"] == "agent.failed")["payload"]
+        assert failed["aborted"] is True and failed["error"]["reason"] == "runtime.mode_forced"
+        changed = [e for e in events if e["event"] == "runtime.mode_changed"]
+        assert changed[-1]["payload"]["runtimeMode"] == "local"
+
+        audit = await c.request("audit.query", {"sessionId": sid, "action": "runtime.mode_forced"})
+        (entry,) = audit["items"]
+        assert entry["runId"] == accepted["runId"] and entry["actor"]
+        assert entry["detail"]["from"] == "cloud" and entry["detail"]["to"] == "local"
+        assert entry["detail"]["forced"] is True
+        tools = await c.request("audit.query", {"sessionId": sid, "action": "tool.result"})
+        assert any(i["detail"]["toolCallId"] == call["toolCallId"] for i in tools["items"])
+
+        # the transcript keeps the call's answer, and the next turn runs on the host
+        model.enqueue(_bash("echo on-the-host"), _done())
+        again, result2 = await _tool(c, "again", sessionId=sid)
+        assert again["runtimeMode"] == "local" and result2["call"]["runtimeMode"] == "local"
+        assert result2["status"] == "success" and "on-the-host" in result2["output"]
+        full = await c.request("sessions.get", {"sessionId": sid, "includeMessages": True})
+        answers = [m for m in full["messages"] if m.get("tool_call_id") == call["toolCallId"]]
+        assert len(answers) == 1 and "forced" in answers[0]["content"]
     _set_policy(shared_server, {"tools": {}})
 
 

@@ -552,8 +552,8 @@ class OpenFoalApp(ExtensionApp):
         async def on_event(bridge: Any, event: Any) -> None:
             await wired["runs"].ingest.on_kernel_event(bridge, event)
 
-        async def on_lost(bridge: Any, reason: str) -> None:
-            await wired["runs"].ingest.on_kernel_lost(bridge, reason)
+        async def on_lost(bridge: Any, reason: str, pid: int | None) -> None:
+            await wired["runs"].ingest.on_kernel_lost(bridge, reason, pid)
 
         kernels = self.build_kernel_orchestrator(self._server.kernel_manager, on_event, on_lost)
         run_services = build_run_services(

@@ -61,6 +61,30 @@ class KernelBridge:
         self.iopub_synced = False
         self.comm_id: str | None = None
         self._probes: dict[str, asyncio.Future[None]] = {}
+        #: Set while a live process is behind the bridge; cleared from the moment its death
+        #: is noticed until the restarted process is reconnected.
+        self.up = asyncio.Event()
+        self.up.set()
+        self._lost_pids: set[int] = set()
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the kernel process now behind the bridge (None when unknown)."""
+        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        return pid if isinstance(pid, int) else None
+
+    def mark_lost(self, pid: int | None) -> bool:
+        """Note that the process ``pid`` died; False when that death was noted already."""
+        if pid is not None and pid in self._lost_pids:
+            return False
+        if pid is not None:
+            self._lost_pids.add(pid)
+        self.up.clear()
+        return True
+
+    async def wait_up(self, timeout: float = 90.0) -> None:
+        """Wait until a live process is behind the bridge (after a restart: reconnected)."""
+        await asyncio.wait_for(self.up.wait(), timeout)
 
     def _new_client(self) -> AsyncKernelClient:
         """A client of the kernel's current ports (a client's channels start only once)."""
@@ -273,3 +297,4 @@ class KernelBridge:
             await asyncio.sleep(0.05)
         self.client = self._new_client()
         await self.start(wait_ready=False)
+        self.up.set()

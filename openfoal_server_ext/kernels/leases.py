@@ -43,6 +43,17 @@ def process_start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
+def process_running(pid: int) -> bool:
+    """False once ``pid`` has exited (gone, or a zombie not yet reaped by its parent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    except OSError:
+        return True  # unknown
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
 class KernelLeases:
     """The leases of this server instance, and the reaping of dead instances' kernels."""
 

@@ -24,7 +24,7 @@ from openfoal_kernel.executors.code_kernel import BINDING_KEY
 from openfoal_kernel.protocol import ErrorCode, OpenFoalError
 
 from .bridge import EventCallback, KernelBridge
-from .leases import KernelLeases
+from .leases import KernelLeases, process_running
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,9 @@ KERNEL_NAME = "openfoal"
 #: The plain ipykernel that runs a session's python.exec (never the agent kernel itself).
 CODE_KERNEL_NAME = "python3"
 
-LostCallback = Callable[[KernelBridge, str], Awaitable[None]]
+#: Called with a bridge whose kernel died, the reason, and the dead process's pid (None: every
+#: run on the bridge is lost, whichever process it was sent to).
+LostCallback = Callable[[KernelBridge, str, int | None], Awaitable[None]]
 
 
 class KernelOrchestrator(LoggingConfigurable):
@@ -139,13 +141,13 @@ class KernelOrchestrator(LoggingConfigurable):
             if kernel_id not in self.bridges and kernel_id not in self._starting:
                 await self._attach(kernel_id, owned=False)
         elif action == "shutdown" and kernel_id in self.bridges:
-            await self.on_lost(self.bridges[kernel_id], "the agent kernel was shut down")
+            await self.on_lost(self.bridges[kernel_id], "the agent kernel was shut down", None)
             await self._detach(kernel_id)
         elif action == "restart" and kernel_id in self.bridges:
             # restarted from JupyterLab or the REST API: a new process behind the same bridge
             bridge = self.bridges[kernel_id]
             await bridge.reconnect()
-            await self.on_lost(bridge, "the agent kernel was restarted")
+            await self.on_lost(bridge, "the agent kernel was restarted", None)
             if not bridge.owned:
                 self._spawn_attach(bridge)
 
@@ -157,21 +159,33 @@ class KernelOrchestrator(LoggingConfigurable):
         if not owned:
             self._spawn_attach(bridge)
 
-        async def restarted(before: Any) -> None:
+        async def restarted(before: Any, pid: int | None, first: bool) -> None:
+            # the runs sent to the dead process end now, not once the new one is up: the
+            # session is free for its next turn, which waits for the reconnect below
+            if first:
+                await self.on_lost(bridge, "the agent kernel died and was restarted", pid)
             # a new process, maybe on new ports: reconnect once it is up, subscribe again
             await bridge.reconnect(before)
             if bridge.owned:
                 self._lease(kernel_id)  # the new process is the one to reap after a crash
-            await self.on_lost(bridge, "the agent kernel died and was restarted")
             if not bridge.owned:
                 self._spawn_attach(bridge)
 
         async def dead() -> None:
-            await self.on_lost(bridge, "the agent kernel died")
+            bridge.mark_lost(None)
+            await self.on_lost(bridge, "the agent kernel died", None)
             await self._detach(kernel_id)
+            bridge.up.set()  # turns waiting for a restart go on, and find their run ended
 
-        # the callback runs before the restart begins: note the manager's ready future now
-        km.add_restart_callback(lambda: asyncio.ensure_future(restarted(km.ready)), "restart")
+        def on_restart() -> None:
+            # runs before the restart begins: note the dead pid and the manager's ready future
+            pid = bridge.pid
+            first = bridge.mark_lost(pid)
+            task = asyncio.ensure_future(restarted(km.ready, pid, first))
+            self._attaching.add(task)
+            task.add_done_callback(self._attaching.discard)
+
+        km.add_restart_callback(on_restart, "restart")
         km.add_restart_callback(lambda: asyncio.ensure_future(dead()), "dead")
         return bridge
 
@@ -336,6 +350,28 @@ class KernelOrchestrator(LoggingConfigurable):
         bridge.session_id = session_id
         self.by_session[session_id] = bridge
         return bridge
+
+    async def check_alive(self, bridge: KernelBridge) -> bool:
+        """True when the bridge's kernel process lives; a dead one's runs end now.
+
+        Jupyter's restarter notices a killed kernel only at its next poll; a turn sent
+        before then would wait on the dead run. The restart that follows does not end runs
+        a second time, and the next turn waits for the new process.
+        """
+        if not bridge.up.is_set():
+            return False
+        pid = bridge.pid
+        alive = pid is None or process_running(pid)
+        if alive:
+            try:
+                alive = bool(await self.mkm.get_kernel(bridge.kernel_id).is_alive())
+            except Exception:
+                return True  # unknown: leave it to the restarter
+        if alive:
+            return True
+        if bridge.mark_lost(pid):
+            await self.on_lost(bridge, "the agent kernel died", pid)
+        return False
 
     async def interrupt(self, bridge: KernelBridge) -> None:
         """Interrupt a kernel by message."""

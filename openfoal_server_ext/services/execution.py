@@ -106,7 +106,11 @@ class RunExecutor:
             )
             if queued and not active.ended.is_set():
                 self.sessions.update(spec.sessionId, status="running")
+            await bridge.wait_up()  # a kernel just killed: its restarted process
+            if active.ended.is_set():
+                return
             active.bridge = bridge
+            active.kernel_pid = bridge.pid
             active.run.status = "running"
             self.worker.stage_run(active.run)
             reply = await bridge.execute(spec, text)

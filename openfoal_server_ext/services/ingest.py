@@ -186,13 +186,18 @@ class KernelEventIngest:
             created_at=utcnow(),
             model=ke.payload.get("model"),
         )
-        active = ActiveRun(run=run, bridge=bridge, external=True)
+        active = ActiveRun(run=run, bridge=bridge, external=True, kernel_pid=bridge.pid)
         self.registry.add(active)
         self.worker.stage_run(run)
         self.sessions.update(run.session_id, status="running")
         return active
 
-    async def on_kernel_lost(self, bridge: KernelBridge, reason: str) -> None:
-        """Fail every run that was executing in a kernel that died."""
+    async def on_kernel_lost(
+        self, bridge: KernelBridge, reason: str, pid: int | None = None
+    ) -> None:
+        """Fail every run that was executing in a kernel that died (``pid``: that process
+        only; a turn still waiting for the restarted process is left to run there)."""
         for active in self.registry.on_bridge(bridge):
+            if pid is not None and (active.kernel_pid is None or active.kernel_pid != pid):
+                continue
             await self.executor.fail(active, ErrorCode.RUNTIME_LOST, reason)

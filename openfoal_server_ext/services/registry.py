@@ -24,6 +24,7 @@ class ActiveRun:
 
     run: RunRow
     bridge: KernelBridge | None = None
+    kernel_pid: int | None = None  # the kernel process the run was sent to
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     external: bool = False  # a notebook cell, not started through the gateway
     task: str = "turn"  # "turn" or "compact"

@@ -122,7 +122,7 @@ class RunService:
             return await self.launcher.instant(ctx, session.id, p.input, "Started a new session.")
         session, _ = await self.sessions.resolve(ctx.user, p.sessionId, p.sessionKey)
         ctx.subscribe(session.id)
-        if self.registry.busy(session.id):
+        if self.registry.busy(session.id) and not await self._kernel_lost(session.id):
             raise OpenFoalError(
                 ErrorCode.SESSION_BUSY,
                 "this session already has a run in progress; wait or abort it",
@@ -138,6 +138,15 @@ class RunService:
         if text == "/compact":
             return await self.launcher.launch(ctx, session.id, p, task="compact")
         return await self.launcher.launch(ctx, session.id, p)
+
+    async def _kernel_lost(self, session_id: str) -> bool:
+        """True when the session's run was on a kernel that died (that run ends now)."""
+        active = self.registry.in_session(session_id)
+        if active is None or active.bridge is None or active.kernel_pid is None:
+            return False
+        if await self.kernels.check_alive(active.bridge):
+            return False
+        return not self.registry.busy(session_id)
 
     async def set_mode(
         self, ctx: RequestContext, session_id: str, mode: str, *, force: bool = False

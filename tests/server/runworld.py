@@ -34,6 +34,10 @@ class FakeBridge:
         self.replies: list[tuple[str, str, str]] = []
         self.reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.started = asyncio.Event()
+        self.pid: int | None = None
+
+    async def wait_up(self) -> None:
+        return None
 
     async def execute(self, spec: RunSpec, code: str) -> asyncio.Future[dict[str, Any]]:
         self.specs.append(spec)

@@ -18,12 +18,20 @@ from openfoal_testing.plugin import free_port, log_tail, stop_group
 class LabServer:
     """JupyterLab with the OpenFoal server extension, restartable on the same port."""
 
-    def __init__(self, base: Path, env: dict[str, str], token: str = "openfoal-ui-token") -> None:
+    def __init__(
+        self,
+        base: Path,
+        env: dict[str, str],
+        token: str = "openfoal-ui-token",
+        args: list[str] | None = None,
+    ) -> None:
+        """``env`` and ``args`` are added to the server's environment and command line."""
         self.base = base
         self.root = base / "root"
         self.token = token
         self.port = free_port()
         self.env = env
+        self.args = list(args or [])
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = base / "lab.log"
 
@@ -63,6 +71,7 @@ class LabServer:
             "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root}", "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *self.args,
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(

@@ -415,7 +415,9 @@ export class ApprovalsPanel extends Widget implements IGateActions {
       );
       const sessionId = gate.sessionId;
       open.addEventListener('click', () => this._openSession?.(sessionId));
-      open.hidden = this._openSession === null;
+      const owner = this._otherOwner(gate);
+      // Another user's session lives on their own server: this chat cannot open it.
+      open.hidden = this._openSession === null || owner !== null;
       const item = h(
         'div',
         {
@@ -431,7 +433,9 @@ export class ApprovalsPanel extends Widget implements IGateActions {
           h(
             'span',
             { class: 'jp-OpenFoal-approvalsSession' },
-            this._trans.__('Session %1', gate.sessionId),
+            owner
+              ? this._trans.__("%1's session %2", owner, gate.sessionId)
+              : this._trans.__('Session %1', gate.sessionId),
             gate.createdAt
               ? ` · ${new Date(gate.createdAt).toLocaleString()}`
               : ''
@@ -441,6 +445,27 @@ export class ApprovalsPanel extends Widget implements IGateActions {
         note,
         card.node
       );
+      if (owner) {
+        // Someone else's gate (routed through the team's cloud instance): say whose it is
+        // right above its card, so nobody decides it thinking it is their own.
+        item.dataset.requestedBy = owner;
+        item.classList.add('jp-mod-otherUser');
+        const label = this._trans.__('Requested by %1', owner);
+        card.node.before(
+          h(
+            'div',
+            {
+              class: 'jp-OpenFoal-approvalsOwner',
+              title: this._trans.__(
+                'This gate is in a session of %1; deciding it answers their run.',
+                owner
+              )
+            },
+            label
+          )
+        );
+        card.node.setAttribute('aria-description', label);
+      }
       this._items.set(gate.gateId, item);
       if (first) {
         this._list.prepend(item);
@@ -449,6 +474,13 @@ export class ApprovalsPanel extends Widget implements IGateActions {
       }
     }
     card.render(gate);
+  }
+
+  /** The gate's owner when it is not the signed-in user, else `null`. */
+  private _otherOwner(gate: IGateItem): string | null {
+    const owner = gate.requestedBy;
+    const me = this._client.serverInfo?.user?.name;
+    return owner && owner !== me ? owner : null;
   }
 
   private _updateEmpty(): void {

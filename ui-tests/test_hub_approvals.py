@@ -120,6 +120,8 @@ def test_carol_approves_alices_gate_from_her_own_lab(
     expect(item.locator(".jp-OpenFoal-approvalsOwner")).to_have_text("Requested by alice")
     expect(item.locator(".jp-OpenFoal-approvalsSession")).to_contain_text("alice's session")
     expect(item.locator(".jp-OpenFoal-approvalsOpen")).to_be_hidden()  # not on carol's server
+    # nor a session rule: alice's session and its rules live on her server
+    expect(item.locator(".jp-OpenFoal-gateAllow")).to_be_hidden()
     theirs = item.locator(".jp-OpenFoal-gate")
     expect(theirs).to_have_attribute("data-gate-status", "pending")
     expect(theirs.locator(".jp-OpenFoal-gateMain")).to_contain_text(str(marker))

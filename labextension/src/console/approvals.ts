@@ -244,6 +244,11 @@ export class ApprovalsPanel extends Widget implements IGateActions {
     return resolved;
   }
 
+  /** Another user's gate: its session's rules live on their server, not this one. */
+  canAllowForSession(gate: IGateItem): boolean {
+    return this._otherOwner(gate) === null;
+  }
+
   /** Allow the gate's tool for the rest of its session, then approve the gate. */
   async allowForSession(
     gate: IGateItem,

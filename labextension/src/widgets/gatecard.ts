@@ -27,6 +27,8 @@ export interface IGateActions {
   ): Promise<IGateItem>;
   /** Write a `session:<id>` rule allowing the gate's tool, then approve the gate. */
   allowForSession(gate: IGateItem, idempotencyKey: string): Promise<IGateItem>;
+  /** Whether the card offers "Allow for this session" (default: yes). */
+  canAllowForSession?(gate: IGateItem): boolean;
 }
 
 /**
@@ -152,6 +154,7 @@ export class GateCard {
       this._reject.disabled = this._busy;
       this._reason.disabled = this._busy;
       this._allow.disabled = this._busy;
+      this._allow.hidden = !(this._actions.canAllowForSession?.(gate) ?? true);
       this._allow.textContent = trans.__(
         'Allow %1 for this session',
         gate.toolName

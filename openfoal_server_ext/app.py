@@ -299,7 +299,9 @@ class OpenFoalApp(ExtensionApp):
         "c.SyncWorker.*.",
     )
     cloud_token = Unicode(
-        config=True, help="Token this server pushes with (the user's). $OPENFOAL_CLOUD_TOKEN."
+        config=True,
+        help="Token this server pushes with (the user's). $OPENFOAL_CLOUD_TOKEN, else "
+        "$JUPYTERHUB_API_TOKEN (on a Hub, the token the Hub gives this user's server).",
     )
     sync_tokens = Dict(
         value_trait=Unicode(),
@@ -314,7 +316,7 @@ class OpenFoalApp(ExtensionApp):
 
     @default("cloud_token")
     def _cloud_token_default(self) -> str:
-        return _env("OPENFOAL_CLOUD_TOKEN") or ""
+        return _env("OPENFOAL_CLOUD_TOKEN") or _env("JUPYTERHUB_API_TOKEN") or ""
 
     @default("sync_tokens")
     def _sync_tokens_default(self) -> dict[str, str]:

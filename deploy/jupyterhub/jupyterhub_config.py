@@ -103,10 +103,12 @@ c.SimpleLocalProcessSpawner.home_dir_template = str(state / "home" / "{username}
 c.Spawner.cmd = [singleuser]
 c.Spawner.default_url = "/lab"
 c.Spawner.args = ["--allow-root", "--SandboxManager.pool_size=0", *allowed_args]
-# each server pulls the team policy from the service with the token the Hub gives it
+# each server pulls the team policy from the service, and syncs its sessions and routes its
+# gates through it, with the token the Hub gives it (docs/jupyterhub.md, "Approval routing")
 c.Spawner.environment = {
     **common_env,
     "OPENFOAL_TEAM_POLICY_URL": f"http://127.0.0.1:{port}/services/openfoal/",
+    "OPENFOAL_CLOUD_URL": f"http://127.0.0.1:{port}/services/openfoal/",
 }
 c.Spawner.server_token_scopes = [
     "users:activity!user",

@@ -121,6 +121,28 @@ def test_hub_demo_starts_logs_users_in_and_stops_on_ctrl_c(tmp_path: Path) -> No
             return r.status_code == 200 and r.json()["payload"]["policy"]["gateTimeoutSec"] == 300
 
         _wait_for("the team policy on alice's server", team_policy_in_force, timeout=60)
+
+        # it syncs to the cloud service with the Hub's token of the server: a session started
+        # there is listed by the cloud for alice
+        r = httpx.post(
+            f"{hub.url}user/alice/openfoal/api/agent.run",
+            json={"input": "/reset", "idempotencyKey": uuid.uuid4().hex},
+            headers=auth,
+            timeout=60,
+        )
+        assert r.status_code == 200, r.text
+        session_id = r.json()["payload"]["sessionId"]
+
+        def synced() -> bool:
+            ids = [s["id"] for s in alice.call("sessions.list")["items"]]
+            return session_id in ids
+
+        _wait_for("alice's session in the cloud", synced, timeout=120)
+        r = httpx.post(
+            f"{hub.url}user/alice/openfoal/api/sync.status", json={}, headers=auth, timeout=30
+        )
+        status = r.json()["payload"]
+        assert status["state"] != "disabled" and status["deadLetters"] == [], status
     except BaseException:
         print(log.read_text()[-5000:])
         hub_log = state / "jupyterhub.log"

@@ -25,7 +25,11 @@ from openfoal_kernel.sandbox.host.manager import SandboxManager
 from .gateway.handlers import GatewayAPIHandler, GatewayWebSocketHandler, OpenAPIHandler
 from .gateway.identity import default_server_owner
 from .gateway.methods import Gateway
-from .gateway.sync_handlers import SyncBatchesHandler, SyncResolutionsHandler
+from .gateway.sync_handlers import (
+    SyncBatchesHandler,
+    SyncConflictsHandler,
+    SyncResolutionsHandler,
+)
 from .kernels.bridge import EventCallback
 from .kernels.orchestrator import KERNEL_ACTIONS_SCHEMA, KernelOrchestrator, LostCallback
 from .services import otel
@@ -615,6 +619,7 @@ class OpenFoalApp(ExtensionApp):
                 [
                     (r"/openfoal/api/sync/batches", SyncBatchesHandler),
                     (r"/openfoal/api/sync/resolutions", SyncResolutionsHandler),
+                    (r"/openfoal/api/sync/conflicts", SyncConflictsHandler),
                 ]
             )
         self.handlers.extend(

@@ -1,5 +1,6 @@
-"""A test proxy between a user's server and the cloud: answers 500, hangs, refuses on
-content, duplicates requests, and records the batches it saw (to replay them later)."""
+"""A test proxy between a user's server and the cloud: answers pushed batches with 500,
+hangs, refuses on content, duplicates them, and records the batches it saw (to replay them
+later)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,11 @@ class SyncProxy:
         self._thread.start()
 
     def handle(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        """One request, by the current mode."""
+        """One request: a pushed batch by the current mode; anything else (a server asking
+        for its conflicts) straight through, unrecorded."""
+        if not path.rstrip("/").endswith("sync/batches"):
+            r = self.forward(path, body, headers)
+            return r.status_code, r.content
         mode = self.mode
         if mode == "fail500":
             self.answers.append(500)

@@ -55,6 +55,17 @@ class SyncConflictItem(_Wire):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class SyncConflictsRequest(_Wire):
+    """``POST openfoal/api/sync/conflicts``: no fields (the caller is who the token says)."""
+
+
+class SyncConflictsResult(_Wire):
+    """``POST openfoal/api/sync/conflicts``: the caller's sessions in conflict on the cloud
+    (a server learns there of a conflict another server of the same user raised)."""
+
+    conflicts: list[SyncConflictItem] = Field(default_factory=list)
+
+
 class SyncBatchResult(_Wire):
     """The cloud's answer to a batch (the same answer again for a replayed batch id)."""
 

@@ -15,6 +15,8 @@ from openfoal_kernel.protocol.results import METHOD_RESULTS
 from openfoal_kernel.protocol.sync import (
     SyncBatch,
     SyncBatchResult,
+    SyncConflictsRequest,
+    SyncConflictsResult,
     SyncHistory,
     SyncResolveRequest,
 )
@@ -137,6 +139,11 @@ SYNC_ROUTES: dict[str, tuple[str, type[BaseModel], type[BaseModel]]] = {
         "End a session's sync conflict on the cloud (keep_local, keep_cloud, fork).",
         SyncResolveRequest,
         SyncHistory,
+    ),
+    "/openfoal/api/sync/conflicts": (
+        "The caller's sessions in conflict on the cloud, whichever of their servers raised it.",
+        SyncConflictsRequest,
+        SyncConflictsResult,
     ),
 }
 

@@ -1,9 +1,11 @@
 """Tornado handlers of a cloud instance's sync intake: thin, as the others.
 
 ``POST {base_url}openfoal/api/sync/batches`` takes a :class:`SyncBatch`, ``POST
-{base_url}openfoal/api/sync/resolutions`` a :class:`SyncResolveRequest`. The caller is the
-user of a sync token (``c.OpenFoalApp.sync_tokens``) or, failing that, whoever Jupyter's own
-authentication says (a JupyterHub user's API token); the body's ``user`` must be that user.
+{base_url}openfoal/api/sync/resolutions`` a :class:`SyncResolveRequest`, and ``POST
+{base_url}openfoal/api/sync/conflicts`` (no body) answers the caller's open conflicts. The
+caller is the user of a sync token (``c.OpenFoalApp.sync_tokens``) or, failing that, whoever
+Jupyter's own authentication says (a JupyterHub user's API token); a body's ``user`` must be
+that user.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel, ValidationError
 
 from openfoal_kernel.protocol import ErrorCode, OpenFoalError
-from openfoal_kernel.protocol.sync import SyncBatch, SyncResolveRequest
+from openfoal_kernel.protocol.sync import SyncBatch, SyncConflictsRequest, SyncResolveRequest
 
 from .handlers import HTTP_STATUS, _OpenFoalMixin
 from .methods import _validation_message
@@ -89,6 +91,20 @@ class SyncBatchesHandler(_SyncHandler):
                 )
             assert self.services.receiver is not None
             return await self.services.receiver.receive(user, batch)
+
+        await self.answer(work)
+
+
+class SyncConflictsHandler(_SyncHandler):
+    """``POST openfoal/api/sync/conflicts``."""
+
+    async def post(self) -> None:
+        """The caller's open conflicts (a server learns of one another server raised)."""
+
+        async def work(user: str) -> Any:
+            self.body_as(SyncConflictsRequest)
+            assert self.services.receiver is not None
+            return await self.services.receiver.conflicts(user)
 
         await self.answer(work)
 

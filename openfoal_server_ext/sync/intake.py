@@ -23,7 +23,13 @@ from typing import Any
 import psycopg
 
 from openfoal_kernel.protocol import ErrorCode, OpenFoalError, Session, utcnow
-from openfoal_kernel.protocol.sync import SyncBatch, SyncBatchResult, SyncChunk, SyncConflictItem
+from openfoal_kernel.protocol.sync import (
+    SyncBatch,
+    SyncBatchResult,
+    SyncChunk,
+    SyncConflictItem,
+    SyncConflictsResult,
+)
 
 from ..store.outbox_codec import COLUMNS, ROW_KEYS, SYNC_SCHEMA_VERSION, ChunkError, decode_chunk
 from ..store.postgres import PostgresStore
@@ -185,6 +191,23 @@ class SyncIntake:
                 ).fetchall()
             ]
         return answer, sessions
+
+    def conflicts(self, owner: str) -> SyncConflictsResult:
+        """``owner``'s open conflicts (whichever of their servers raised them)."""
+        with self.store.transaction() as con:
+            return SyncConflictsResult(conflicts=open_conflicts(con, owner))
+
+
+def open_conflicts(con: psycopg.Connection, owner: str) -> list[SyncConflictItem]:
+    """The open conflicts of ``owner``'s sessions, oldest first."""
+    rows = con.execute(
+        "SELECT c.session_id, c.detected_at, c.detail::text FROM sync_conflicts c "
+        "JOIN sessions s ON s.id = c.session_id WHERE s.owner = %s ORDER BY c.detected_at",
+        [owner],
+    ).fetchall()
+    return [
+        SyncConflictItem(sessionId=r[0], detectedAt=r[1], detail=json.loads(r[2])) for r in rows
+    ]
 
 
 def _stage(

@@ -22,7 +22,12 @@ from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
 from openfoal_kernel.protocol import Session, utcnow
-from openfoal_kernel.protocol.sync import SyncBatch, SyncBatchResult, SyncResolveRequest
+from openfoal_kernel.protocol.sync import (
+    SyncBatch,
+    SyncBatchResult,
+    SyncConflictsResult,
+    SyncResolveRequest,
+)
 
 from ..store import StoreWorker
 from ..store.outbox import OutboxChunk, OutboxTables
@@ -32,6 +37,7 @@ StatesCallback = Callable[[list[Session]], Awaitable[None]]
 
 BATCHES_PATH = "openfoal/api/sync/batches"
 RESOLUTIONS_PATH = "openfoal/api/sync/resolutions"
+CONFLICTS_PATH = "openfoal/api/sync/conflicts"
 
 
 class CloudRefused(Exception):
@@ -62,6 +68,12 @@ class SyncWorker(LoggingConfigurable):
         3600.0, config=True, help="Acked outbox rows are purged after this many s (default 3600)."
     )
     purge_limit = Int(10_000, config=True, help="Acked chunks purged per pass (default 10000).")
+    conflict_poll_s = Float(
+        5.0,
+        config=True,
+        help="Seconds between asks, while the outbox is empty, for conflicts another server "
+        "of the same user raised on the cloud (default 5; 0: never ask).",
+    )
 
     def __init__(
         self,
@@ -84,6 +96,7 @@ class SyncWorker(LoggingConfigurable):
         self.last_sync_at: datetime | None = None
         self.last_error: str | None = None
         self._failures = 0
+        self._next_conflict_poll = 0.0
         self._solo_until = 0  # while set: push one chunk at a time up to this outbox id
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -163,6 +176,7 @@ class SyncWorker(LoggingConfigurable):
             self._solo_until = 0
             self.state = "idle"
             await self._purge()
+            await self._learn_conflicts()
             return self.interval
         if solo and chunks[0].id > self._solo_until:
             self._solo_until = 0
@@ -219,6 +233,42 @@ class SyncWorker(LoggingConfigurable):
         changed = await self.worker.call(record)
         if changed:
             await self.on_states(changed)
+
+    async def _learn_conflicts(self) -> None:
+        """Mark here the conflicts the cloud holds for sessions this server has too: raised by
+        another server of the same user, they are this side's as well (never cleared here:
+        only a resolution on this side ends one)."""
+        now = asyncio.get_running_loop().time()
+        if self.conflict_poll_s <= 0 or now < self._next_conflict_poll:
+            return
+        self._next_conflict_poll = now + self.conflict_poll_s
+        try:
+            answer = await self.pull_conflicts()
+        except (CloudUnavailable, CloudRefused) as exc:
+            self.log.debug("OpenFoal sync: conflicts not read from the cloud: %s", exc)
+            return
+        if not answer.conflicts:
+            return
+        box = self.box
+
+        def record() -> list[Session]:
+            known = {c[0] for c in box.conflicts()}
+            fresh = [item for item in answer.conflicts if item.sessionId not in known]
+            # only sessions this server holds change (the others are not here to mark)
+            changed = box.set_sync_states({item.sessionId: "conflict" for item in fresh})
+            here = {session.id for session in changed}
+            for item in fresh:
+                if item.sessionId in here:
+                    box.put_conflict(item.sessionId, item.detectedAt, item.detail)
+            return changed
+
+        changed = await self.worker.call(record)
+        if changed:
+            await self.on_states(changed)
+
+    async def pull_conflicts(self) -> SyncConflictsResult:
+        """The cloud's open conflicts of this server's user."""
+        return SyncConflictsResult.model_validate(await self._post(CONFLICTS_PATH, "{}"))
 
     async def _purge(self) -> None:
         cut = utcnow() - timedelta(seconds=self.retain_acked_s)

@@ -240,6 +240,10 @@ async def test_a_copied_store_conflicts_and_each_resolution_does_what_it_says(
     assert {c["sessionId"] for c in conflicts} == set(sids)
     assert all(sync_state(b, s) == "conflict" for s in sids)
     assert all(sync_state(cloud, s) == "conflict" for s in sids)
+    # a, which pushed first and got no conflict back, learns of them from the cloud too
+    wait_for(lambda: len(status(a)["conflicts"]) == 3, "a to learn of the conflicts")
+    assert {c["sessionId"] for c in status(a)["conflicts"]} == set(sids)
+    wait_for(lambda: all(sync_state(a, s) == "conflict" for s in sids), "a's sessions marked")
     # nothing overwritten: the cloud kept the history it had (a's)
     for n, sid in enumerate(sids):
         assert "runtime.mode_changed" in events_of(cloud, sid)

@@ -175,7 +175,11 @@ def test_bad_batches_get_clear_errors_and_write_nothing(
 def test_the_sync_routes_are_in_the_openapi_document_of_a_cloud_only() -> None:
     local = openapi_document()
     cloud = openapi_document(cloud=True)
-    routes = {"/openfoal/api/sync/batches", "/openfoal/api/sync/resolutions"}
+    routes = {
+        "/openfoal/api/sync/batches",
+        "/openfoal/api/sync/resolutions",
+        "/openfoal/api/sync/conflicts",
+    }
     assert not routes & set(local["paths"])
     assert routes <= set(cloud["paths"])
     body = cloud["paths"]["/openfoal/api/sync/batches"]["post"]["requestBody"]

@@ -184,6 +184,10 @@ def model(scripted_model: ScriptedModelServer) -> ScriptedModelServer:
     return scripted_model
 
 
+#: Server arguments that lift every rate limit (for tests that send many frames on purpose).
+UNLIMITED_RATES = [f"--OpenFoalApp.rate_limits={c}=0" for c in ("read", "write", "run")]
+
+
 def scripted_env(model_server: ScriptedModelServer) -> dict[str, str]:
     """Environment pointing OpenFoal at the scripted model."""
     return {

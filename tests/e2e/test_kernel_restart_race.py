@@ -18,8 +18,8 @@ import pytest
 
 from openfoal_kernel.client import GatewayClient
 from openfoal_kernel.scripted import Reply, ScriptedModelServer, TextStep
-from openfoal_testing.plugin import ServerProcess, scripted_env
-from tests.e2e.test_kill_loop import UNLIMITED, _agent_kernel_pid, _alive, _wait
+from openfoal_testing.plugin import UNLIMITED_RATES, ServerProcess, scripted_env
+from tests.e2e.test_kill_loop import _agent_kernel_pid, _alive, _wait
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(600)]
 
@@ -52,7 +52,7 @@ async def test_next_run_after_kernel_kill_starts_a_new_kernel(
         args=[
             f"--KernelOrchestrator.lease_dir={lease_dir}",
             "--KernelOrchestrator.pool_size=0",
-            *UNLIMITED,
+            *UNLIMITED_RATES,
         ],
     )
     server.start()

@@ -27,12 +27,11 @@ import pytest
 
 from openfoal_kernel.client import GatewayClient
 from openfoal_kernel.scripted import Reply, ScriptedModelServer, TextStep
-from openfoal_testing.plugin import ServerProcess, free_port
+from openfoal_testing.plugin import UNLIMITED_RATES, ServerProcess, free_port
 
 CYCLES = int(os.environ.get("OPENFOAL_KILL_LOOP_CYCLES", "100"))
 SERVER_EVERY = int(os.environ.get("OPENFOAL_KILL_LOOP_SERVER_EVERY", "10"))
 SESSION_KEY = "workspace:default/agent:main/dm:cli:kill-loop"
-UNLIMITED = [f"--OpenFoalApp.rate_limits={c}=0" for c in ("read", "write", "run")]
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(900)]
 
@@ -148,7 +147,7 @@ async def test_kill_loop_loses_no_acknowledged_record(
             # the restarter notices a killed kernel at once, and never gives up on it
             "--KernelRestarter.time_to_dead=0.2",
             "--KernelRestarter.restart_limit=100000",
-            *UNLIMITED,
+            *UNLIMITED_RATES,
         ],
     )
     began = time.monotonic()

@@ -23,12 +23,11 @@ from schemathesis import GenerationMode
 
 from openfoal_kernel.protocol import ErrorCode
 from openfoal_kernel.scripted import ScriptedModelServer
-from openfoal_testing.plugin import ServerProcess, scripted_env
+from openfoal_testing.plugin import UNLIMITED_RATES, ServerProcess, scripted_env
 
 EXAMPLES = int(os.environ.get("OPENFOAL_FUZZ_OPENAPI_EXAMPLES", "25"))
 LEFT_OUT = {"agent.run", "model.test", "runtime.setMode"}
 CODES = {c.value for c in ErrorCode}
-UNLIMITED = [f"--OpenFoalApp.rate_limits={c}=0" for c in ("read", "write", "run")]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,7 @@ def fuzz_server(
     server = ServerProcess(
         root,
         env=scripted_env(scripted_model),
-        args=["--KernelOrchestrator.pool_size=0", *UNLIMITED],
+        args=["--KernelOrchestrator.pool_size=0", *UNLIMITED_RATES],
     ).start()
     yield server
     server.stop()

@@ -14,6 +14,7 @@ import signal
 import stat
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ class LocalExecutor(Executor):
         roots: list[Path] | None = None,
         code_kernel: CodeKernel | None = None,
         code_kernel_connection: dict[str, Any] | None = None,
+        code_kernel_provider: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         notebook_bound: bool | None = None,
     ) -> None:
         self.roots = Roots(Path(workspace), roots)
@@ -60,6 +62,8 @@ class LocalExecutor(Executor):
         self.env = scrubbed_env()
         self._code_kernel = code_kernel
         self._connection = code_kernel_connection
+        #: asked for the connection at the first python.exec (the gateway starts the kernel)
+        self._provider = code_kernel_provider
         self._own_kernel = False  # True once we created the CodeKernel (we close it)
         self._kernel_lock = asyncio.Lock()
         if notebook_bound is None:
@@ -155,7 +159,8 @@ class LocalExecutor(Executor):
     # -- python ----------------------------------------------------------------------------
 
     async def code_kernel(self) -> CodeKernel:
-        """The session's code kernel: the given one, a client of the given one, or our own."""
+        """The session's code kernel: the given one, a client of the given one (or of the
+        one the provider had the gateway start), or our own."""
         async with self._kernel_lock:
             if self._own_kernel and self._code_kernel is not None:
                 if self._code_kernel.owned and not await self._code_kernel.is_alive():
@@ -163,6 +168,8 @@ class LocalExecutor(Executor):
                     dead, self._code_kernel = self._code_kernel, None
                     await dead.aclose()
             if self._code_kernel is None:
+                if not self._connection and self._provider is not None:
+                    self._connection = await self._provider()
                 if self._connection:
                     self._code_kernel = CodeKernel.connect(self._connection)
                 else:

@@ -2,8 +2,9 @@
 
 The gateway opens the comm once it receives this kernel's iopub; from then on every event of
 every turn (the gateway's and the notebook's) goes out as a ``comm_msg`` on it. What comes in
-on the comm (a turn to start, a gate decision) is checked against its model; a message that
-does not fit is answered with a ``kind="ended"`` error instead of being dropped in silence.
+on the comm (a turn to start, a gate decision, the code kernel it asked for) is checked
+against its model; a message that does not fit is answered with a ``kind="ended"`` error
+instead of being dropped in silence.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from ipykernel.comm import CommManager
 from pydantic import ValidationError
 
 from ..protocol import ErrorCode
-from ..protocol.kernel_wire import COMM_TARGET, GateAnswer, ParkedResult, RunRequest
+from ..protocol.kernel_wire import (
+    COMM_TARGET,
+    CodeKernelAnswer,
+    GateAnswer,
+    ParkedResult,
+    RunRequest,
+)
 
 #: Start a gateway turn: (request, the comm_msg that carried it).
 RunHandler = Callable[[RunRequest, dict[str, Any]], None]
@@ -24,6 +31,8 @@ RunHandler = Callable[[RunRequest, dict[str, Any]], None]
 GateHandler = Callable[[GateAnswer], bool]
 #: Show how a parked cell's run ended (the comm_msg that carried it).
 ResultHandler = Callable[[ParkedResult, dict[str, Any]], None]
+#: Deliver the session's code kernel the kernel asked for; returns whether a request took it.
+CodeKernelHandler = Callable[[CodeKernelAnswer], bool]
 
 
 class GatewayChannel:
@@ -36,11 +45,13 @@ class GatewayChannel:
         on_run: RunHandler,
         on_gate: GateHandler,
         on_result: ResultHandler | None = None,
+        on_code_kernel: CodeKernelHandler | None = None,
     ) -> None:
         self.kernel = kernel
         self.on_run = on_run
         self.on_gate = on_gate
         self.on_result = on_result
+        self.on_code_kernel = on_code_kernel
         self.comm_id: str | None = None
         self.attached = asyncio.Event()
         self.manager = CommManager(kernel=kernel)
@@ -88,6 +99,8 @@ class GatewayChannel:
                 self.on_gate(GateAnswer.model_validate(data))
             elif kind == "parked_result" and self.on_result is not None:
                 self.on_result(ParkedResult.model_validate(data), msg)
+            elif kind == "code_kernel_reply" and self.on_code_kernel is not None:
+                self.on_code_kernel(CodeKernelAnswer.model_validate(data))
             else:
                 self.refuse("", f"unknown request type {kind!r} on {COMM_TARGET}", msg)
         except ValidationError as exc:

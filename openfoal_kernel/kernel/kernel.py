@@ -10,6 +10,7 @@ a notebook cell also shows its run (:mod:`.view`). An ``interrupt_request`` (int
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import uuid
 from typing import Any
@@ -21,10 +22,18 @@ from .. import __version__
 from ..agent.loop import RunOutcome
 from ..policy.published import POLICY_FILE_ENV, published_policy
 from ..protocol import ChatMessage, ErrorCode
-from ..protocol.kernel_wire import GateAnswer, ParkedResult, RunRequest, RunSpec, parked_display_id
+from ..protocol.kernel_wire import (
+    CodeKernelAnswer,
+    GateAnswer,
+    ParkedResult,
+    RunRequest,
+    RunSpec,
+    parked_display_id,
+)
 from ..providers.config import settings_from_env
 from . import notebook
 from .channel import GatewayChannel
+from .code_requests import CodeKernelRequests
 from .executors import ExecutorCache
 from .gates import GateKeeper
 from .park import (
@@ -84,8 +93,16 @@ class OpenFoalKernel(Kernel):
         self._executors = ExecutorCache()
         self.gates = GateKeeper(self)
         self.channel = GatewayChannel(
-            self, on_run=self._gateway_run, on_gate=self._gate_answer, on_result=self._parked_result
+            self,
+            on_run=self._gateway_run,
+            on_gate=self._gate_answer,
+            on_result=self._parked_result,
+            on_code_kernel=self._code_kernel_answer,
         )
+        self.code_requests = CodeKernelRequests(self.channel)
+        #: the current turn's run id and the message that started it (a code kernel request
+        #: is sent on its behalf)
+        self._turn_context: tuple[str, dict[str, Any]] = ("", {})
         self.comm_manager = self.channel.manager  # comm_info_request lists its comms
         self.tools = make_tools()
         # the notebook conversation of this kernel (cells that are turns)
@@ -116,11 +133,13 @@ class OpenFoalKernel(Kernel):
             self.channel.refuse(spec.runId, "the agent kernel is running another turn", parent)
             return
         sink = CommSink(self.channel, spec, parent)
-        self._start(self._gateway_turn(spec, sink, request.code))
+        self._start(self._gateway_turn(spec, sink, request.code, parent))
 
-    async def _gateway_turn(self, spec: RunSpec, sink: CommSink, code: str) -> None:
+    async def _gateway_turn(
+        self, spec: RunSpec, sink: CommSink, code: str, parent: dict[str, Any]
+    ) -> None:
         try:
-            outcome = await self._turn(spec, sink, code, stdin=None)
+            outcome = await self._turn(spec, sink, code, stdin=None, parent=parent)
             sink.ended(_ENDED[outcome.status])
         except asyncio.CancelledError:
             sink.ended("abort")
@@ -144,6 +163,14 @@ class OpenFoalKernel(Kernel):
 
     def _gate_answer(self, answer: GateAnswer) -> bool:
         return self.gates.answer(answer)
+
+    def _code_kernel_answer(self, answer: CodeKernelAnswer) -> bool:
+        return self.code_requests.answer(answer)
+
+    async def _ask_code_kernel(self, session_id: str) -> dict[str, Any]:
+        """Have the gateway start the session's code kernel (during the current turn)."""
+        run_id, parent = self._turn_context
+        return await self.code_requests.ask(session_id=session_id, run_id=run_id, parent=parent)
 
     def _start(self, coro: Any) -> asyncio.Task[Any]:
         self._loop = asyncio.get_running_loop()
@@ -266,6 +293,7 @@ class OpenFoalKernel(Kernel):
         code: str,
         stdin: tuple[Any, dict[str, Any]] | None,
         park_after: float | None = None,
+        parent: dict[str, Any] | None = None,
     ) -> RunOutcome:
         """Run the loop; any failure before it starts still ends the run with agent.failed.
 
@@ -273,7 +301,10 @@ class OpenFoalKernel(Kernel):
         carrying ``parked``; the gate stays pending on the gateway."""
         self.parked_gate = None
         try:
-            executor = await self._executors.get(spec)
+            self._turn_context = (spec.runId, parent or {})
+            executor = await self._executors.get(
+                spec, functools.partial(self._ask_code_kernel, spec.sessionId)
+            )
 
             async def gate(call: Any, reason: str) -> Any:
                 return await self.gates.ask(

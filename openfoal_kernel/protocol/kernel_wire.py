@@ -56,6 +56,10 @@ class RunSpec(BaseModel):
     workspace: str | None = None
     #: Connection info of the session's code kernel (started by the gateway), for python.exec.
     codeKernel: dict[str, Any] | None = None
+    #: True when the session has no code kernel yet: the kernel asks the gateway for one
+    #: (a ``code_kernel`` event, answered by a :class:`CodeKernelAnswer`) at its first
+    #: python.exec, so a session that never runs Python never pays for a code kernel.
+    codeKernelOnRequest: bool = False
     #: The session's sandbox handle (cloud mode), as the sandbox manager serialised it.
     sandbox: dict[str, Any] | None = None
     #: Prompt context from memory files, resolved by the gateway for the main session.
@@ -87,6 +91,18 @@ class GateAnswer(BaseModel):
     gateId: str
     decision: Literal["approve", "reject"]
     resolvedBy: str = "console"
+
+
+class CodeKernelAnswer(BaseModel):
+    """Gateway -> kernel (comm ``data``): the session's code kernel, started on request.
+
+    Answers a ``kind="code_kernel"`` :class:`KernelEvent` (``payload.requestId``): the
+    kernel's connection info, or an ``error`` message when none could be started."""
+
+    type: Literal["code_kernel_reply"] = "code_kernel_reply"
+    requestId: str
+    connection: dict[str, Any] | None = None
+    error: str | None = None
 
 
 class ParkedResult(BaseModel):
@@ -121,13 +137,15 @@ class KernelEvent(BaseModel):
     ``kind="message"``: a transcript entry (``message``) to store, not to announce.
     ``kind="ended"``: the kernel is done with the run (``status``: ok, error or abort), sent
     after its terminal event; for a request the kernel refused, ``error`` says why.
+    ``kind="code_kernel"``: the run's first python.exec needs the session's code kernel
+    (``payload.requestId``); the gateway answers with a :class:`CodeKernelAnswer`.
     ``deltas``: with ``event="agent.delta"``, several deltas of a burst in one message, in
     order; each is announced as its own ``agent.delta`` with payload ``{"delta": text}``.
     """
 
     model_config = ConfigDict(extra="allow")
 
-    kind: Literal["event", "message", "ended"]
+    kind: Literal["event", "message", "ended", "code_kernel"]
     runId: str
     sessionId: str = ""
     traceId: str = ""

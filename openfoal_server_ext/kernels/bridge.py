@@ -2,7 +2,8 @@
 
 The bridge speaks only the Jupyter messaging spec: once it hears the kernel's iopub it opens
 a comm (target ``openfoal.v1``); a turn is a ``run`` comm_msg, a gate decision a
-``gate_reply`` comm_msg, and the kernel's events come back as comm_msg on iopub (see
+``gate_reply`` comm_msg, the session's code kernel (started when a turn first runs Python) a
+``code_kernel_reply`` comm_msg, and the kernel's events come back as comm_msg on iopub (see
 :mod:`openfoal_kernel.protocol.kernel_wire`).
 """
 
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 from openfoal_kernel.protocol import events as ev
 from openfoal_kernel.protocol.kernel_wire import (
     COMM_TARGET,
+    CodeKernelAnswer,
     GateAnswer,
     KernelEvent,
     ParkedResult,
@@ -32,6 +34,8 @@ from openfoal_kernel.protocol.kernel_wire import (
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[["KernelBridge", KernelEvent], Awaitable[None]]
+#: Start (or find) a session's code kernel; returns its connection info.
+CodeKernelCallback = Callable[[str], Awaitable[dict[str, Any]]]
 
 
 class KernelBridge:
@@ -42,7 +46,15 @@ class KernelBridge:
     messages as replays.
     """
 
-    def __init__(self, kernel_id: str, km: Any, *, on_event: EventCallback, owned: bool) -> None:
+    def __init__(
+        self,
+        kernel_id: str,
+        km: Any,
+        *,
+        on_event: EventCallback,
+        owned: bool,
+        on_code_kernel: CodeKernelCallback | None = None,
+    ) -> None:
         self.kernel_id = kernel_id
         self.km = km
         self.owned = owned  # started by the gateway (an agent kernel) vs. a notebook's kernel
@@ -50,6 +62,8 @@ class KernelBridge:
         self.last_used = time.monotonic()
         self.last_iopub = time.monotonic()  # when the latest iopub message was read
         self.on_event = on_event
+        self.on_code_kernel = on_code_kernel
+        self._serving: set[asyncio.Task[None]] = set()
         self.client = self._new_client()
         self._tasks: list[asyncio.Task[None]] = []
         #: The open turns of this kernel: runId -> (spec, future of its ``ended`` data).
@@ -199,9 +213,38 @@ class KernelBridge:
         if event.kind == "ended":
             await self._ended(event)
             return
+        if event.kind == "code_kernel":
+            self._serve_code_kernel(event)
+            return
         if event.kind == "event" and event.event in ev.TERMINAL_EVENTS:
             self._terminated.add(event.runId)
         await self._deliver(event)
+
+    def _serve_code_kernel(self, event: KernelEvent) -> None:
+        """Start the session's code kernel in the background (iopub reading goes on) and
+        answer the kernel with its connection info, or with why there is none."""
+        request_id = str(event.payload.get("requestId", ""))
+
+        async def serve() -> None:
+            session_id = self.session_id
+            try:
+                if self.on_code_kernel is None or not session_id:
+                    raise RuntimeError("this kernel serves no session of the gateway")
+                if event.sessionId != session_id:
+                    raise RuntimeError(f"this kernel serves session {session_id}")
+                connection = await self.on_code_kernel(session_id)
+                answer = CodeKernelAnswer(requestId=request_id, connection=connection)
+            except Exception as exc:
+                log.warning("no code kernel for kernel %s: %s", self.kernel_id, exc)
+                answer = CodeKernelAnswer(
+                    requestId=request_id, error=f"could not start the session's code kernel: {exc}"
+                )
+            if self.comm_id is not None:
+                self._comm_msg(answer.model_dump(mode="json"))
+
+        task = asyncio.create_task(serve())
+        self._serving.add(task)
+        task.add_done_callback(self._serving.discard)
 
     async def _ended(self, event: KernelEvent) -> None:
         """The kernel is done with a run; one it refused still ends with ``agent.failed``."""

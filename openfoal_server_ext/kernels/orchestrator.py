@@ -64,6 +64,12 @@ class KernelOrchestrator(LoggingConfigurable):
     kernel_name = Unicode(
         KERNEL_NAME, config=True, help="Kernel spec of the agent kernels (default openfoal)."
     )
+    code_kernel_name = Unicode(
+        CODE_KERNEL_NAME,
+        config=True,
+        help="Kernel spec of the sessions' code kernels, where python.exec runs (default "
+        "python3); started at a session's first python.exec.",
+    )
     kernel_cwd = Unicode(
         None,
         allow_none=True,
@@ -98,7 +104,6 @@ class KernelOrchestrator(LoggingConfigurable):
         self.bridges: dict[str, KernelBridge] = {}
         self.by_session: dict[str, KernelBridge] = {}
         self._pool: list[KernelBridge] = []
-        self.code_kernel_name = CODE_KERNEL_NAME
         self._code_pool: list[str] = []
         self.code_by_session: dict[str, str] = {}
         self._starting: set[str] = set()
@@ -153,7 +158,9 @@ class KernelOrchestrator(LoggingConfigurable):
 
     async def _attach(self, kernel_id: str, *, owned: bool) -> KernelBridge:
         km = self.mkm.get_kernel(kernel_id)
-        bridge = KernelBridge(kernel_id, km, on_event=self.on_event, owned=owned)
+        bridge = KernelBridge(
+            kernel_id, km, on_event=self.on_event, owned=owned, on_code_kernel=self.code_kernel
+        )
         await bridge.start(wait_ready=owned)
         self.bridges[kernel_id] = bridge
         if not owned:
@@ -265,6 +272,13 @@ class KernelOrchestrator(LoggingConfigurable):
         info["key"] = key.decode() if isinstance(key, bytes) else str(key)
         info[BINDING_KEY] = binding
         return info
+
+    def running_code_kernel(self, session_id: str) -> dict[str, Any] | None:
+        """The session's code kernel when it runs already (None: started on request)."""
+        kernel_id = self.code_by_session.get(session_id)
+        if kernel_id is None or kernel_id not in self.mkm:
+            return None
+        return self.connection_info(kernel_id, "session")
 
     async def code_kernel(self, session_id: str) -> dict[str, Any]:
         """The session's code kernel (started through Jupyter, so it outlives agent kernels)."""

@@ -94,7 +94,10 @@ class RunExecutor:
             return
         try:
             if spec.runtimeMode == "local":
-                spec.codeKernel = await self._code_kernel(spec.sessionId, active.notebook_kernel_id)
+                spec.codeKernel = self._code_kernel(spec.sessionId, active.notebook_kernel_id)
+                # none yet: the kernel asks for one at its first python.exec (a session that
+                # never runs Python never starts one)
+                spec.codeKernelOnRequest = spec.codeKernel is None
             queued: list[bool] = []
 
             def waiting() -> None:  # visible: the session is "queued" until a kernel is free
@@ -160,10 +163,12 @@ class RunExecutor:
             run.runtime_mode = placement.runtime_mode
             self.worker.stage_run(run)
 
-    async def _code_kernel(self, session_id: str, notebook_kernel_id: str | None) -> dict[str, Any]:
+    def _code_kernel(
+        self, session_id: str, notebook_kernel_id: str | None
+    ) -> dict[str, Any] | None:
         if notebook_kernel_id:
             return self.kernels.connection_info(notebook_kernel_id, "notebook")
-        return await self.kernels.code_kernel(session_id)
+        return self.kernels.running_code_kernel(session_id)
 
     async def end(self, active: ActiveRun, event: str, payload: dict[str, Any]) -> None:
         """End a run once: store its outcome, free its session, publish the terminal event."""

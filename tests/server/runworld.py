@@ -65,6 +65,9 @@ class FakeKernels:
     async def code_kernel(self, session_id: str) -> dict[str, Any]:
         return {"kernelId": "code-1"}
 
+    def running_code_kernel(self, session_id: str) -> dict[str, Any] | None:
+        return None  # a fresh session: the kernel asks for one at its first python.exec
+
     def connection_info(self, kernel_id: str, binding: str) -> dict[str, Any]:
         return {"kernelId": kernel_id, "binding": binding}
 

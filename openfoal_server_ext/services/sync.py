@@ -24,7 +24,13 @@ from ..store import StoreWorker, WriteBatch
 from ..store.outbox import OutboxTables
 from ..store.outbox_codec import SYNC_SCHEMA_VERSION
 from ..sync.pusher import SyncWorker
-from ..sync.resolve import forked_copy, history_rows, history_wire, local_history
+from ..sync.resolve import (
+    forked_copy,
+    history_rows,
+    history_wire,
+    local_history,
+    session_records,
+)
 from .audit import AuditService
 from .context import RequestContext
 from .hub import EventHub
@@ -160,12 +166,17 @@ class SyncService:
         await self.worker.commit()
         store = self.worker.store
         local = await self.worker.call(local_history, store, session_id)
+        records = (
+            await self.worker.call(session_records, store, *local[:2])
+            if resolution == "keep_local"
+            else None
+        )
         request = SyncResolveRequest(
             schemaVersion=SYNC_SCHEMA_VERSION,
             user=session.owner,
             sessionId=session_id,
             resolution=resolution,  # type: ignore[arg-type]
-            local=history_wire(*local) if resolution == "keep_local" else None,
+            local=history_wire(*local, records=records) if records is not None else None,
         )
         try:
             cloud = SyncHistory.model_validate(await pusher.post_resolution(request))

@@ -114,6 +114,19 @@ def check_version(version: int) -> None:
         )
 
 
+def check_owned(owner: str, decoded: dict[str, list[dict[str, list[Any]]]]) -> None:
+    """Refuse rows that carry another owner than the pushing user (``FORBIDDEN``); the
+    pushing server's own audit trail (its default policy...) is filed under that user."""
+    for columns in decoded.get("audit", []):
+        columns["owner"] = [owner if o == SYSTEM_TRAIL else o for o in columns["owner"]]
+    for kind in OWNED:
+        for columns in decoded.get(kind, []):
+            if any(o != owner for o in columns["owner"]):
+                raise OpenFoalError(
+                    ErrorCode.FORBIDDEN, f"{kind} rows of another user than {owner!r}"
+                )
+
+
 class SyncIntake:
     """Applies pushed batches to the cloud's Postgres store (call on the store thread)."""
 
@@ -128,15 +141,7 @@ class SyncIntake:
         for chunk, cols in zip(batch.chunks, columns_list, strict=True):
             decoded.setdefault(chunk.kind, []).append(cols)
         digests = [hashlib.sha256(c.data.encode()).hexdigest() for c in batch.chunks]
-        for columns in decoded.get("audit", []):
-            # the pushing server's own trail (its default policy...) files under its user
-            columns["owner"] = [owner if o == SYSTEM_TRAIL else o for o in columns["owner"]]
-        for kind in OWNED:
-            for columns in decoded.get(kind, []):
-                if any(o != owner for o in columns["owner"]):
-                    raise OpenFoalError(
-                        ErrorCode.FORBIDDEN, f"{kind} rows of another user than {owner!r}"
-                    )
+        check_owned(owner, decoded)
         with self.store.transaction() as con:
             seen = con.execute(
                 "SELECT result FROM sync_batches WHERE owner = %s AND batch_id = %s",

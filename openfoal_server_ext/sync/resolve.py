@@ -1,7 +1,9 @@
 """Conflict resolutions, both sides: ``keep_local``, ``keep_cloud`` and ``fork``.
 
 - ``keep_local``: the cloud's copy of the session's history (events, transcript) is replaced
-  by the local one; the local side keeps its own.
+  by the local one; the local side keeps its own. The session's runs, tool runs, gates and
+  audit entries travel with it: while the session was in conflict the cloud held back every
+  pushed row of it, and those the cloud lacks are added (append-only, as any push).
 - ``keep_cloud``: the local copy is replaced by the cloud's; the local diverged history is
   dropped (its runs, tool runs and audit entries stay).
 - ``fork``: the local diverged history becomes a new session (new id, pushed as any other),
@@ -22,14 +24,16 @@ import psycopg
 from openfoal_kernel.protocol import ChatMessage, ErrorCode, OpenFoalError, Session, utcnow
 from openfoal_kernel.protocol.sync import SyncHistory, SyncResolveRequest
 
-from ..store import EventRow, MessageRow, Store, WriteBatch
+from ..store import AuditRow, EventRow, MessageRow, Store, WriteBatch
 from ..store.outbox_codec import encode_batch, encode_columns
 from ..store.postgres import PostgresStore
-from .intake import _stage, check_version, decode
+from .intake import ORDER, _move, _stage, check_owned, check_version, decode
 from .wire import wire_chunk, wire_chunks
 
 #: Most events a session's history carries in one resolution.
 HISTORY_LIMIT = 10_000_000
+#: The kinds besides events and transcript that a ``keep_local`` history carries.
+RECORDS = ("runs", "gates", "tool_runs", "audit")
 
 
 def local_history(
@@ -43,14 +47,42 @@ def local_history(
     return session, events, store.get_messages(session_id)
 
 
+def session_records(store: Store, session: Session, events: list[EventRow]) -> WriteBatch:
+    """A session's runs, tool runs, gates and audit entries (call on the store thread)."""
+    records = WriteBatch()
+    for run_id in dict.fromkeys(e.run_id for e in events if e.run_id):
+        run = store.get_run(run_id)
+        if run is not None and run.session_id == session.id:
+            records.runs[run_id] = run
+            records.tool_runs.extend(store.tool_runs_of(run_id))
+    for gate in store.list_gates(owner=None, session_id=session.id, limit=HISTORY_LIMIT):
+        found = store.get_gate(gate.gateId)
+        if found is not None:
+            records.gates[gate.gateId] = found
+    entries = store.query_audit(owner=session.owner, session_id=session.id, limit=HISTORY_LIMIT)
+    records.audit = [AuditRow(entry=e, owner=session.owner) for e in reversed(entries)]
+    return records
+
+
 def history_wire(
-    session: Session, events: list[EventRow], messages: list[MessageRow]
+    session: Session,
+    events: list[EventRow],
+    messages: list[MessageRow],
+    records: WriteBatch | None = None,
 ) -> SyncHistory:
-    """A history as the chunks that travel."""
-    chunks = encode_batch(
-        WriteBatch(sessions={session.id: session}, events=events, messages=messages)
+    """A history as the chunks that travel (with ``records``: the session's runs, tool runs,
+    gates and audit entries too)."""
+    batch = records or WriteBatch()
+    batch = WriteBatch(
+        sessions={session.id: session},
+        events=events,
+        messages=messages,
+        runs=batch.runs,
+        gates=batch.gates,
+        tool_runs=batch.tool_runs,
+        audit=batch.audit,
     )
-    return SyncHistory(session=session, chunks=wire_chunks(chunks))
+    return SyncHistory(session=session, chunks=wire_chunks(encode_batch(batch)))
 
 
 def history_rows(history: SyncHistory) -> tuple[list[EventRow], list[MessageRow]]:
@@ -176,15 +208,25 @@ class CloudResolver:
     def _replace(self, con: psycopg.Connection, owner: str, local: SyncHistory) -> None:
         sid = local.session.id
         decoded = decode(local.chunks)
-        for kind in ("events", "messages"):
-            columns = decoded.get(kind, [])
+        check_owned(owner, decoded)
+        for kind, columns in decoded.items():
+            if kind == "sessions":
+                continue
+            if kind not in (*RECORDS, "events", "messages"):
+                raise OpenFoalError(ErrorCode.INVALID_REQUEST, f"{kind} rows in a history")
             if any(s != sid for c in columns for s in c["session_id"]):
                 raise OpenFoalError(ErrorCode.INVALID_REQUEST, "history of another session")
+        for kind in ("events", "messages"):
+            columns = decoded.get(kind, [])
             con.execute(f"DELETE FROM {kind} WHERE session_id = %s", [sid])
             if columns:
                 _stage(con, kind, columns, owner)
                 names = ", ".join(columns[0])
                 con.execute(f"INSERT INTO {kind} ({names}) SELECT {names} FROM _sync_{kind}")
+        for kind in ORDER:  # the rows the cloud held back while the session was in conflict
+            if kind in RECORDS and decoded.get(kind):
+                _stage(con, kind, decoded[kind], owner)
+                _move(con, kind)
 
     def _history(self, con: psycopg.Connection, sid: str) -> SyncHistory:
         data = con.execute("SELECT data::text FROM sessions WHERE id = %s", [sid]).fetchone()

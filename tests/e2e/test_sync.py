@@ -207,6 +207,13 @@ def events_of(server: ServerProcess, sid: str) -> list[str]:
     return [e["event"] for e in r.json()["payload"]["events"]]
 
 
+def audit_ids(server: ServerProcess, sid: str) -> set[str]:
+    """Ids of a session's audit entries (resolutions apart: each side writes its own)."""
+    r = server.api("audit.query", {"sessionId": sid, "limit": 500})
+    assert r.status_code == 200, r.text
+    return {e["id"] for e in r.json()["payload"]["items"] if e["action"] != "sync.resolve"}
+
+
 def sync_state(server: ServerProcess, sid: str) -> str:
     r = server.api("sessions.get", {"sessionId": sid})
     assert r.status_code == 200, r.text
@@ -215,7 +222,7 @@ def sync_state(server: ServerProcess, sid: str) -> str:
 
 @pytest.mark.timeout(300)
 async def test_a_copied_store_conflicts_and_each_resolution_does_what_it_says(
-    server_factory: Any, model: Any, cloud: ServerProcess, tmp_path: Path
+    server_factory: Any, model: Any, cloud: ServerProcess, postgres_url: str, tmp_path: Path
 ) -> None:
     a = user_server(server_factory, tmp_path / "a", cloud.url)
     sids = [(await turn(a, model, f"start {n}"))["sessionId"] for n in range(3)]
@@ -234,8 +241,9 @@ async def test_a_copied_store_conflicts_and_each_resolution_does_what_it_says(
     for n, sid in enumerate(sids):
         act(a, "runtime.setMode", f"mode-{n}", sessionId=sid, runtimeMode="cloud")
     wait_for(lambda: status(a)["pending"] == 0, "a's outbox to drain")
-    for n, sid in enumerate(sids):
-        await turn(b, model, f"from b {n}", sessionId=sid)
+    b_runs = [
+        (await turn(b, model, f"from b {n}", sessionId=sid))["runId"] for n, sid in enumerate(sids)
+    ]
     conflicts = wait_for(lambda: len(status(b)["conflicts"]) == 3 and status(b)["conflicts"], "3")
     assert {c["sessionId"] for c in conflicts} == set(sids)
     assert all(sync_state(b, s) == "conflict" for s in sids)
@@ -255,6 +263,10 @@ async def test_a_copied_store_conflicts_and_each_resolution_does_what_it_says(
     assert "from b 0" in messages_of(cloud, keep_local)
     assert "runtime.mode_changed" not in events_of(cloud, keep_local)
     assert "from b 0" in messages_of(b, keep_local)
+    # with it, b's rows the cloud held back during the conflict: its run and audit entries
+    assert cloud_rows(postgres_url, f"runs WHERE id = '{b_runs[0]}'") == 1
+    assert cloud_rows(postgres_url, f"audit WHERE run_id = '{b_runs[0]}'") >= 1
+    assert audit_ids(b, keep_local) <= audit_ids(cloud, keep_local)
     # keep_cloud: b takes the cloud's history (a's)
     act(b, "sync.resolve", "r-2", sessionId=keep_cloud, resolution="keep_cloud")
     assert "runtime.mode_changed" in events_of(b, keep_cloud)

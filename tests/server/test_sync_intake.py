@@ -20,11 +20,22 @@ from openfoal_kernel.protocol import (
     Session,
     utcnow,
 )
+from openfoal_kernel.protocol.sync import SyncResolveRequest
 from openfoal_server_ext.gateway.openapi import openapi_document
 from openfoal_server_ext.store import AuditRow, DuckDBStore, EventRow, MessageRow, WriteBatch
-from openfoal_server_ext.store.outbox_codec import decode_chunk, encode_columns
+from openfoal_server_ext.store.outbox_codec import (
+    SYNC_SCHEMA_VERSION,
+    decode_chunk,
+    encode_columns,
+)
 from openfoal_server_ext.store.postgres import PostgresStore
 from openfoal_server_ext.sync.intake import SyncIntake
+from openfoal_server_ext.sync.resolve import (
+    CloudResolver,
+    history_wire,
+    local_history,
+    session_records,
+)
 from openfoal_server_ext.sync.wire import batch_of
 from openfoal_testing.cloud import count_rows
 
@@ -170,6 +181,63 @@ def test_bad_batches_get_clear_errors_and_write_nothing(
     with pytest.raises(OpenFoalError, match="belongs to another user"):
         intake.apply("bob", batch_of("bob", sneaky, batch_id="x"))
     local.close()
+
+
+def test_keep_local_carries_the_held_rows_and_refuses_foreign_ones(
+    tmp_path: Path, cloud: tuple[PostgresStore, SyncIntake]
+) -> None:
+    pg, intake = cloud
+    a = DuckDBStore(tmp_path / "a.duckdb")
+    _write(a, "s1", 1, 2)
+    a.close()
+    shutil.copy(tmp_path / "a.duckdb", tmp_path / "b.duckdb")
+    a, b = DuckDBStore(tmp_path / "a.duckdb"), DuckDBStore(tmp_path / "b.duckdb")
+    _write(a, "s1", 3, 1, text="from-a")
+    _write(b, "s1", 3, 2, text="from-b")
+    intake.apply("alice", batch_of("alice", a.outbox_pending(10_000, 1000)))
+    pushed = b.outbox_pending(10_000, 1000)
+    rb, _ = intake.apply("alice", batch_of("alice", pushed, batch_id="from-b"))
+    assert [c.sessionId for c in rb.conflicts] == ["s1"]
+    assert count_rows(pg, "audit WHERE id = 'a-s1-from-b-3'") == 0  # held back
+    session, events, messages = local_history(b, "s1")
+    records = session_records(b, session, events)
+    resolver = CloudResolver(pg)
+
+    def request(history: object) -> SyncResolveRequest:
+        return SyncResolveRequest(
+            schemaVersion=SYNC_SCHEMA_VERSION,
+            user="alice",
+            sessionId="s1",
+            resolution="keep_local",
+            local=history,
+        )
+
+    # a history whose audit entry belongs to bob, or to another session: refused, nothing moved
+    foreign = history_wire(session, events, messages, records)
+    bobs = WriteBatch(audit=[replace(r, owner="bob") for r in records.audit])
+    with pytest.raises(OpenFoalError, match="audit rows of another user") as other_user:
+        resolver.resolve("alice", request(history_wire(session, events, messages, bobs)))
+    assert other_user.value.code == ErrorCode.FORBIDDEN
+    elsewhere = WriteBatch(
+        audit=[
+            replace(r, entry=r.entry.model_copy(update={"sessionId": "s2"})) for r in records.audit
+        ]
+    )
+    with pytest.raises(OpenFoalError, match="history of another session"):
+        resolver.resolve("alice", request(history_wire(session, events, messages, elsewhere)))
+    assert count_rows(pg, "audit WHERE id = 'a-s1-from-b-3'") == 0
+    assert pg.get_session("s1").syncState == "conflict"  # type: ignore[union-attr]
+    # b's own history: the cloud takes it, and the rows it held back
+    resolver.resolve("alice", request(foreign))
+    assert count_rows(pg, "audit WHERE id = 'a-s1-from-b-3'") == 1
+    assert [e.payload["delta"] for e in pg.get_events("s1", after_seq=0, limit=10)] == [
+        "x1",
+        "x2",
+        "from-b3",
+        "from-b4",
+    ]
+    a.close()
+    b.close()
 
 
 def test_the_sync_routes_are_in_the_openapi_document_of_a_cloud_only() -> None:

@@ -56,14 +56,22 @@ class SyncConflictItem(_Wire):
 
 
 class SyncConflictsRequest(_Wire):
-    """``POST openfoal/api/sync/conflicts``: no fields (the caller is who the token says)."""
+    """``POST openfoal/api/sync/conflicts`` (the caller is who the token says).
+
+    ``digests``: sessions (the caller's own, at most 100) whose history digest to answer too:
+    a server asks for those it holds in conflict, to end one the other server resolved once
+    both copies agree."""
+
+    digests: list[str] = Field(default_factory=list, max_length=100)
 
 
 class SyncConflictsResult(_Wire):
     """``POST openfoal/api/sync/conflicts``: the caller's sessions in conflict on the cloud
-    (a server learns there of a conflict another server of the same user raised)."""
+    (a server learns there of a conflict another server of the same user raised), and the
+    history digests asked for (sessionId -> digest; a session the cloud lacks has none)."""
 
     conflicts: list[SyncConflictItem] = Field(default_factory=list)
+    digests: dict[str, str] = Field(default_factory=dict)
 
 
 class SyncBatchResult(_Wire):

@@ -2,7 +2,8 @@
 
 ``POST {base_url}openfoal/api/sync/batches`` takes a :class:`SyncBatch`, ``POST
 {base_url}openfoal/api/sync/resolutions`` a :class:`SyncResolveRequest`, and ``POST
-{base_url}openfoal/api/sync/conflicts`` (no body) answers the caller's open conflicts. The
+{base_url}openfoal/api/sync/conflicts`` answers the caller's open conflicts (and the history
+digests of the sessions it names). The
 caller is the user of a sync token (``c.OpenFoalApp.sync_tokens``) or, failing that, whoever
 Jupyter's own authentication says (a JupyterHub user's API token); a body's ``user`` must be
 that user.
@@ -102,9 +103,9 @@ class SyncConflictsHandler(_SyncHandler):
         """The caller's open conflicts (a server learns of one another server raised)."""
 
         async def work(user: str) -> Any:
-            self.body_as(SyncConflictsRequest)
+            request: SyncConflictsRequest = self.body_as(SyncConflictsRequest)
             assert self.services.receiver is not None
-            return await self.services.receiver.conflicts(user)
+            return await self.services.receiver.conflicts(user, request)
 
         await self.answer(work)
 

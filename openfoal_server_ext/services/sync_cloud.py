@@ -5,6 +5,7 @@ from __future__ import annotations
 from openfoal_kernel.protocol.sync import (
     SyncBatch,
     SyncBatchResult,
+    SyncConflictsRequest,
     SyncConflictsResult,
     SyncHistory,
     SyncResolveRequest,
@@ -32,9 +33,10 @@ class SyncReceiver:
             self.sessions.adopt(session)
         return result
 
-    async def conflicts(self, owner: str) -> SyncConflictsResult:
-        """``owner``'s open conflicts on the cloud, whichever server raised them."""
-        return await self.worker.call(self.intake.conflicts, owner)
+    async def conflicts(self, owner: str, request: SyncConflictsRequest) -> SyncConflictsResult:
+        """``owner``'s open conflicts on the cloud, whichever server raised them, and the
+        history digests the request asks for."""
+        return await self.worker.call(self.intake.conflicts, owner, request.digests)
 
     async def resolve(self, owner: str, request: SyncResolveRequest) -> SyncHistory:
         """End a conflict on the cloud side; return the cloud's copy of the session."""

@@ -33,6 +33,7 @@ from openfoal_kernel.protocol.sync import (
 
 from ..store.outbox_codec import COLUMNS, ROW_KEYS, SYNC_SCHEMA_VERSION, ChunkError, decode_chunk
 from ..store.postgres import PostgresStore
+from .settle import cloud_digests
 
 #: The owner of a server's own audit entries (not a user's): filed under the pushing user.
 SYSTEM_TRAIL = "system"
@@ -197,10 +198,14 @@ class SyncIntake:
             ]
         return answer, sessions
 
-    def conflicts(self, owner: str) -> SyncConflictsResult:
-        """``owner``'s open conflicts (whichever of their servers raised them)."""
+    def conflicts(self, owner: str, digests: Sequence[str] = ()) -> SyncConflictsResult:
+        """``owner``'s open conflicts (whichever of their servers raised them), and the history
+        digests of the asked sessions of theirs (:mod:`.settle`)."""
         with self.store.transaction() as con:
-            return SyncConflictsResult(conflicts=open_conflicts(con, owner))
+            return SyncConflictsResult(
+                conflicts=open_conflicts(con, owner),
+                digests=cloud_digests(con, owner, list(digests)) if digests else {},
+            )
 
 
 def open_conflicts(con: psycopg.Connection, owner: str) -> list[SyncConflictItem]:

@@ -25,12 +25,14 @@ from openfoal_kernel.protocol import Session, utcnow
 from openfoal_kernel.protocol.sync import (
     SyncBatch,
     SyncBatchResult,
+    SyncConflictsRequest,
     SyncConflictsResult,
     SyncResolveRequest,
 )
 
 from ..store import StoreWorker
 from ..store.outbox import OutboxChunk, OutboxTables
+from . import settle
 from .wire import batch_of
 
 StatesCallback = Callable[[list[Session]], Awaitable[None]]
@@ -97,6 +99,7 @@ class SyncWorker(LoggingConfigurable):
         self.last_error: str | None = None
         self._failures = 0
         self._next_conflict_poll = 0.0
+        self._settle_at: dict[str, float] = {}  # session -> when its conflict is looked at again
         self._solo_until = 0  # while set: push one chunk at a time up to this outbox id
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -236,20 +239,24 @@ class SyncWorker(LoggingConfigurable):
 
     async def _learn_conflicts(self) -> None:
         """Mark here the conflicts the cloud holds for sessions this server has too: raised by
-        another server of the same user, they are this side's as well (never cleared here:
-        only a resolution on this side ends one)."""
+        another server of the same user, they are this side's as well. One the cloud no
+        longer holds (the other server resolved it) ends here only when this side's copy
+        equals the cloud's (:mod:`.settle`)."""
         now = asyncio.get_running_loop().time()
         if self.conflict_poll_s <= 0 or now < self._next_conflict_poll:
             return
         self._next_conflict_poll = now + self.conflict_poll_s
+        box = self.box
+        mine = await self.worker.call(lambda: [c[0] for c in box.conflicts()])
+        asked = [s for s in mine if self._settle_at.get(s, 0.0) <= now][: settle.PER_POLL]
         try:
-            answer = await self.pull_conflicts()
+            answer = await self.pull_conflicts(asked)
         except (CloudUnavailable, CloudRefused) as exc:
             self.log.debug("OpenFoal sync: conflicts not read from the cloud: %s", exc)
             return
+        await self._settle(answer, asked)
         if not answer.conflicts:
             return
-        box = self.box
 
         def record() -> list[Session]:
             known = {c[0] for c in box.conflicts()}
@@ -266,9 +273,37 @@ class SyncWorker(LoggingConfigurable):
         if changed:
             await self.on_states(changed)
 
-    async def pull_conflicts(self) -> SyncConflictsResult:
-        """The cloud's open conflicts of this server's user."""
-        return SyncConflictsResult.model_validate(await self._post(CONFLICTS_PATH, "{}"))
+    async def _settle(self, answer: SyncConflictsResult, asked: list[str]) -> None:
+        """End the conflicts here that the cloud no longer holds, where the copies agree (a
+        copy that differs is asked about again after ``settle.RECHECK_S``)."""
+        on_cloud = {item.sessionId for item in answer.conflicts}
+        box, store = self.box, self.worker.store
+        now = asyncio.get_running_loop().time()
+        for sid in asked:
+            digest = answer.digests.get(sid)
+            if sid in on_cloud or digest is None:
+                continue
+            self._settle_at[sid] = now + settle.RECHECK_S
+
+            def clear(sid: str = sid, digest: str = digest) -> list[Session]:
+                if settle.local_digest(store, sid) != digest:
+                    return []
+                box.clear_conflict(sid)
+                return box.set_sync_states({sid: "synced"})
+
+            changed = await self.worker.call(clear)
+            if changed:
+                self._settle_at.pop(sid, None)
+                self.log.info("OpenFoal sync: the conflict of %s was resolved elsewhere", sid)
+                await self.on_states(changed)
+
+    async def pull_conflicts(self, digests: Sequence[str] = ()) -> SyncConflictsResult:
+        """The cloud's open conflicts of this server's user (and the history digests of the
+        sessions named in ``digests``)."""
+        request = SyncConflictsRequest(digests=list(digests))
+        return SyncConflictsResult.model_validate(
+            await self._post(CONFLICTS_PATH, request.model_dump_json())
+        )
 
     async def _purge(self) -> None:
         cut = utcnow() - timedelta(seconds=self.retain_acked_s)

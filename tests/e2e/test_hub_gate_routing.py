@@ -51,6 +51,7 @@ def _gate_ids(server: ServerProcess, **params: Any) -> list[str]:
     return [g["gateId"] for g in _call(server, "policy-gate.list", params)["items"]]
 
 
+@pytest.mark.timeout(300)  # a Hub, a cloud and three servers, two of them killed and restarted
 def test_carol_approves_alices_gate_from_her_server_through_a_cloud_crash(
     jupyterhub: HubProcess, model, server_factory, tmp_path: Path
 ) -> None:

@@ -287,6 +287,14 @@ async def test_a_copied_store_conflicts_and_each_resolution_does_what_it_says(
     assert "runtime.mode_changed" in events_of(cloud, fork)
     assert status(b)["conflicts"] == []
     assert all(sync_state(cloud, s) == "synced" for s in sids)
+    # a never resolved: the sessions whose kept history is a's own (keep_cloud, fork) settle
+    # there by themselves; the one the cloud took from b stays in conflict, for a to resolve
+    wait_for(
+        lambda: sync_state(a, keep_cloud) == "synced" and sync_state(a, fork) == "synced",
+        "a's settled conflicts to end",
+    )
+    assert sync_state(a, keep_local) == "conflict"
+    assert [c["sessionId"] for c in status(a)["conflicts"]] == [keep_local]
 
     # each resolution is on record on both sides
     def resolutions(server: ServerProcess) -> list[dict[str, Any]]:

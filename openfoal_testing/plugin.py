@@ -5,6 +5,7 @@ Enable with ``pytest_plugins = ["openfoal_testing.plugin"]``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -196,6 +197,24 @@ def scripted_env(model_server: ScriptedModelServer) -> dict[str, str]:
         "OPENAI_API_KEY": "sk-scripted",
         "OPENFOAL_FALLBACK_MODELS": "",
     }
+
+
+@contextlib.contextmanager
+def module_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    scripted_model: ScriptedModelServer,
+    name: str,
+    args: list[str],
+) -> Iterator[ServerProcess]:
+    """A started server of one test module's own, wired to the scripted model (for a module
+    fixture that needs other settings than ``shared_server``); stopped on exit."""
+    server = ServerProcess(
+        tmp_path_factory.mktemp(name) / "root", env=scripted_env(scripted_model), args=args
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

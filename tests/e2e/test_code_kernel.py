@@ -13,7 +13,7 @@ import pytest
 
 from openfoal_kernel.client import GatewayClient
 from openfoal_kernel.scripted import Reply, ScriptedModelServer, TextStep, ToolCallStep
-from openfoal_testing.plugin import ServerProcess, scripted_env
+from openfoal_testing.plugin import ServerProcess, module_server, scripted_env
 
 pytestmark = pytest.mark.asyncio
 
@@ -23,15 +23,11 @@ def poolless_server(
     tmp_path_factory: pytest.TempPathFactory, scripted_model: ScriptedModelServer
 ) -> Iterator[ServerProcess]:
     """No pre-started kernels: every code kernel on it was started for a session."""
-    root: Path = tmp_path_factory.mktemp("poolless") / "root"
-    server = ServerProcess(
-        root,
-        env=scripted_env(scripted_model),
-        args=["--KernelOrchestrator.pool_size=0"],
-    ).start()
-    _allow_python(server)
-    yield server
-    server.stop()
+    with module_server(
+        tmp_path_factory, scripted_model, "poolless", ["--KernelOrchestrator.pool_size=0"]
+    ) as server:
+        _allow_python(server)
+        yield server
 
 
 def _allow_python(server: ServerProcess) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,7 +22,7 @@ from schemathesis import GenerationMode
 
 from openfoal_kernel.protocol import ErrorCode
 from openfoal_kernel.scripted import ScriptedModelServer
-from openfoal_testing.plugin import UNLIMITED_RATES, ServerProcess, scripted_env
+from openfoal_testing.plugin import UNLIMITED_RATES, ServerProcess, module_server
 
 EXAMPLES = int(os.environ.get("OPENFOAL_FUZZ_OPENAPI_EXAMPLES", "25"))
 LEFT_OUT = {"agent.run", "model.test", "runtime.setMode"}
@@ -34,14 +33,13 @@ CODES = {c.value for c in ErrorCode}
 def fuzz_server(
     tmp_path_factory: pytest.TempPathFactory, scripted_model: ScriptedModelServer
 ) -> Iterator[ServerProcess]:
-    root: Path = tmp_path_factory.mktemp("openapi-fuzz") / "root"
-    server = ServerProcess(
-        root,
-        env=scripted_env(scripted_model),
-        args=["--KernelOrchestrator.pool_size=0", *UNLIMITED_RATES],
-    ).start()
-    yield server
-    server.stop()
+    with module_server(
+        tmp_path_factory,
+        scripted_model,
+        "openapi-fuzz",
+        ["--KernelOrchestrator.pool_size=0", *UNLIMITED_RATES],
+    ) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import collections
 import itertools
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from openfoal_kernel.protocol import METHOD_PARAMS, ErrorCode, is_side_effect
 from openfoal_kernel.scripted import ScriptedModelServer
-from openfoal_testing.plugin import UNLIMITED_RATES, ServerProcess, scripted_env
+from openfoal_testing.plugin import UNLIMITED_RATES, ServerProcess, module_server
 
 #: Frames sent in all (the issue asks for at least 2,000).
 BATCHES, BATCH = 200, 11
@@ -115,14 +114,13 @@ def fuzz_server(
 ) -> Iterator[ServerProcess]:
     """A server of the module's own, without rate limits: the fuzzer sends thousands of frames
     on purpose, and what it tests is the answers, not the buckets (tests/e2e/test_rate_limits)."""
-    root: Path = tmp_path_factory.mktemp("ws-fuzz") / "root"
-    server = ServerProcess(
-        root,
-        env=scripted_env(scripted_model),
-        args=["--KernelOrchestrator.pool_size=0", *UNLIMITED_RATES],
-    ).start()
-    yield server
-    server.stop()
+    with module_server(
+        tmp_path_factory,
+        scripted_model,
+        "ws-fuzz",
+        ["--KernelOrchestrator.pool_size=0", *UNLIMITED_RATES],
+    ) as server:
+        yield server
 
 
 def test_every_generated_frame_gets_one_structured_answer(fuzz_server: ServerProcess) -> None:

@@ -286,6 +286,32 @@ export interface IGateResolveResult {
   [key: string]: unknown;
 }
 
+/** A Jupyter kernel's connection info (its connection file), on this machine only. */
+export interface IKernelConnection {
+  transport?: "tcp" | "ipc";
+  ip: string;
+  shell_port: number;
+  iopub_port: number;
+  stdin_port: number;
+  control_port: number;
+  hb_port: number;
+  key: string;
+  signature_scheme?: "hmac-sha256";
+}
+
+/** `kernels.attach` (an OpenFoal extension): an OpenFoal kernel started outside this */
+export interface IKernelsAttachParams {
+  idempotencyKey: string;
+  connection: IKernelConnection;
+  [key: string]: unknown;
+}
+
+/** `kernels.attach`: the id the gateway knows the attached kernel by. */
+export interface IKernelsAttachResult {
+  kernelId: string;
+  [key: string]: unknown;
+}
+
 /** `memory.appendDaily`. */
 export interface IMemoryAppendDailyParams {
   idempotencyKey: string;
@@ -886,7 +912,8 @@ export const SIDE_EFFECT_METHODS: ReadonlySet<string> = new Set([
   "sync.pause",
   "sync.resume",
   "sync.retry",
-  "sync.discard"
+  "sync.discard",
+  "kernels.attach"
 ]);
 
 /** The methods this server serves: params and result type of each. */
@@ -918,6 +945,7 @@ export interface IMethods {
   "sync.resume": { params: ISyncResumeParams; result: ISyncStatusResult };
   "sync.retry": { params: ISyncRetryParams; result: ISyncStatusResult };
   "sync.discard": { params: ISyncDiscardParams; result: ISyncStatusResult };
+  "kernels.attach": { params: IKernelsAttachParams; result: IKernelsAttachResult };
 }
 
 /** The payload type of every event. */

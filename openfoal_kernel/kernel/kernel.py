@@ -31,7 +31,7 @@ from ..protocol.kernel_wire import (
     parked_display_id,
 )
 from ..providers.config import settings_from_env
-from . import notebook
+from . import attach, notebook
 from .channel import GatewayChannel
 from .code_requests import CodeKernelRequests
 from .executors import ExecutorCache
@@ -103,6 +103,8 @@ class OpenFoalKernel(Kernel):
         #: the current turn's run id and the message that started it (a code kernel request
         #: is sent on its behalf)
         self._turn_context: tuple[str, dict[str, Any]] = ("", {})
+        #: True once this kernel asked a server to attach to it (``kernels.attach``)
+        self._attach_requested = False
         self.comm_manager = self.channel.manager  # comm_info_request lists its comms
         self.tools = make_tools()
         # the notebook conversation of this kernel (cells that are turns)
@@ -373,12 +375,21 @@ class OpenFoalKernel(Kernel):
         iopub (events published earlier are lost on a PUB socket); the gateway opens its comm
         once it hears iopub, and comm messages are served while a cell runs. A kernel not
         started by such a server for a notebook (no policy file or no session name in its
-        environment, e.g. nbclient from a shell) has no gateway to wait for.
+        environment, e.g. nbclient from a shell) has no gateway to wait for, unless
+        ``OPENFOAL_URL`` names a server: it asks that server to attach to it (:mod:`.attach`)
+        and waits for its comm.
         """
         if self.channel.attached.is_set():
             return
-        if not (os.environ.get(POLICY_FILE_ENV) and os.environ.get("JPY_SESSION_NAME")):
-            return
+        if os.environ.get(POLICY_FILE_ENV):  # started by an OpenFoal server
+            if not os.environ.get("JPY_SESSION_NAME"):
+                return
+        else:  # papermill's or nbclient's own kernel: with OPENFOAL_URL, ask that server
+            if self._attach_requested:
+                return
+            self._attach_requested = True
+            if not await attach.request_attach(self.parent, self.log):
+                return
         try:
             await asyncio.wait_for(self.channel.attached.wait(), GATEWAY_WAIT_S)
         except asyncio.TimeoutError:

@@ -282,6 +282,30 @@ class SyncDiscardParams(SideEffectParams):
     ids: list[int] | None = Field(default=None, max_length=10_000)
 
 
+class KernelConnection(BaseModel):
+    """A Jupyter kernel's connection info (its connection file), on this machine only."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    transport: Literal["tcp", "ipc"] = "tcp"
+    ip: str = Field(min_length=1, max_length=200)
+    shell_port: int = Field(ge=0, le=65535)
+    iopub_port: int = Field(ge=0, le=65535)
+    stdin_port: int = Field(ge=0, le=65535)
+    control_port: int = Field(ge=0, le=65535)
+    hb_port: int = Field(ge=0, le=65535)
+    key: str = Field(min_length=1, max_length=500)
+    signature_scheme: Literal["hmac-sha256"] = "hmac-sha256"
+
+
+class KernelsAttachParams(SideEffectParams):
+    """``kernels.attach`` (an OpenFoal extension): an OpenFoal kernel started outside this
+    server (papermill's or nbclient's own) asks the gateway to listen on it, so its notebook
+    turns are the server's sessions and an unattended gated call parks (owner only)."""
+
+    connection: KernelConnection
+
+
 #: method name -> params model; the single list both the gateway and the schema export use.
 METHOD_PARAMS: dict[str, type[Params]] = {
     "connect": ConnectParams,
@@ -311,6 +335,7 @@ METHOD_PARAMS: dict[str, type[Params]] = {
     "sync.resume": SyncResumeParams,
     "sync.retry": SyncRetryParams,
     "sync.discard": SyncDiscardParams,
+    "kernels.attach": KernelsAttachParams,
 }
 
 

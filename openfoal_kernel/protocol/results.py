@@ -334,6 +334,12 @@ class SyncResolveResult(Result):
     forked: Session | None = None
 
 
+class KernelsAttachResult(Result):
+    """``kernels.attach``: the id the gateway knows the attached kernel by."""
+
+    kernelId: str
+
+
 #: method name -> result model, for every method this implementation serves.
 METHOD_RESULTS: dict[str, type[Result]] = {
     "connect": ConnectResult,
@@ -363,4 +369,5 @@ METHOD_RESULTS: dict[str, type[Result]] = {
     "sync.resume": SyncStatusResult,
     "sync.retry": SyncStatusResult,
     "sync.discard": SyncStatusResult,
+    "kernels.attach": KernelsAttachResult,
 }

@@ -81,6 +81,7 @@ class Gateway:
             "sessions.export": self._sessions_export,
             "model.get": self._model_get,
             "model.update": self._model_update,
+            "kernels.attach": self._kernels_attach,
             "model.test": self._model_test,
             "sync.status": self._sync_status,
             "sync.resolve": self._sync_resolve,
@@ -382,6 +383,16 @@ class Gateway:
 
     async def _model_test(self, ctx: RequestContext, p: m.ModelTestParams) -> r.ModelTestResult:
         return await self._models().test(ctx, p)
+
+    async def _kernels_attach(
+        self, ctx: RequestContext, p: m.KernelsAttachParams
+    ) -> r.KernelsAttachResult:
+        if ctx.user != self.s.config.server_owner:
+            raise OpenFoalError(
+                ErrorCode.FORBIDDEN, "only the server's owner may attach a kernel to it"
+            )
+        kernel_id = await self.s.kernels.attach_external(p.connection.model_dump())
+        return r.KernelsAttachResult(kernelId=kernel_id)
 
     # -- sync -----------------------------------------------------------------------------
     def _sync(self) -> SyncService:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.manager import AsyncKernelManager
 from traitlets import Enum, Float, Int, Unicode
 from traitlets.config import LoggingConfigurable
 
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 
 KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
 KERNEL_NAME = "openfoal"
+#: Addresses an attached kernel may listen on (``kernels.attach``: this machine only).
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+#: Seconds a kernel to attach has to answer the gateway's probe.
+ATTACH_TIMEOUT_S = 20.0
 #: The plain ipykernel that runs a session's python.exec (never the agent kernel itself).
 CODE_KERNEL_NAME = "python3"
 
@@ -106,6 +111,8 @@ class KernelOrchestrator(LoggingConfigurable):
         self._pool: list[KernelBridge] = []
         self._code_pool: list[str] = []
         self.code_by_session: dict[str, str] = {}
+        #: Bridges of kernels attached from outside (``kernels.attach``), by their ids.
+        self.external: set[str] = set()
         self._starting: set[str] = set()
         self._attaching: set[asyncio.Future[None]] = set()
         self._fill_task: asyncio.Task[None] | None = None
@@ -195,6 +202,52 @@ class KernelOrchestrator(LoggingConfigurable):
         km.add_restart_callback(on_restart, "restart")
         km.add_restart_callback(lambda: asyncio.ensure_future(dead()), "dead")
         return bridge
+
+    async def attach_external(self, connection: dict[str, Any]) -> str:
+        """Listen on an OpenFoal kernel started outside this server (``kernels.attach``):
+        papermill's or nbclient's own. It is on this machine (loopback or IPC) and answers
+        within ``ATTACH_TIMEOUT_S``; the gateway opens its comm as for a notebook's kernel and
+        never starts, restarts or stops it.
+        Its bridge is dropped once it has been silent for ``idle_timeout``."""
+        if connection.get("transport") == "tcp" and connection.get("ip") not in LOOPBACK:
+            raise OpenFoalError(
+                ErrorCode.INVALID_REQUEST,
+                f"a kernel to attach listens on this machine (loopback), not {connection['ip']!r}",
+            )
+        if self.kernel_name not in self.mkm.kernel_spec_manager.find_kernel_specs():
+            raise OpenFoalError(ErrorCode.NOT_FOUND, f"no kernel spec {self.kernel_name!r}")
+        km = AsyncKernelManager(kernel_name=self.kernel_name)
+        km.load_connection_info(connection)  # type: ignore[arg-type]
+        kernel_id = f"external-{uuid.uuid4()}"
+        bridge = KernelBridge(
+            kernel_id, km, on_event=self.on_event, owned=False, on_code_kernel=self.code_kernel
+        )
+        await bridge.start(wait_ready=False)
+        try:
+            await bridge.attach_notebook(timeout=ATTACH_TIMEOUT_S)
+        except Exception as exc:
+            await bridge.close()
+            raise OpenFoalError(
+                ErrorCode.RUNTIME_LOST,
+                f"no OpenFoal kernel answered at {connection.get('ip')}:"
+                f"{connection.get('shell_port')} within {ATTACH_TIMEOUT_S:g} s ({exc!r})",
+            ) from exc
+        self.bridges[kernel_id] = bridge
+        self.external.add(kernel_id)
+        log.info(
+            "OpenFoal: attached the kernel of %s:%s", connection["ip"], connection["shell_port"]
+        )
+        return kernel_id
+
+    async def _drop_silent_external(self) -> None:
+        now = time.monotonic()
+        for kernel_id in list(self.external):
+            bridge = self.bridges.get(kernel_id)
+            if bridge is None or now - bridge.last_iopub > self.idle_timeout:
+                self.external.discard(kernel_id)
+                if bridge is not None:
+                    await self.on_lost(bridge, "the attached kernel went silent", None)
+                    await self._detach(kernel_id)
 
     def _spawn_attach(self, bridge: KernelBridge) -> None:
         """Tell a notebook's kernel, in the background, once the gateway hears its iopub."""
@@ -440,6 +493,7 @@ class KernelOrchestrator(LoggingConfigurable):
             await asyncio.sleep(period)
             try:
                 await self.reap_idle()
+                await self._drop_silent_external()
             except Exception:
                 log.exception("reaping idle kernels")
 

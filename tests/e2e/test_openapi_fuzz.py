@@ -25,7 +25,7 @@ from openfoal_kernel.scripted import ScriptedModelServer
 from openfoal_testing.plugin import UNLIMITED_RATES, ServerProcess, module_server
 
 EXAMPLES = int(os.environ.get("OPENFOAL_FUZZ_OPENAPI_EXAMPLES", "25"))
-LEFT_OUT = {"agent.run", "model.test", "runtime.setMode"}
+LEFT_OUT = {"agent.run", "kernels.attach", "model.test", "runtime.setMode"}
 CODES = {c.value for c in ErrorCode}
 
 

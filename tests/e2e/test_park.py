@@ -9,7 +9,10 @@ run on the gateway from the stored transcript.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +29,9 @@ from papermill.exceptions import PapermillExecutionError
 
 from openfoal_kernel.cli import PARKED_EXIT, chat
 from openfoal_kernel.client import GatewayClient
+from openfoal_kernel.policy.published import POLICY_FILE_ENV
 from openfoal_kernel.scripted import Reply, TextStep, ToolCallStep
-from openfoal_testing.plugin import ServerProcess
+from openfoal_testing.plugin import ServerProcess, free_port, scripted_env
 
 pytestmark = pytest.mark.asyncio
 _GATE_ID = re.compile(r"gate_[0-9a-f]{20}")
@@ -244,6 +248,86 @@ async def test_papermill_fails_on_a_parked_gate(
     assert (shared_server.root / "pm.txt").read_text() == "m\n"
 
 
+async def test_the_papermill_command_with_its_own_kernel_parks(
+    shared_server: ServerProcess, model, scripted_model, tmp_path
+) -> None:
+    """``papermill in.ipynb out.ipynb -k openfoal`` starts a kernel of its own; with
+    OPENFOAL_URL set, that kernel asks the server to attach to it (kernels.attach), so its
+    gated call parks in the server's queue and papermill exits non-zero."""
+    model.enqueue(
+        Reply(steps=[ToolCallStep(name="bash.exec", arguments={"command": "echo o >> own.txt"})]),
+        Reply(steps=[TextStep(text="own kernel run continued")]),
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "openfoal", "display_name": "OpenFoal", "language": ""}
+    nb.cells = [nbformat.v4.new_code_cell("write from papermill's own kernel")]
+    src, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, src)
+    env = {
+        **os.environ,
+        **scripted_env(scripted_model),
+        "OPENFOAL_URL": shared_server.url,
+        "JUPYTER_TOKEN": shared_server.token,
+    }
+    env.pop(POLICY_FILE_ENV, None)
+    papermill_cli = Path(sys.executable).parent / "papermill"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [str(papermill_cli), str(src), str(out), "-k", "openfoal", "--cwd", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert "GATE_PARKED" in done.stderr, done.stderr[-3000:]
+    gate_id = _GATE_ID.search(done.stderr).group(0)  # type: ignore[union-attr]
+    assert gate_id in out.read_text()  # the written notebook shows the parked gate
+    assert not (tmp_path / "own.txt").exists() and not (shared_server.root / "own.txt").exists()
+    async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:
+        gate = await _pending_gate(c, gate_id)
+        await c.request("policy-gate.resolve", {"gateId": gate_id, "decision": "approve"})
+        await _session_messages(
+            c,
+            gate["sessionId"],
+            lambda ms: any("own kernel run continued" in (m.get("content") or "") for m in ms),
+        )
+    # the continued run ran the call once, in the server's workspace
+    assert (shared_server.root / "own.txt").read_text() == "o\n"
+
+
+async def test_kernels_attach_refuses_a_kernel_elsewhere_and_bad_connection_info(
+    shared_server: ServerProcess,
+) -> None:
+    connection = {
+        "transport": "tcp",
+        "ip": "10.1.2.3",
+        "shell_port": 1,
+        "iopub_port": 2,
+        "stdin_port": 3,
+        "control_port": 4,
+        "hb_port": 5,
+        "key": "k",
+    }
+    params = {"idempotencyKey": "attach-far", "connection": connection}
+    far = shared_server.api("kernels.attach", params)
+    assert far.status_code == 400, far.text
+    assert far.json()["error"]["code"] == "INVALID_REQUEST" and "loopback" in far.text
+    bad = shared_server.api("kernels.attach", {"idempotencyKey": "attach-bad", "connection": {}})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "INVALID_REQUEST"
+    # nothing listens there: a clear error once the probe times out, nothing kept
+    silent = {
+        **connection,
+        "ip": "127.0.0.1",
+        "shell_port": free_port(),
+        "control_port": free_port(),
+    }
+    gone = shared_server.api(
+        "kernels.attach", {"idempotencyKey": "attach-silent", "connection": silent}, timeout=60
+    )
+    assert gone.status_code != 200 and gone.json()["error"]["code"] == "RUNTIME_LOST", gone.text
+
+
 async def test_park_after_waits_for_a_decision_from_elsewhere(
     server_factory, model, monkeypatch
 ) -> None:
@@ -351,6 +435,8 @@ async def test_approval_updates_the_parked_cell_display(
         assert shown["content"]["metadata"]["openfoal"]["parkedGate"] == gate_id
         assert f"?openfoal-gate={gate_id}" in text
         reply = await kc.get_shell_msg(timeout=60)
+        while reply["parent_header"].get("msg_id") != msg_id:  # a late kernel_info_reply of
+            reply = await kc.get_shell_msg(timeout=60)  # wait_for_ready's retries, on a busy box
         assert reply["content"]["status"] == "error"
         assert reply["content"]["ename"] == "GATE_PARKED"
         async with GatewayClient(shared_server.ws_url, token=shared_server.token) as c:

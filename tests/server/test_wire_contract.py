@@ -54,6 +54,7 @@ def test_side_effect_methods_in_the_schema() -> None:
         "memory.appendDaily",
         "memory.archive",
         "model.update",
+        "kernels.attach",
         "sync.resolve",
         "sync.pause",
         "sync.resume",

@@ -156,6 +156,7 @@ export async function listGates(
     status?: GateStatus | '';
     sessionId?: string;
     toolName?: string;
+    gateId?: string;
     limit?: number;
   } = {}
 ): Promise<IGateItem[]> {
@@ -168,6 +169,9 @@ export async function listGates(
   }
   if (filter.toolName) {
     params.toolName = filter.toolName;
+  }
+  if (filter.gateId) {
+    params.gateId = filter.gateId;
   }
   const res = await client.request<{ items: IGateItem[] }>(
     'policy-gate.list',

@@ -239,6 +239,7 @@ export interface IGateListParams {
   sessionId?: string | null;
   limit?: number;
   toolName?: string | null;
+  gateId?: string | null;
   [key: string]: unknown;
 }
 

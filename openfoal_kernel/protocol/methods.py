@@ -155,6 +155,8 @@ class GateListParams(Params):
     limit: int = Field(default=100, ge=1, le=1000)
     #: Only gates of this tool (an OpenFoal extension: the Approvals panel's tool filter).
     toolName: str | None = Field(default=None, max_length=200)
+    #: Only this gate (an OpenFoal extension: a link to one gate, whatever its age).
+    gateId: str | None = Field(default=None, max_length=200)
 
 
 class GateResolveParams(SideEffectParams):

@@ -297,15 +297,18 @@ class Gateway:
         return r.PolicyResult(policy=policy)
 
     async def _gate_list(self, ctx: RequestContext, p: m.GateListParams) -> r.GateListResult:
-        items = await self.s.gates.list(
-            ctx, status=p.status, session_id=p.sessionId, limit=p.limit, tool_name=p.toolName
-        )
+        filters: dict[str, Any] = {
+            "status": p.status,
+            "session_id": p.sessionId,
+            "limit": p.limit,
+            "tool_name": p.toolName,
+            "gate_id": p.gateId,
+        }
+        items = await self.s.gates.list(ctx, **filters)
         cloud = self.s.cloud_gates
         if cloud is not None:  # the team's gates, as the cloud lets this server's user see them
             here = {g.gateId for g in items}
-            remote = await cloud.list(
-                status=p.status, session_id=p.sessionId, limit=p.limit, tool_name=p.toolName
-            )
+            remote = await cloud.list(**filters)
             items += [g for g in remote if g.gateId not in here]
             items.sort(key=lambda g: g.createdAt, reverse=True)
             items = items[: p.limit]

@@ -108,11 +108,23 @@ class CloudGates:
     # -- list and resolve -----------------------------------------------------------------
 
     async def list(
-        self, *, status: str | None, session_id: str | None, limit: int, tool_name: str | None
+        self,
+        *,
+        status: str | None,
+        session_id: str | None,
+        limit: int,
+        tool_name: str | None,
+        gate_id: str | None = None,
     ) -> list[GateItem]:
         """The cloud's gates the token's user may see (empty when the cloud is away)."""
         params: dict[str, Any] = {"limit": limit}
-        for key, value in (("status", status), ("sessionId", session_id), ("toolName", tool_name)):
+        filters = (
+            ("status", status),
+            ("sessionId", session_id),
+            ("toolName", tool_name),
+            ("gateId", gate_id),
+        )
+        for key, value in filters:
             if value is not None:
                 params[key] = value
         try:

@@ -286,6 +286,7 @@ class GateService:
         session_id: str | None,
         limit: int,
         tool_name: str | None = None,
+        gate_id: str | None = None,
     ) -> list[GateItem]:
         """The caller's gates, newest first (an approver's: every user's in the workspace)."""
         await self.worker.commit()
@@ -296,6 +297,7 @@ class GateService:
             session_id=session_id,
             limit=limit,
             tool_name=tool_name,
+            gate_id=gate_id,
         )
         return [_redacted(g) for g in rows]
 

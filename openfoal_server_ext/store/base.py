@@ -293,8 +293,10 @@ class Store(ABC):
         session_id: str | None = None,
         limit: int = 100,
         tool_name: str | None = None,
+        gate_id: str | None = None,
     ) -> list[GateItem]:
-        """Gates newest first, of one owner (``None``: everyone's), optionally of one tool."""
+        """Gates newest first, of one owner (``None``: everyone's), optionally of one tool or
+        the one gate ``gate_id``."""
 
     # tool runs and metrics
     @abstractmethod

@@ -271,6 +271,7 @@ class GovernanceTables:
         session_id: str | None = None,
         limit: int = 100,
         tool_name: str | None = None,
+        gate_id: str | None = None,
     ) -> list[GateItem]:
         """Gates newest first, of one owner (``None``: everyone's)."""
         where = ["TRUE"]
@@ -279,6 +280,7 @@ class GovernanceTables:
             ("owner", owner),
             ("status", status),
             ("session_id", session_id),
+            ("gate_id", gate_id),
             ("json_extract_string(data, '$.toolName')", tool_name),
         )
         for column, value in filters:

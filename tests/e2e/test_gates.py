@@ -56,6 +56,9 @@ async def test_approve_runs_the_call_once_and_the_run_goes_on(
         assert got["session"]["status"] == "waiting_gate"
         pending = await c.request("policy-gate.list", {"status": "pending"})
         assert gate["gateId"] in [g["gateId"] for g in pending["items"]]
+        one = await c.request("policy-gate.list", {"gateId": gate["gateId"]})
+        assert [g["gateId"] for g in one["items"]] == [gate["gateId"]]
+        assert (await c.request("policy-gate.list", {"gateId": "gate_nosuch"}))["items"] == []
         assert not marker.exists()  # nothing ran before the decision
         key = uuid.uuid4().hex
         res = await c.request(

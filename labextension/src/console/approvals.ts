@@ -284,11 +284,11 @@ export class ApprovalsPanel extends Widget implements IGateActions {
     let gate = this._cards.get(gateId)?.gate ?? null;
     let hidden = false;
     if (!gate) {
-      const all = await listGates(this._client, { limit: 1000 });
+      const found = await listGates(this._client, { gateId, limit: 1 });
       if (query !== this._query) {
         return false;
       }
-      gate = all.find(item => item.gateId === gateId) ?? null;
+      gate = found.find(item => item.gateId === gateId) ?? null;
       if (gate) {
         hidden = true;
         this._show(gate, true);

@@ -240,6 +240,7 @@ class PostgresGovernance:
         session_id: str | None = None,
         limit: int = 100,
         tool_name: str | None = None,
+        gate_id: str | None = None,
     ) -> list[GateItem]:
         """Gates newest first, of one owner (``None``: everyone's)."""
         where = ["TRUE"]
@@ -248,6 +249,7 @@ class PostgresGovernance:
             ("owner", owner),
             ("status", status),
             ("session_id", session_id),
+            ("gate_id", gate_id),
             ("data->>'toolName'", tool_name),
         )
         for column, value in filters:

@@ -101,6 +101,11 @@ def test_gates_upsert_by_id_in_small_and_arrow_sized_batches(
         "ses_1"
     }
     assert len(store.list_gates(owner=None, limit=1000)) == 600
+    # one gate by its id, however old; another owner's is not found under "bob"
+    assert [g.gateId for g in store.list_gates(owner=None, gate_id="gate_0001", limit=1)] == [
+        "gate_0001"
+    ]
+    assert store.list_gates(owner="bob", gate_id="gate_0001") == []
     store.close()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -51,8 +52,20 @@ def gateway(
         try:
             wait_kernels(server, 2 * pool)  # an agent kernel and a code kernel per pool slot
             yield server
+        except BaseException:
+            _print_log_tail(server.log_path)
+            raise
         finally:
             server.stop()
+
+
+def _print_log_tail(path: Path, lines: int = 60) -> None:
+    """The end of a failed benchmark's server log (its folder goes with the run)."""
+    try:
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return
+    print(f"--- last {len(tail)} lines of the server log ---", *tail, sep="\n", file=sys.stderr)
 
 
 def kernels(server: ServerProcess) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Enum, Float, Int, Unicode
+from traitlets import Enum, Float, Int, TraitError, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
 from openfoal_kernel.executors.code_kernel import BINDING_KEY
@@ -26,6 +26,8 @@ from openfoal_kernel.protocol import ErrorCode, OpenFoalError
 
 from .bridge import EventCallback, KernelBridge
 from .leases import KernelLeases, process_running
+from .ports import install as install_port_cache
+from .ports import parse_range
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,21 @@ class KernelOrchestrator(LoggingConfigurable):
         config=True,
         help="Folder the kernels start in. Default: the server's root_dir.",
     )
+    kernel_ports = Unicode(
+        "auto",
+        config=True,
+        help="Where the server's kernels take their ports: 'auto' (default: the 12,000 ports "
+        "below the machine's ephemeral range, which outgoing connections never take), "
+        "'LOW-HIGH' (HIGH exclusive), or 'os' (Jupyter's own choice, from the ephemeral range).",
+    )
+
+    @validate("kernel_ports")
+    def _check_kernel_ports(self, proposal: Any) -> str:
+        try:
+            parse_range(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return str(proposal["value"])
 
     lease_dir = Unicode(
         None,
@@ -132,6 +149,8 @@ class KernelOrchestrator(LoggingConfigurable):
     async def start(self) -> None:
         """Reap dead instances' kernels, attach to running OpenFoal kernels, fill the pool,
         start the idle reaper."""
+        ports = install_port_cache(self.kernel_ports)
+        log.info("kernel ports: %s", f"{ports[0]}-{ports[1] - 1}" if ports else "the OS's choice")
         try:
             await asyncio.to_thread(self.leases.start)
         except Exception:

@@ -236,9 +236,6 @@ def _stage(
             values = [columns[c] for c in cols]
             for row in zip(*values, strict=True):
                 copy.write_row((*row, owner) if kind == "policies" else row)
-    # a temporary table has no statistics until analysed: without them the planner joins
-    # the staged rows against a whole table, and each batch costs more as the cloud grows
-    con.execute(f"ANALYZE _sync_{kind}")
 
 
 def _known_chunks(con: psycopg.Connection, owner: str, digests: list[str]) -> set[str]:
@@ -303,11 +300,18 @@ def _detect(
     for kind, differs in HISTORY.items():
         if kind not in decoded:
             continue
+        overlapping = _overlapping(con, kind)
+        if not overlapping:
+            continue  # every staged row comes after what is stored: nothing can differ
+        # a temporary table has no statistics until analysed: without them the planner joins
+        # the staged rows against a whole table, and each batch costs more as the cloud grows
+        con.execute(f"ANALYZE _sync_{kind}")
         keys = " AND ".join(f"e.{k} = s.{k}" for k in ROW_KEYS[kind])
         order = ROW_KEYS[kind][1]
         rows = con.execute(
             f"SELECT s.session_id, min(s.{order}) FROM _sync_{kind} s JOIN {TABLES[kind]} e "
-            f"ON {keys} WHERE {differs} GROUP BY s.session_id"
+            f"ON {keys} WHERE s.session_id = ANY(%s) AND ({differs}) GROUP BY s.session_id",
+            [overlapping],
         ).fetchall()
         for sid, first in rows:
             diverged.setdefault(sid, {})[kind] = {"firstDiverging": int(first)}
@@ -323,6 +327,22 @@ def _detect(
         _set_state(con, sid, "conflict")
         out.append(SyncConflictItem(sessionId=sid, detectedAt=now, detail=detail))
     return out
+
+
+def _overlapping(con: psycopg.Connection, kind: str) -> list[str]:
+    """Sessions whose staged ``kind`` rows start at or before the last one stored.
+
+    The common batch only appends (its rows all come after the stored ones): it needs one
+    index lookup per session here, not one per staged row in the divergence join.
+    """
+    session, order = ROW_KEYS[kind]
+    table = TABLES[kind]
+    rows = con.execute(
+        f"SELECT s.{session} FROM (SELECT {session}, min({order}) AS lo FROM _sync_{kind} "
+        f"GROUP BY {session}) s WHERE s.lo <= (SELECT max(e.{order}) FROM {table} e "
+        f"WHERE e.{session} = s.{session})"
+    ).fetchall()
+    return sorted(r[0] for r in rows)
 
 
 def _open_conflicts(con: psycopg.Connection, touched: set[str]) -> set[str]:

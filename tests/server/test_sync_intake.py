@@ -156,6 +156,44 @@ def test_a_diverged_copy_is_held_as_a_conflict_and_overwrites_nothing(
     b.close()
 
 
+def test_a_copy_diverging_at_the_last_stored_row_is_a_conflict_and_appends_are_not(
+    tmp_path: Path, cloud: tuple[PostgresStore, SyncIntake]
+) -> None:
+    """The divergence join only looks at sessions whose staged rows reach back into the
+    stored ones: a batch starting at the last stored seq still reaches it."""
+    pg, intake = cloud
+    a = DuckDBStore(tmp_path / "a.duckdb")
+    _write(a, "s1", 1, 2)
+    a.close()
+    shutil.copy(tmp_path / "a.duckdb", tmp_path / "b.duckdb")
+    a, b = DuckDBStore(tmp_path / "a.duckdb"), DuckDBStore(tmp_path / "b.duckdb")
+    _write(a, "s1", 3, 1, text="from-a")
+    ra, _ = intake.apply("alice", batch_of("alice", a.outbox_pending(10_000, 1000)))
+    assert not ra.conflicts  # the cloud holds s1 up to seq 3
+    _write(b, "s1", 3, 2, text="from-b")  # starts at the last stored seq, with other content
+    events = [c for c in b.outbox_pending(10_000, 1000) if c.kind == "events"]
+    rb, _ = intake.apply("alice", batch_of("alice", events[-1:]))  # only seq 3 and 4
+    assert [c.sessionId for c in rb.conflicts] == ["s1"]
+    assert rb.conflicts[0].detail["events"] == {"firstDiverging": 3}
+    _write(a, "s2", 1, 2)
+    intake.apply("alice", batch_of("alice", a.outbox_pending(10_000, 1000)))
+    _write(a, "s2", 3, 3)  # appends only: after everything stored
+    more, _ = intake.apply("alice", batch_of("alice", a.outbox_pending(10_000, 1000)))
+    assert not more.conflicts and more.inserted >= 3
+    with pg.connection() as con:
+        rows = con.execute(
+            "SELECT session_id, seq, payload->>'delta' FROM events ORDER BY session_id, seq"
+        ).fetchall()
+    assert rows == [
+        ("s1", 1, "x1"),
+        ("s1", 2, "x2"),
+        ("s1", 3, "from-a3"),
+        *[("s2", i, f"x{i}") for i in range(1, 6)],
+    ]
+    a.close()
+    b.close()
+
+
 def test_bad_batches_get_clear_errors_and_write_nothing(
     tmp_path: Path, cloud: tuple[PostgresStore, SyncIntake]
 ) -> None:

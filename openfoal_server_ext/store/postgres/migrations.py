@@ -98,6 +98,14 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             PRIMARY KEY (owner, scope_key, version));
         """,
     ),
+    (
+        4,
+        "drop the plain (session_id, seq|idx) indexes the unique ones of migration 3 repeat",
+        """
+        DROP INDEX IF EXISTS events_session_seq_idx;
+        DROP INDEX IF EXISTS messages_session_idx;
+        """,
+    ),
 )
 
 #: Key of the advisory lock held while migrating (any constant shared by all servers).

@@ -87,6 +87,15 @@ def _write(store: DuckDBStore, sid: str, start: int, n: int, text: str = "x") ->
     )
 
 
+def _copied(tmp_path: Path, sid: str, n: int) -> tuple[DuckDBStore, DuckDBStore]:
+    """Store a with events 1..n of ``sid``, and b, a copy of its file (a copied store)."""
+    a = DuckDBStore(tmp_path / "a.duckdb")
+    _write(a, sid, 1, n)
+    a.close()
+    shutil.copy(tmp_path / "a.duckdb", tmp_path / "b.duckdb")
+    return DuckDBStore(tmp_path / "a.duckdb"), DuckDBStore(tmp_path / "b.duckdb")
+
+
 @pytest.fixture
 def cloud(postgres_url: str) -> Iterator[tuple[PostgresStore, SyncIntake]]:
     store = PostgresStore(postgres_url)
@@ -131,11 +140,7 @@ def test_a_diverged_copy_is_held_as_a_conflict_and_overwrites_nothing(
     tmp_path: Path, cloud: tuple[PostgresStore, SyncIntake]
 ) -> None:
     pg, intake = cloud
-    a = DuckDBStore(tmp_path / "a.duckdb")
-    _write(a, "s1", 1, 3)
-    a.close()
-    shutil.copy(tmp_path / "a.duckdb", tmp_path / "b.duckdb")
-    a, b = DuckDBStore(tmp_path / "a.duckdb"), DuckDBStore(tmp_path / "b.duckdb")
+    a, b = _copied(tmp_path, "s1", 3)
     _write(a, "s1", 4, 2, text="from-a")
     _write(b, "s1", 4, 3, text="from-b")
     _write(b, "s2", 1, 2)  # another session of b's: not held
@@ -162,11 +167,7 @@ def test_a_copy_diverging_at_the_last_stored_row_is_a_conflict_and_appends_are_n
     """The divergence join only looks at sessions whose staged rows reach back into the
     stored ones: a batch starting at the last stored seq still reaches it."""
     pg, intake = cloud
-    a = DuckDBStore(tmp_path / "a.duckdb")
-    _write(a, "s1", 1, 2)
-    a.close()
-    shutil.copy(tmp_path / "a.duckdb", tmp_path / "b.duckdb")
-    a, b = DuckDBStore(tmp_path / "a.duckdb"), DuckDBStore(tmp_path / "b.duckdb")
+    a, b = _copied(tmp_path, "s1", 2)
     _write(a, "s1", 3, 1, text="from-a")
     ra, _ = intake.apply("alice", batch_of("alice", a.outbox_pending(10_000, 1000)))
     assert not ra.conflicts  # the cloud holds s1 up to seq 3
@@ -225,11 +226,7 @@ def test_keep_local_carries_the_held_rows_and_refuses_foreign_ones(
     tmp_path: Path, cloud: tuple[PostgresStore, SyncIntake]
 ) -> None:
     pg, intake = cloud
-    a = DuckDBStore(tmp_path / "a.duckdb")
-    _write(a, "s1", 1, 2)
-    a.close()
-    shutil.copy(tmp_path / "a.duckdb", tmp_path / "b.duckdb")
-    a, b = DuckDBStore(tmp_path / "a.duckdb"), DuckDBStore(tmp_path / "b.duckdb")
+    a, b = _copied(tmp_path, "s1", 2)
     _write(a, "s1", 3, 1, text="from-a")
     _write(b, "s1", 3, 2, text="from-b")
     intake.apply("alice", batch_of("alice", a.outbox_pending(10_000, 1000)))
